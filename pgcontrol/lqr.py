@@ -1,0 +1,515 @@
+"""Riccati baselines and the exact calculus of linear Gaussian policies.
+
+Pure NumPy/SciPy (and python-control for the undiscounted cross-check); no
+torch. Conventions, used throughout pgcontrol:
+
+* policy ``u = -K x + eps``, ``eps ~ N(0, diag(std**2))``; ``K`` is ``(m, n)``;
+* ``J`` is an expected **cost** (the return is ``-J``), so gradients here are
+  gradients of cost and learning *descends* them;
+* ``horizon=None`` means the infinite-horizon discounted objective
+  :math:`J = \\mathbb E \\sum_{t\\ge 0} \\gamma^t c_t`; an integer ``T`` means
+  the finite-horizon objective :math:`J_T = \\mathbb E \\sum_{t=0}^{T-1}
+  \\gamma^t c_t` (T controls, no terminal cost), which is exactly what one
+  episode of :mod:`pgcontrol.envs` accumulates. Pass ``horizon=plant.horizon``
+  for the episodic objective.
+
+The formulas are those of the LQ example in the slides
+(``../shared/reference/004_*``) and of Fazel et al. (2018), "Global
+convergence of policy gradient methods for the linear quadratic regulator",
+with the discount folded in by :math:`A \\to \\sqrt\\gamma A`,
+:math:`B \\to \\sqrt\\gamma B`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg
+
+from .plants import InvalidPlantError, LinearGaussianPlant
+
+__all__ = [
+    "NotStabilizableError",
+    "optimal_gain",
+    "dare_residual",
+    "finite_horizon_gains",
+    "policy_cost",
+    "policy_gradient",
+    "natural_gradient",
+    "fisher",
+    "state_moments",
+    "spectral_radius",
+    "kalman_filter",
+    "LQGController",
+    "lqg_controller",
+]
+
+
+class NotStabilizableError(ValueError):
+    """(A, B) is not stabilisable (for the discounted problem), so no LQR gain exists."""
+
+
+# --------------------------------------------------------------------- helpers
+
+
+def spectral_radius(M: np.ndarray) -> float:
+    """Largest eigenvalue modulus of a square matrix."""
+    return float(np.abs(np.linalg.eigvals(np.atleast_2d(M))).max())
+
+
+def _discounted_lyapunov(F: np.ndarray, M: np.ndarray, gamma: float, *, transpose: bool) -> np.ndarray | None:
+    """Solve ``X = M + gamma F^T X F`` (``transpose=True``) or ``X = M + gamma F X F^T``.
+
+    Returns ``None`` when :math:`\\sqrt\\gamma F` is not Schur stable (the sum
+    diverges). Uses :func:`scipy.linalg.solve_discrete_lyapunov`.
+    """
+    Fg = np.sqrt(gamma) * F
+    if spectral_radius(Fg) >= 1.0:
+        return None
+    X = scipy.linalg.solve_discrete_lyapunov(Fg.T if transpose else Fg, M)
+    return (X + X.T) / 2
+
+
+def dare_residual(plant: LinearGaussianPlant, P: np.ndarray) -> np.ndarray:
+    """Residual of the discounted algebraic Riccati equation at ``P``.
+
+    .. math::
+
+        \\mathcal R(P) = Q + \\gamma A^\\top P A
+            - \\gamma^2 A^\\top P B (R + \\gamma B^\\top P B)^{-1} B^\\top P A - P .
+    """
+    A, B, Q, R, g = plant.A, plant.B, plant.Q, plant.R, plant.gamma
+    G = R + g * B.T @ P @ B
+    return Q + g * A.T @ P @ A - g**2 * A.T @ P @ B @ np.linalg.solve(G, B.T @ P @ A) - P
+
+
+def _gain_from_P(plant: LinearGaussianPlant, P: np.ndarray) -> np.ndarray:
+    """Greedy gain ``K = (R + γBᵀPB)⁻¹ γBᵀPA`` for the cost-to-go ``xᵀPx``."""
+    A, B, R, g = plant.A, plant.B, plant.R, plant.gamma
+    return np.linalg.solve(R + g * B.T @ P @ B, g * B.T @ P @ A)
+
+
+def _check_stabilizable(plant: LinearGaussianPlant) -> None:
+    """PBH test for the discounted pair (√γA, √γB): every mode with |λ| ≥ 1 is controllable."""
+    Ag, Bg = np.sqrt(plant.gamma) * plant.A, np.sqrt(plant.gamma) * plant.B
+    n = plant.n
+    for lam in np.linalg.eigvals(Ag):
+        if abs(lam) >= 1.0 - 1e-12:
+            pbh = np.hstack([lam * np.eye(n) - Ag, Bg.astype(complex)])
+            if np.linalg.matrix_rank(pbh, tol=1e-9 * max(1.0, np.abs(pbh).max())) < n:
+                raise NotStabilizableError(
+                    f"(A, B) of plant {plant.name!r} is not stabilisable: the mode with eigenvalue "
+                    f"{lam / np.sqrt(plant.gamma):.4g} of A (|λ|·√γ ≥ 1) cannot be moved by B. "
+                    "Give B a component along that mode, or lower gamma so that √γ|λ| < 1."
+                )
+
+
+# ------------------------------------------------------------------------ LQR
+
+
+def optimal_gain(plant: LinearGaussianPlant) -> tuple[np.ndarray, np.ndarray]:
+    """Infinite-horizon discounted LQR gain.
+
+    Solves the discrete algebraic Riccati equation (DARE) for the pair
+    :math:`(\\sqrt\\gamma A, \\sqrt\\gamma B)` with :func:`scipy.linalg.solve_discrete_are`:
+
+    .. math::
+
+        P = Q + \\gamma A^\\top P A - \\gamma^2 A^\\top P B (R + \\gamma B^\\top P B)^{-1} B^\\top P A,
+        \\qquad K^\\star = (R + \\gamma B^\\top P B)^{-1} \\gamma B^\\top P A .
+
+    With ``gamma = 1`` this is :func:`control.dlqr`. The optimal policy is
+    ``u = -K* x`` whatever the noise; the noise only adds a constant to the cost.
+
+    Returns
+    -------
+    K : (m, n) ndarray
+    P : (n, n) ndarray
+        Cost-to-go matrix: optimal cost from ``x`` is ``xᵀPx`` plus a noise constant.
+
+    Raises
+    ------
+    NotStabilizableError
+        When (√γA, √γB) is not stabilisable (e.g. ``A = 2, B = 0``).
+    """
+    _check_stabilizable(plant)
+    g = plant.gamma
+    try:
+        P = scipy.linalg.solve_discrete_are(np.sqrt(g) * plant.A, np.sqrt(g) * plant.B, plant.Q, plant.R)
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        raise NotStabilizableError(
+            f"the discounted Riccati equation of plant {plant.name!r} has no stabilising solution "
+            f"({exc}); check that (A, B) is stabilisable and (A, Q) detectable"
+        ) from None
+    P = (P + P.T) / 2
+    K = _gain_from_P(plant, P)
+    if spectral_radius(np.sqrt(g) * (plant.A - plant.B @ K)) >= 1.0:
+        raise NotStabilizableError(
+            f"the Riccati solution of plant {plant.name!r} does not stabilise √γ(A - BK); "
+            "(A, Q^{1/2}) is probably not detectable"
+        )
+    return K, P
+
+
+def finite_horizon_gains(
+    plant: LinearGaussianPlant, horizon: int | None = None, terminal: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Finite-horizon discounted Riccati recursion (dynamic programming).
+
+    With :math:`P_T = Q_f` (``terminal``, default 0), for t = T-1..0:
+
+    .. math::
+
+        K_t = (R + \\gamma B^\\top P_{t+1} B)^{-1} \\gamma B^\\top P_{t+1} A,\\qquad
+        P_t = Q + K_t^\\top R K_t + \\gamma (A - B K_t)^\\top P_{t+1} (A - B K_t).
+
+    Returns
+    -------
+    K : (T, m, n) ndarray
+        Time-varying gains, ``u_t = -K[t] x_t``.
+    P : (T+1, n, n) ndarray
+        Cost-to-go matrices, ``P[T] = terminal``.
+    """
+    T = plant.horizon if horizon is None else int(horizon)
+    if T < 1:
+        raise InvalidPlantError(f"horizon must be >= 1; got {horizon!r}")
+    n, m = plant.n, plant.m
+    Ps = np.zeros((T + 1, n, n))
+    Ks = np.zeros((T, m, n))
+    if terminal is not None:
+        Ps[T] = np.asarray(terminal, dtype=float).reshape(n, n)
+    A, B, Q, R, g = plant.A, plant.B, plant.Q, plant.R, plant.gamma
+    for t in range(T - 1, -1, -1):
+        K = _gain_from_P(plant, Ps[t + 1])
+        Acl = A - B @ K
+        Pt = Q + K.T @ R @ K + g * Acl.T @ Ps[t + 1] @ Acl
+        Ks[t], Ps[t] = K, (Pt + Pt.T) / 2
+    return Ks, Ps
+
+
+# ------------------------------------------------- exact cost of a linear policy
+
+
+@dataclass(frozen=True)
+class _Moments:
+    """Closed-loop quantities of ``u = -K x + eps`` used by the gradients (internal).
+
+    ``E = Σ_t γ^t [(R + γBᵀP_{t+1}B)K − γBᵀP_{t+1}A] S_t`` (so ∇_K J = 2E),
+    ``Gd = Σ_t γ^t diag(R + γBᵀP_{t+1}B)`` (so ∂J/∂σ = 2σ·Gd),
+    ``Sigma = Σ_t γ^t S_t`` with ``S_t = E[x_t x_tᵀ]``, and ``weight = Σ_t γ^t``;
+    for the infinite horizon ``P_{t+1} = P_K`` for all t.
+    """
+
+    E: np.ndarray
+    Gd: np.ndarray
+    Sigma: np.ndarray
+    weight: float
+
+
+def _noise_terms(plant: LinearGaussianPlant, K: np.ndarray, s: np.ndarray):
+    """``(A_K, M_x, c0, N)``: closed loop, state weight, noise cost, injected covariance.
+
+    ``E[c | x] = xᵀ(Q + KᵀRK)x + tr(R Σε)`` and ``Cov(x' | x) = B Σε Bᵀ + W``.
+    """
+    Se = np.diag(s**2)
+    return (plant.A - plant.B @ K, plant.Q + K.T @ plant.R @ K,
+            float(np.trace(plant.R @ Se)), plant.B @ Se @ plant.B.T + plant.W)
+
+
+def _moments(plant: LinearGaussianPlant, K: np.ndarray, s: np.ndarray, horizon: int | None) -> _Moments | None:
+    """``None`` when the cost is infinite."""
+    if not np.isfinite(policy_cost(plant, K, s, horizon)):
+        return None
+    A, B, R, g = plant.A, plant.B, plant.R, plant.gamma
+    Acl, Mx, c0, N = _noise_terms(plant, K, s)
+    S0 = np.outer(plant.x0_mean, plant.x0_mean) + plant.x0_cov
+    if horizon is None:
+        P = _discounted_lyapunov(Acl, Mx, g, transpose=True)  # P = Mx + γ AclᵀP Acl
+        noisy = c0 > 0 or np.any(N != 0)
+        # Σ = S0 + γ/(1-γ) N + γ Acl Σ Aclᵀ   (discounted second moment)
+        Sigma = _discounted_lyapunov(Acl, S0 + (g / (1 - g) * N if noisy else 0.0), g, transpose=False)
+        G = R + g * B.T @ P @ B
+        weight = 1.0 / (1.0 - g) if g < 1 else np.inf
+        Gd = np.diag(G) * weight if g < 1 else np.zeros(plant.m)
+        return _Moments((G @ K - g * B.T @ P @ A) @ Sigma, Gd, Sigma, weight)
+    T = int(horizon)
+    Ps = [np.zeros_like(A)] * (T + 1)  # backward: P_t = Mx + γ AclᵀP_{t+1}Acl, P_T = 0
+    for t in range(T - 1, -1, -1):
+        Ps[t] = Mx + g * Acl.T @ Ps[t + 1] @ Acl
+    St, Sigma, E, Gd, weight, disc = S0, np.zeros_like(A), np.zeros_like(K), np.zeros(plant.m), 0.0, 1.0
+    for t in range(T):  # forward: S_{t+1} = Acl S_t Aclᵀ + N
+        G = R + g * B.T @ Ps[t + 1] @ B
+        E = E + disc * (G @ K - g * B.T @ Ps[t + 1] @ A) @ St
+        Gd = Gd + disc * np.diag(G)
+        Sigma = Sigma + disc * St
+        weight += disc
+        St = Acl @ St @ Acl.T + N
+        disc *= g
+    return _Moments(E, Gd, Sigma, weight)
+
+
+def policy_cost(plant: LinearGaussianPlant, K, std=0.0, horizon: int | None = None) -> float:
+    """Exact expected cost of the linear Gaussian policy ``u = -K x + eps``.
+
+    Infinite horizon (``horizon=None``): with :math:`A_K = A - BK`,
+    :math:`\\Sigma_\\varepsilon = \\mathrm{diag}(\\sigma^2)` and
+    :math:`N = B\\Sigma_\\varepsilon B^\\top + W`, the value is
+    :math:`V(x) = x^\\top P_K x + q` where
+
+    .. math::
+
+        P_K = Q + K^\\top R K + \\gamma A_K^\\top P_K A_K,\\qquad
+        q = \\frac{\\operatorname{tr}(R\\Sigma_\\varepsilon) + \\gamma \\operatorname{tr}(P_K N)}{1-\\gamma},
+
+    so :math:`J = \\operatorname{tr}(P_K(\\bar x_0 \\bar x_0^\\top + \\Sigma_0)) + q`.
+    Returns ``+inf`` when :math:`\\sqrt\\gamma A_K` is not Schur stable, or
+    when ``gamma = 1`` and there is noise (the undiscounted sum diverges).
+
+    Finite horizon ``T``: :math:`J_T = \\sum_{t=0}^{T-1} \\gamma^t
+    [\\operatorname{tr}((Q+K^\\top RK) S_t) + \\operatorname{tr}(R\\Sigma_\\varepsilon)]`
+    with :math:`S_{t+1} = A_K S_t A_K^\\top + N`; always finite for finite inputs
+    (may overflow to ``inf``).
+
+    Parameters
+    ----------
+    plant : LinearGaussianPlant
+    K : (m, n) array_like
+        Gain, ``u = -K x``.
+    std : float or (m,) array_like
+        Exploration standard deviation(s), >= 0.
+    horizon : int or None
+        ``None`` for the infinite-horizon discounted cost, ``T`` for T steps.
+    """
+    K, s = plant.check_gain(K, std)
+    if horizon is not None and (isinstance(horizon, bool) or int(horizon) != horizon or horizon < 1):
+        raise InvalidPlantError(f"horizon must be None (infinite) or an integer >= 1; got {horizon!r}")
+    Acl, Mx, c0, N = _noise_terms(plant, K, s)
+    return _linear_system_cost(Acl, N, Mx, c0, plant.x0_mean, plant.x0_cov, plant.gamma, horizon)
+
+
+def policy_gradient(plant: LinearGaussianPlant, K, std=0.0, horizon: int | None = None):
+    """Exact gradient of :func:`policy_cost` with respect to ``K`` and ``std``.
+
+    Infinite horizon (Fazel et al. 2018, with discount):
+
+    .. math::
+
+        \\nabla_K J = 2\\big[(R + \\gamma B^\\top P_K B) K - \\gamma B^\\top P_K A\\big]\\,\\Sigma_K,
+        \\qquad \\Sigma_K = \\sum_{t\\ge0}\\gamma^t\\,\\mathbb E[x_t x_t^\\top],
+
+        \\frac{\\partial J}{\\partial \\sigma_j} = \\frac{2\\sigma_j}{1-\\gamma}\\,(R + \\gamma B^\\top P_K B)_{jj}.
+
+    Finite horizon: the same terms summed over t with :math:`P_{t+1}` and
+    :math:`\\gamma^t S_t` in place of :math:`P_K` and :math:`\\Sigma_K`.
+
+    Returns
+    -------
+    dK : (m, n) ndarray
+    dstd : (m,) ndarray
+
+    Raises
+    ------
+    ValueError
+        When the cost is infinite (unstable closed loop): there is no gradient.
+    """
+    K, s = plant.check_gain(K, std)
+    mom = _moments(plant, K, s, horizon)
+    if mom is None:
+        raise InvalidPlantError(
+            f"the cost of gain K={K.tolist()} on plant {plant.name!r} is infinite "
+            "(√γ(A - BK) unstable, or gamma = 1 with noise): no gradient. Start from a stabilising gain."
+        )
+    return 2.0 * mom.E, 2.0 * s * mom.Gd
+
+
+def state_moments(plant: LinearGaussianPlant, K, std=0.0, horizon: int | None = None):
+    """Normalised discounted state second moment of the closed loop.
+
+    Returns ``(Sigma_bar, weight)`` with :math:`\\bar\\Sigma = \\Sigma_K / w`,
+    :math:`w = \\sum_t \\gamma^t` (``1/(1-γ)`` for the infinite horizon): the
+    second moment :math:`\\mathbb E_{x\\sim d^\\pi}[x x^\\top]` under the normalised
+    discounted state distribution :math:`d^\\pi` of the slides.
+    """
+    K, s = plant.check_gain(K, std)
+    mom = _moments(plant, K, s, horizon)
+    if mom is None or not np.isfinite(mom.weight):
+        raise InvalidPlantError(
+            f"the discounted state distribution of gain K={K.tolist()} on plant {plant.name!r} "
+            "does not exist (unstable closed loop, or gamma = 1 with an infinite horizon)"
+        )
+    return mom.Sigma / mom.weight, mom.weight
+
+
+def fisher(plant: LinearGaussianPlant, K, std, horizon: int | None = None) -> np.ndarray:
+    """Exact Fisher information of the policy under the discounted state distribution.
+
+    :math:`F = \\mathbb E_{x\\sim d^\\pi,\\,u\\sim\\pi}[\\nabla\\log\\pi\\,\\nabla\\log\\pi^\\top]`
+    (slides, "Fisher information matrix"), parameters ordered
+    ``θ = (K.ravel(), std)`` (``K`` row-major). For ``u ~ N(-Kx, diag(σ²))``
+    the score is :math:`\\partial_{K_{ij}}\\log\\pi = -\\varepsilon_i x_j/\\sigma_i^2`,
+    :math:`\\partial_{\\sigma_i}\\log\\pi = \\varepsilon_i^2/\\sigma_i^3 - 1/\\sigma_i`, so
+
+    .. math::
+
+        F_{K_{i\\cdot},K_{i\\cdot}} = \\bar\\Sigma / \\sigma_i^2,\\qquad
+        F_{\\sigma_i\\sigma_i} = 2/\\sigma_i^2,\\qquad \\text{all other blocks } 0.
+
+    Requires ``std > 0``.
+    """
+    K, s = plant.check_gain(K, std)
+    if np.any(s <= 0):
+        raise InvalidPlantError(f"the Fisher information needs std > 0 (got {s.tolist()}); it is singular at std = 0")
+    Sbar, _ = state_moments(plant, K, s, horizon)
+    m, n = K.shape
+    F = np.zeros((m * n + m, m * n + m))
+    for i in range(m):
+        F[i * n:(i + 1) * n, i * n:(i + 1) * n] = Sbar / s[i] ** 2
+        F[m * n + i, m * n + i] = 2.0 / s[i] ** 2
+    return F
+
+
+def natural_gradient(plant: LinearGaussianPlant, K, std, horizon: int | None = None):
+    """Exact natural gradient :math:`F^{-1}\\nabla J` (slides: steepest descent in the Fisher metric).
+
+    With the block structure of :func:`fisher`, and :math:`\\nabla_K J = 2E_K\\Sigma_K`,
+
+    .. math::
+
+        (F^{-1}\\nabla J)_K = \\mathrm{diag}(\\sigma^2)\\,\\nabla_K J\\,\\bar\\Sigma^{-1}
+            = 2\\,w\\,\\mathrm{diag}(\\sigma^2)\\,E_K,\\qquad
+        (F^{-1}\\nabla J)_{\\sigma} = \\tfrac{\\sigma^2}{2}\\,\\partial_\\sigma J,
+
+    with :math:`E_K = (R+\\gamma B^\\top P B)K - \\gamma B^\\top P A` and
+    :math:`w = \\sum_t\\gamma^t`. The direction is a natural gradient of the
+    **cost**: step against it to improve.
+
+    Returns
+    -------
+    nK : (m, n) ndarray
+    nstd : (m,) ndarray
+    """
+    K, s = plant.check_gain(K, std)
+    if np.any(s <= 0):
+        raise InvalidPlantError(f"the natural gradient needs std > 0 (got {s.tolist()}); the Fisher is singular at std = 0")
+    dK, ds = policy_gradient(plant, K, s, horizon)
+    Sbar, _ = state_moments(plant, K, s, horizon)
+    nK = (s[:, None] ** 2) * np.linalg.solve(Sbar.T, dK.T).T  # diag(σ²) ∇_K J Σ̄⁻¹
+    return nK, 0.5 * s**2 * ds
+
+
+# ------------------------------------------------------------ Kalman and LQG
+
+
+def kalman_filter(plant: LinearGaussianPlant) -> tuple[np.ndarray, np.ndarray]:
+    """Steady-state Kalman filter for an output plant ``y = C x + v``.
+
+    Solves the filtering DARE (the dual of the control one) for the *prior*
+    (one-step prediction) error covariance
+
+    .. math::
+
+        \\Sigma = A\\Sigma A^\\top + W - A\\Sigma C^\\top (C\\Sigma C^\\top + V)^{-1} C\\Sigma A^\\top,
+
+    and returns the measurement-update gain :math:`L = \\Sigma C^\\top (C\\Sigma C^\\top + V)^{-1}`
+    used as :math:`\\hat x_{t|t} = \\hat x_{t|t-1} + L (y_t - C\\hat x_{t|t-1})`.
+
+    Returns
+    -------
+    L : (n, p) ndarray
+    Sigma : (n, n) ndarray
+        Steady-state prior error covariance.
+    """
+    if not plant.has_output:
+        raise InvalidPlantError(f"plant {plant.name!r} has no output matrix C; the Kalman filter needs y = C x + v")
+    A, C, W, V = plant.A, plant.C, plant.W, plant.V
+    try:
+        S = scipy.linalg.solve_discrete_are(A.T, C.T, W, V)
+    except (np.linalg.LinAlgError, ValueError) as exc:
+        raise NotStabilizableError(
+            f"the filter Riccati equation of plant {plant.name!r} has no solution ({exc}); "
+            "check that (A, C) is detectable, (A, W^{1/2}) stabilisable and V positive definite"
+        ) from None
+    S = (S + S.T) / 2
+    L = S @ C.T @ np.linalg.inv(C @ S @ C.T + V)
+    return L, S
+
+
+@dataclass(frozen=True)
+class LQGController:
+    """Output-feedback LQG controller ``u_t = -K x̂_{t|t}`` with a steady-state Kalman filter.
+
+    Attributes
+    ----------
+    K : (m, n) ndarray
+        Discounted LQR gain (:func:`optimal_gain`).
+    L : (n, p) ndarray
+        Kalman measurement-update gain (:func:`kalman_filter`).
+    cost : float
+        Exact expected cost of this controller on the plant, with the filter
+        started at the prior ``x̂_{0|-1} = x0_mean`` (see :func:`lqg_controller`).
+    """
+
+    K: np.ndarray
+    L: np.ndarray
+    cost: float
+
+
+def lqg_controller(plant: LinearGaussianPlant, horizon: int | None = None) -> LQGController:
+    """The separation-principle LQG controller and its exact expected cost.
+
+    By separation, the optimal output-feedback controller is the LQR gain
+    applied to the Kalman estimate. We use the steady-state filter (the
+    time-varying filter from the prior would be exactly optimal; the two
+    agree as the filter converges). Its cost is computed exactly on the
+    augmented closed loop :math:`z = (x, e)`, :math:`e_t = x_t - \\hat x_{t|t-1}`:
+
+    .. math::
+
+        e_{t+1} = A(I - LC)e_t - ALv_t + w_t,\\quad
+        x_{t+1} = (A - BK)x_t + BK(I-LC)e_t - BKLv_t + w_t,\\quad
+        u_t = -Kx_t + K(I-LC)e_t - KLv_t .
+    """
+    K, _ = optimal_gain(plant)
+    L, _ = kalman_filter(plant)
+    n, p = plant.n, plant.p
+    A, B, C, Q, R, W, V, g = plant.A, plant.B, plant.C, plant.Q, plant.R, plant.W, plant.V, plant.gamma
+    I = np.eye(n)
+    H = np.hstack([-K, K @ (I - L @ C)])  # u = H z + Jv v
+    Jv = -K @ L
+    F = np.block([[A - B @ K, B @ K @ (I - L @ C)], [np.zeros((n, n)), A @ (I - L @ C)]])
+    Gw = np.vstack([I, I])
+    Gv = np.vstack([-B @ K @ L, -A @ L])
+    N = Gw @ W @ Gw.T + Gv @ V @ Gv.T
+    M = np.block([[Q, np.zeros((n, n))], [np.zeros((n, n)), np.zeros((n, n))]]) + H.T @ R @ H
+    c0 = float(np.trace(Jv.T @ R @ Jv @ V))
+    z_mean = np.concatenate([plant.x0_mean, np.zeros(n)])
+    z_cov = np.block([[plant.x0_cov, plant.x0_cov], [plant.x0_cov, plant.x0_cov]])
+    cost = _linear_system_cost(F, N, M, c0, z_mean, z_cov, g, horizon)
+    return LQGController(K=K, L=L, cost=cost)
+
+
+def _linear_system_cost(F, N, M, c0, z_mean, z_cov, gamma, horizon) -> float:
+    """Expected :math:`\\sum_t \\gamma^t (z_t^\\top M z_t + c_0)` for :math:`z_{t+1} = F z_t + \\xi_t`.
+
+    ``Cov(ξ) = N``, ``z_0 ~ (z_mean, z_cov)``; the sum runs over t < horizon, or
+    forever when ``horizon`` is None (``+inf`` if it diverges). Shared by
+    :func:`policy_cost` and :func:`lqg_controller`.
+    """
+    S0 = np.outer(z_mean, z_mean) + z_cov
+    if horizon is None:
+        noisy = c0 > 0 or np.any(N != 0)
+        if gamma == 1.0 and noisy:
+            return np.inf
+        P = _discounted_lyapunov(F, M, gamma, transpose=True)
+        if P is None:
+            return np.inf
+        const = (c0 + gamma * float(np.trace(P @ N))) / (1 - gamma) if noisy else 0.0
+        return float(np.trace(P @ S0)) + const
+    cost, S, disc = 0.0, S0, 1.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for _ in range(int(horizon)):
+            cost += disc * (float(np.trace(M @ S)) + c0)
+            S = F @ S @ F.T + N
+            disc *= gamma
+    return cost if np.isfinite(cost) else np.inf
