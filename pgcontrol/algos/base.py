@@ -1,0 +1,106 @@
+"""What every learner shares: the common config fields and the learner interface.
+
+A learner is a class with
+
+* ``Config`` — a frozen dataclass deriving from :class:`CommonConfig`;
+* ``__init__(policy, config, *, gamma, obs_dim, device, critic=None, plant=None)``;
+* ``collect_spec() -> dict`` — the keyword arguments of
+  :meth:`pgcontrol.rollout.Collector.collect` (``episodes=True`` or ``n_steps``);
+* ``update(batch, iteration) -> dict`` of float metrics (``loss_*`` keys are
+  checked for finiteness by the trainer);
+* ``critic`` (a module or ``None``), ``state_dict()`` / ``load_state_dict()``
+  for the optimisers and critic.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..policies import MLPValue, QuadraticValue
+
+
+@dataclass(frozen=True)
+class CommonConfig:
+    """Fields every learner's config has.
+
+    Attributes
+    ----------
+    num_envs : int
+        Parallel environments (trajectories per batch for episodic learners).
+    iterations : int
+        Number of updates.
+    gamma : float or None
+        Discount; None takes the plant's (0.99 for other environments).
+    """
+
+    num_envs: int = 16
+    iterations: int = 100
+    gamma: float | None = None
+
+    def __post_init__(self):
+        from ..train import ConfigError
+
+        for name in ("num_envs", "iterations"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{type(self).__name__}.{name} must be a positive integer; got {v!r}")
+        if self.gamma is not None and not (0.0 < self.gamma <= 1.0):
+            raise ConfigError(f"{type(self).__name__}.gamma must lie in (0, 1]; got {self.gamma!r}")
+        for name, v in vars(self).items():
+            if name.endswith(("lr", "_coef")) and isinstance(v, (int, float)) and v < 0:
+                raise ConfigError(f"{type(self).__name__}.{name} must be >= 0; got {v!r}")
+
+
+def make_critic(kind: str, obs_dim: int, device, dtype) -> torch.nn.Module | None:
+    """``"none"``, ``"mlp"`` (:class:`MLPValue`) or ``"quadratic"`` (:class:`QuadraticValue`, exact for LQ)."""
+    from ..train import ConfigError
+
+    if kind == "none":
+        return None
+    if kind == "mlp":
+        return MLPValue(obs_dim).to(device=device, dtype=dtype)
+    if kind == "quadratic":
+        return QuadraticValue(obs_dim).to(device=device, dtype=dtype)
+    raise ConfigError(f"unknown critic {kind!r}; choose 'none', 'mlp' or 'quadratic'")
+
+
+def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
+    """``"sgd"`` (plain gradient steps, eq. (3.22)) or ``"adam"``."""
+    from ..train import ConfigError
+
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    raise ConfigError(f"unknown optimizer {name!r}; choose 'sgd' or 'adam'")
+
+
+def values_of(critic, batch):
+    """``(V(x_t), V(x_{t+1}))`` with ``V(x_{t+1}) = 0`` where the episode terminated; zeros without a critic."""
+    if critic is None:
+        z = torch.zeros_like(batch.rewards)
+        return z, z
+    with torch.no_grad():
+        v = critic(batch.obs).to(batch.rewards.dtype)
+        nv = critic(batch.next_obs).to(batch.rewards.dtype) * (~batch.terminated)
+    return v, nv
+
+
+def fit_critic(critic, optimizer, obs, targets, *, epochs: int, minibatch: int | None = None, generator=None):
+    """Regress ``V(obs)`` on fixed ``targets`` (squared error, eq. (4.20) with frozen targets)."""
+    if critic is None:
+        return float("nan")
+    n = obs.shape[0]
+    mb = n if minibatch is None else min(int(minibatch), n)
+    loss = torch.tensor(float("nan"))
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=generator, device="cpu").to(obs.device)
+        for i in range(0, n, mb):
+            idx = perm[i:i + mb]
+            loss = 0.5 * (critic(obs[idx]).to(targets.dtype) - targets[idx]).pow(2).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return float(loss)

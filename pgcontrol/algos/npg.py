@@ -1,0 +1,212 @@
+"""Natural policy gradient and TRPO (slides 004: steepest ascent in the Fisher metric; eq. (6.34)).
+
+One iteration:
+
+1. the REINFORCE estimate ĝ of ∇J exactly as in :mod:`.vpg` (same rollouts, estimator, baseline);
+2. the Fisher information F(θ) = E_{x~d^π, u~π}[∇log π ∇log πᵀ] (slides), from
+   ``fisher="sample"`` the weighted mean of score outer products,
+   ``fisher="cg"``     Fisher-vector products Fv = ∇²_θ KL̄(π_old‖π_θ) v (slides' Taylor expansion),
+                       solved by conjugate gradient, or
+   ``fisher="exact"``  :func:`pgcontrol.lqr.fisher` (linear policies on LQ plants);
+3. the step of the slides, δθ = sqrt(ε' / (ĝᵀF⁻¹ĝ)) F⁻¹ĝ. The slides approximate
+   KL ≈ δθᵀFδθ; the second-order Taylor term is ½δθᵀFδθ, so we use ε' = 2ε and the
+   mean KL of a step is ε to second order;
+4. TRPO (6.34): shrink δθ by backtracking until the exact mean KL ≤ ε and the
+   importance-sampled surrogate improves.
+
+States are weighted by γ^τ (normalised), the discounted visitation d^π of the slides,
+in the sample Fisher and in the KL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+from torch.func import functional_call, grad, vmap
+from torch.nn.utils import parameters_to_vector, vector_to_parameters
+
+from .. import lqr
+from .vpg import VPG, ReinforceConfig
+
+
+@dataclass(frozen=True)
+class NPGConfig(ReinforceConfig):
+    """Natural-gradient settings (plus those of :class:`.vpg.ReinforceConfig`).
+
+    Attributes
+    ----------
+    kl_bound : float
+        ε: the mean KL of one step (to second order), and TRPO's hard bound δ.
+    fisher : str
+        ``"sample"``, ``"cg"`` or ``"exact"``.
+    cg_iters : int
+        Conjugate-gradient iterations (``fisher="cg"``).
+    damping : float
+        λ added to the Fisher, (F + λI), for ``"sample"`` and ``"cg"``.
+    line_search : bool
+        TRPO: backtrack until KL ≤ ε and the surrogate improves.
+    backtrack_coef : float
+        Shrink factor per backtracking step.
+    max_backtracks : int
+        Give up (keep θ) after this many.
+    """
+
+    kl_bound: float = 0.05
+    fisher: str = "cg"
+    cg_iters: int = 10
+    damping: float = 1e-3
+    line_search: bool = False
+    backtrack_coef: float = 0.5
+    max_backtracks: int = 10
+
+    def __post_init__(self):
+        super().__post_init__()
+        from ..train import ConfigError
+
+        if self.fisher not in ("sample", "cg", "exact"):
+            raise ConfigError(f"fisher must be 'sample', 'cg' or 'exact'; got {self.fisher!r}")
+        if not self.kl_bound > 0:
+            raise ConfigError(f"kl_bound must be > 0; got {self.kl_bound!r}")
+        if self.cg_iters < 1 or self.max_backtracks < 0 or not 0 < self.backtrack_coef < 1 or self.damping < 0:
+            raise ConfigError("need cg_iters >= 1, max_backtracks >= 0, 0 < backtrack_coef < 1, damping >= 0")
+
+
+def conjugate_gradient(Av, b: torch.Tensor, iters: int, tol: float = 1e-12) -> torch.Tensor:
+    """Solve ``A x = b`` for symmetric positive definite A given only ``Av(v) = A v``."""
+    x = torch.zeros_like(b)
+    r, p = b.clone(), b.clone()
+    rr = r @ r
+    for _ in range(iters):
+        Ap = Av(p)
+        alpha = rr / (p @ Ap)
+        x += alpha * p
+        r -= alpha * Ap
+        rr_new = r @ r
+        if rr_new < tol:
+            break
+        p = r + (rr_new / rr) * p
+        rr = rr_new
+    return x
+
+
+def state_weights(batch, gamma: float) -> torch.Tensor:
+    """γ^τ on valid steps, normalised to sum 1: the discounted state distribution d^π."""
+    w = gamma ** batch.t_in_episode.to(batch.rewards.dtype) * batch.valid
+    return w / w.sum()
+
+
+def sample_fisher(policy, obs, actions, weights) -> torch.Tensor:
+    """F̂ = Σ_i w_i ∇log π(u_i|x_i) ∇log π(u_i|x_i)ᵀ (per-sample scores by ``torch.func``)."""
+    params = {k: v.detach() for k, v in policy.named_parameters()}
+
+    def logp(p, x, u):
+        return functional_call(policy, p, (x[None],)).log_prob(u[None]).squeeze(0)
+
+    scores = vmap(grad(logp), in_dims=(None, 0, 0))(params, obs, actions)
+    S = torch.cat([scores[k].reshape(obs.shape[0], -1) for k, _ in policy.named_parameters()], dim=1)
+    return (S * weights[:, None]).T @ S
+
+
+def mean_kl(policy, old_dist, obs, weights) -> torch.Tensor:
+    """KL̄(π_old ‖ π_θ) = Σ_i w_i KL(π_old(·|x_i) ‖ π_θ(·|x_i))."""
+    return (torch.distributions.kl_divergence(old_dist, policy(obs)) * weights).sum()
+
+
+class NPG(VPG):
+    """Natural policy gradient; :class:`TRPO` adds the line search."""
+
+    Config = NPGConfig
+    name = "npg"
+
+    def _policy_optimizer(self):
+        return None  # the step is computed, not taken by an optimiser
+
+    def _exact_fisher(self) -> torch.Tensor:
+        if self.plant is None or not getattr(self.policy, "is_linear", False):
+            raise ValueError("fisher='exact' needs a linear policy on an LQ plant; use 'cg' or 'sample'")
+        F = lqr.fisher(self.plant, self.policy.K, self.policy.std, horizon=self.plant.horizon)
+        if getattr(self.policy, "std_param", "std") == "log_std":  # chain rule: ∂/∂logσ = σ ∂/∂σ
+            J = np.diag(np.concatenate([np.ones(self.policy.K.size), self.policy.std]))
+            F = J @ F @ J
+        p = next(self.policy.parameters())
+        return torch.as_tensor(F, dtype=p.dtype, device=p.device)
+
+    def natural_direction(self, g: torch.Tensor, batch) -> torch.Tensor:
+        """F⁻¹ĝ with the configured Fisher."""
+        cfg = self.cfg
+        obs, act = batch.obs[batch.valid], batch.actions[batch.valid]
+        w = state_weights(batch, self.gamma)[batch.valid]
+        eye = torch.eye(g.numel(), dtype=g.dtype, device=g.device)
+        if cfg.fisher == "exact":
+            return torch.linalg.solve(self._exact_fisher(), g)
+        if cfg.fisher == "sample":
+            return torch.linalg.solve(sample_fisher(self.policy, obs, act, w) + cfg.damping * eye, g)
+        with torch.no_grad():
+            old = self.policy(obs)
+        params = list(self.policy.parameters())
+        kl = mean_kl(self.policy, old, obs, w)
+        dkl = torch.autograd.grad(kl, params, create_graph=True)
+        dkl = torch.cat([d.reshape(-1) for d in dkl])
+
+        def Fv(v):  # Hessian of the mean KL times v (slides: ∇²KL = F)
+            hv = torch.autograd.grad(dkl @ v, params, retain_graph=True)
+            return torch.cat([h.reshape(-1) for h in hv]) + cfg.damping * v
+
+        return conjugate_gradient(Fv, g, cfg.cg_iters)
+
+    def update(self, batch, iteration: int) -> dict:
+        cfg = self.cfg
+        loss, psi = self.gradient_estimate(batch)
+        params = list(self.policy.parameters())
+        g = -torch.cat([p.grad.reshape(-1) for p in params])  # ĝ ≈ ∇J (ascent on return)
+        x = self.natural_direction(g, batch)  # F⁻¹ĝ
+        gFg = float(g @ x)
+        out = {"loss_policy": loss.item(), "grad_norm": float(g.norm()), "gFg": gFg}
+        theta = parameters_to_vector(params).detach()
+        if not np.isfinite(gFg) or gFg <= 0:
+            out["loss_policy"] = float("nan") if not np.isfinite(gFg) else out["loss_policy"]
+            out.update(self.fit_value(batch))
+            return out
+        step = np.sqrt(2 * cfg.kl_bound / gFg) * x  # δθ = sqrt(2ε / ĝᵀF⁻¹ĝ) F⁻¹ĝ (slides, with the ½ of KL)
+        obs = batch.obs[batch.valid]
+        w = state_weights(batch, self.gamma)[batch.valid]
+        with torch.no_grad():
+            old = self.policy(obs)
+        frac = 1.0
+        if cfg.line_search:  # TRPO (6.34): largest β^j δθ with KL ≤ ε and surrogate improvement
+            surr_old = self._surrogate(batch, psi)
+            for _ in range(cfg.max_backtracks + 1):
+                vector_to_parameters(theta + frac * step, params)
+                with torch.no_grad():
+                    kl = float(mean_kl(self.policy, old, obs, w))
+                    improve = self._surrogate(batch, psi) - surr_old
+                if kl <= cfg.kl_bound and improve > 0:
+                    break
+                frac *= cfg.backtrack_coef
+            else:
+                frac = 0.0
+        vector_to_parameters(theta + frac * step, params)
+        with torch.no_grad():
+            out["kl"] = float(mean_kl(self.policy, old, obs, w))
+        out["step_fraction"] = frac
+        out.update(self.fit_value(batch))
+        return out
+
+    @torch.no_grad()
+    def _surrogate(self, batch, psi) -> float:
+        """(1/M) Σ π_θ/π_old Ψ — the importance-sampled objective of (6.34)."""
+        ratio = torch.exp(self.policy.log_prob(batch.obs, batch.actions) - batch.logp)  # eq. (6.35)
+        return float((ratio * psi * batch.valid).sum() / self.cfg.num_envs)
+
+
+class TRPO(NPG):
+    """TRPO: the natural step with a backtracking line search enforcing KL ≤ δ (6.34)."""
+
+    name = "trpo"
+
+    def __init__(self, policy, config: NPGConfig, **kw):
+        if not config.line_search:
+            config = replace(config, line_search=True)
+        super().__init__(policy, config, **kw)

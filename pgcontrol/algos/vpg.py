@@ -1,0 +1,161 @@
+"""Vanilla policy gradient (REINFORCE), eqs. (3.15)–(3.27) and the baselines of (4.8).
+
+One iteration:
+
+1. roll out M = ``num_envs`` whole episodes with π_θ;
+2. weight each score by Ψ_t — total return (3.15), reward-to-go (3.19)/(3.21)
+   or GAE (6.46), minus a baseline (4.8) — :func:`pgcontrol.rollout.pg_advantages`;
+3. surrogate ``loss = -(1/M) Σ_m Σ_t log π(u_t|x_t) Ψ_t`` (3.26), whose
+   gradient is minus the Monte Carlo estimate ĝ of ∇J;
+4. step θ ← θ + α ĝ (3.22) (``optimizer="sgd"``) or with Adam.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..rollout import explained_variance, pg_advantages
+from .base import CommonConfig, fit_critic, make_critic, make_optimizer, values_of
+
+
+@dataclass(frozen=True)
+class ReinforceConfig(CommonConfig):
+    """Settings of the score-function estimator ĝ shared by VPG and NPG/TRPO.
+
+    Attributes
+    ----------
+    estimator : str
+        ``"total"``, ``"rtg"`` or ``"gae"`` (see :func:`pgcontrol.rollout.pg_advantages`).
+    baseline : str
+        ``"none"``, ``"mean"`` or ``"value"``.
+    discount_weighting : bool
+        Keep the γ^t factor of (3.19) (unbiased for the discounted objective).
+    critic : str
+        ``"mlp"`` or ``"quadratic"``, used when ``baseline="value"``.
+    critic_lr, critic_epochs : float, int
+        Adam step size and full-batch epochs of the value regression.
+    lam : float
+        GAE λ when ``estimator="gae"``.
+    """
+
+    estimator: str = "rtg"
+    baseline: str = "mean"
+    discount_weighting: bool = True
+    critic: str = "quadratic"
+    critic_lr: float = 1e-2
+    critic_epochs: int = 50
+    lam: float = 0.95
+
+    def __post_init__(self):
+        super().__post_init__()
+        from ..train import ConfigError
+
+        if self.estimator not in ("total", "rtg", "gae"):
+            raise ConfigError(f"estimator must be 'total', 'rtg' or 'gae'; got {self.estimator!r}")
+        if self.baseline not in ("none", "mean", "value"):
+            raise ConfigError(f"baseline must be 'none', 'mean' or 'value'; got {self.baseline!r}")
+        if self.estimator == "total" and self.baseline == "value":
+            raise ConfigError("the total-return estimator (3.15) takes baseline 'none' or 'mean', not 'value'")
+        if self.estimator == "gae" and self.baseline != "value":
+            raise ConfigError("the GAE estimator (6.46) needs baseline='value' (a critic)")
+        if not 0.0 <= self.lam <= 1.0:
+            raise ConfigError(f"lam must lie in [0, 1]; got {self.lam!r}")
+
+
+@dataclass(frozen=True)
+class VPGConfig(ReinforceConfig):
+    """Vanilla PG settings (plus those of :class:`ReinforceConfig`).
+
+    Attributes
+    ----------
+    lr : float
+        Step size α of (3.22).
+    optimizer : str
+        ``"sgd"`` (plain gradient ascent) or ``"adam"``.
+    max_grad_norm : float or None
+        Clip the policy gradient norm (None: no clipping).
+    """
+
+    lr: float = 0.01
+    optimizer: str = "sgd"
+    max_grad_norm: float | None = None
+
+
+def surrogate_loss(policy, batch, psi, num_episodes: int) -> torch.Tensor:
+    """``-(1/M) Σ log π(u|x) Ψ``: its gradient is -ĝ (3.26)–(3.27)."""
+    logp = policy.log_prob(batch.obs, batch.actions)
+    return -(logp * psi * batch.valid).sum() / num_episodes  # eq. (3.26)
+
+
+class VPG:
+    """REINFORCE with a choice of estimator and baseline."""
+
+    Config = VPGConfig
+    name = "vpg"
+
+    def __init__(self, policy, config: VPGConfig, *, gamma, obs_dim, device, critic=None, plant=None):
+        self.policy, self.cfg, self.gamma, self.plant = policy, config, gamma, plant
+        dtype = next(policy.parameters()).dtype
+        if config.baseline == "value" or config.estimator == "gae":
+            self.critic = critic if critic is not None else make_critic(config.critic, obs_dim, device, dtype)
+        else:
+            self.critic = None
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr) if self.critic else None
+        self.generator = torch.Generator().manual_seed(0)
+        self.opt = self._policy_optimizer()
+
+    def _policy_optimizer(self):
+        return make_optimizer(self.cfg.optimizer, self.policy.parameters(), self.cfg.lr)
+
+    def collect_spec(self) -> dict:
+        return {"episodes": True}
+
+    def gradient_estimate(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(loss, psi)`` with the policy gradient of ``loss`` left in ``.grad`` (= -ĝ)."""
+        values, next_values = values_of(self.critic, batch)
+        psi, _ = pg_advantages(batch, estimator=self.cfg.estimator, baseline=self.cfg.baseline, gamma=self.gamma,
+                               values=values, next_values=next_values, lam=self.cfg.lam,
+                               discount_weighting=self.cfg.discount_weighting)
+        self.policy.zero_grad()
+        loss = surrogate_loss(self.policy, batch, psi, self.cfg.num_envs)
+        loss.backward()
+        return loss, psi
+
+    def update(self, batch, iteration: int) -> dict:
+        loss, _ = self.gradient_estimate(batch)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(),
+                                                   self.cfg.max_grad_norm or float("inf"))
+        self.opt.step()  # θ ← θ + α ĝ  (3.22)
+        out = {"loss_policy": loss.item(), "grad_norm": float(grad_norm)}
+        out.update(self.fit_value(batch))
+        return out
+
+    def fit_value(self, batch) -> dict:
+        """Refit the critic on the batch's reward-to-go (bootstrapped at truncation); entropy for the log."""
+        out = {}
+        if self.critic is not None:
+            values, next_values = values_of(self.critic, batch)
+            _, rtg = pg_advantages(batch, estimator="rtg", baseline="none", gamma=self.gamma,
+                                   next_values=next_values, discount_weighting=False)
+            m = batch.valid
+            out["loss_value"] = fit_critic(self.critic, self.critic_opt, batch.obs[m], rtg[m],
+                                           epochs=self.cfg.critic_epochs, generator=self.generator)
+            out["explained_variance"] = explained_variance(values, rtg, m)
+        with torch.no_grad():
+            out["entropy"] = float(self.policy(batch.obs[batch.valid]).entropy().mean())
+        return out
+
+    def state_dict(self) -> dict:
+        return {"opt": self.opt.state_dict() if self.opt else None, "critic": self.critic.state_dict() if self.critic else None,
+                "critic_opt": self.critic_opt.state_dict() if self.critic_opt else None,
+                "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.opt is not None:
+            self.opt.load_state_dict(state["opt"])
+        if self.critic is not None:
+            self.critic.load_state_dict(state["critic"])
+            self.critic_opt.load_state_dict(state["critic_opt"])
+        self.generator.set_state(state["generator"])

@@ -1,0 +1,322 @@
+"""One shared home for rollouts, returns and advantages.
+
+Everything here works on time-major tensors of shape ``(T, N)`` (T steps of N
+parallel environments) collected from any Gymnasium 1.x vector environment
+with the default ``NEXT_STEP`` autoreset: the step *after* an episode ends
+only resets that sub-environment (its action is ignored and its reward is 0).
+Such reset transitions are recorded with ``valid = False`` and never enter a
+loss.
+
+Bootstrapping (Spinning Up's "end of a path", SB3's time-limit handling):
+
+* ``terminated`` — the MDP really ended: nothing follows, ``V(x_{t+1}) = 0``;
+* ``truncated`` — a time limit cut the episode: the future still exists, so
+  targets bootstrap with ``V(x_{t+1})`` of the final observation;
+* the last step of a batch that is not done is cut the same way as a
+  truncation.
+
+So every estimator below receives ``next_values`` = V(final observation of
+the step), already zeroed where ``terminated``; without a critic they are 0
+and the estimators are plain Monte Carlo.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+__all__ = [
+    "Batch",
+    "Collector",
+    "reward_to_go",
+    "total_return",
+    "td_residuals",
+    "n_step_advantages",
+    "gae",
+    "time_baseline",
+    "explained_variance",
+]
+
+
+@dataclass
+class Batch:
+    """Transitions of one collection, time-major ``(T, N, ...)``.
+
+    ``obs[t]`` is what the policy saw, ``actions[t]`` what it sampled
+    (unclipped: that is what its log-probability refers to), ``next_obs[t]``
+    the observation that followed (the *final* observation when the episode
+    ended at ``t``), ``t_in_episode[t]`` the time index τ within the episode.
+    """
+
+    obs: torch.Tensor
+    actions: torch.Tensor
+    logp: torch.Tensor
+    rewards: torch.Tensor
+    next_obs: torch.Tensor
+    terminated: torch.Tensor
+    truncated: torch.Tensor
+    valid: torch.Tensor
+    t_in_episode: torch.Tensor
+    episode_returns: list = field(default_factory=list)  # undiscounted returns of episodes that ended
+    episode_lengths: list = field(default_factory=list)
+    diverged: bool = False
+
+    @property
+    def dones(self) -> torch.Tensor:
+        return self.terminated | self.truncated
+
+    @property
+    def n_valid(self) -> int:
+        return int(self.valid.sum())
+
+
+class Collector:
+    """Steps a vector env with a policy and records :class:`Batch` es.
+
+    The collector keeps the current observations between calls, so
+    ``collect(n)`` continues where the last call stopped (PPO, A2C). With
+    ``episodes=True`` it resets first and collects exactly one episode per
+    sub-environment (steps after an environment's first episode end are
+    masked), which is what the total-return REINFORCE estimator (3.15)
+    needs.
+
+    Parameters
+    ----------
+    envs : gymnasium.vector.VectorEnv
+        NEXT_STEP autoreset (Gymnasium's default).
+    policy : torch.nn.Module
+        ``policy.act(obs, generator) -> (actions, logp)``.
+    device : torch.device
+    seed : int
+        Seeds the first reset and the action noise generator.
+    """
+
+    def __init__(self, envs, policy, device, seed: int = 0, dtype=None):
+        self.envs, self.policy, self.device = envs, policy, torch.device(device)
+        self.dtype = dtype or next(policy.parameters()).dtype
+        self.generator = torch.Generator(device=self.device).manual_seed(int(seed))
+        self._seed = int(seed)
+        self._obs = None
+        self._resetting = None  # envs whose next step is an autoreset
+        self._tau = None
+        self._ep_ret = None
+
+    def _tensor(self, x, dtype=None):
+        return torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x, device=self.device,
+                               dtype=dtype or self.dtype)
+
+    def reset(self, seed: int | None = None):
+        obs, _ = self.envs.reset(seed=self._seed if seed is None else seed)
+        self._seed += 1  # the next explicit reset draws fresh initial states
+        n = self.envs.num_envs
+        self._obs = self._tensor(obs)
+        self._resetting = torch.zeros(n, dtype=torch.bool, device=self.device)
+        self._tau = torch.zeros(n, dtype=torch.long, device=self.device)
+        self._ep_ret = torch.zeros(n, dtype=torch.float64, device=self.device)
+
+    @torch.no_grad()
+    def collect(self, n_steps: int | None = None, *, episodes: bool = False, max_steps: int = 100_000) -> Batch:
+        """Collect ``n_steps`` steps of every env, or one episode each (``episodes=True``)."""
+        if episodes or self._obs is None:
+            self.reset()
+        if not episodes and (n_steps is None or n_steps < 1):
+            raise ValueError(f"n_steps must be a positive integer; got {n_steps!r}")
+        limit = max_steps if episodes else int(n_steps)
+        rec = {k: [] for k in ("obs", "actions", "logp", "rewards", "next_obs", "terminated", "truncated", "valid", "tau")}
+        finished = torch.zeros(self.envs.num_envs, dtype=torch.bool, device=self.device)
+        ep_returns, ep_lengths, diverged = [], [], False
+        for _ in range(limit):
+            actions, logp = self.policy.act(self._obs, generator=self.generator)
+            env_actions = actions if getattr(self.envs, "return_torch", False) else actions.detach().cpu().numpy()
+            obs, reward, term, trunc, info = self.envs.step(env_actions)
+            next_obs = self._tensor(obs)
+            term, trunc = self._tensor(term, torch.bool), self._tensor(trunc, torch.bool)
+            reward = self._tensor(reward)
+            valid = ~self._resetting & ~finished
+            if isinstance(info, dict) and "diverged" in info:
+                div = self._tensor(info["diverged"], torch.bool)
+                diverged = diverged or bool((div & valid).any())
+            if not torch.isfinite(next_obs[valid]).all() or not torch.isfinite(reward[valid]).all():
+                diverged = True
+            for k, v in zip(rec, (self._obs, actions, logp, reward, next_obs, term, trunc, valid, self._tau)):
+                rec[k].append(v)
+            # episode bookkeeping (reset steps contribute nothing)
+            self._ep_ret += torch.where(valid, reward.double(), 0.0)
+            done = (term | trunc) & ~self._resetting
+            for i in torch.nonzero(done & ~finished).flatten().tolist():
+                ep_returns.append(float(self._ep_ret[i]))
+                ep_lengths.append(int(self._tau[i]) + 1)
+            self._ep_ret[done | self._resetting] = 0.0
+            self._tau = torch.where(done | self._resetting, 0, self._tau + 1)
+            if episodes:
+                finished |= done
+            self._resetting = done
+            self._obs = next_obs
+            if episodes and bool(finished.all()):
+                break
+        b = {k: torch.stack(v) for k, v in rec.items()}
+        return Batch(b["obs"], b["actions"], b["logp"], b["rewards"], b["next_obs"], b["terminated"],
+                     b["truncated"], b["valid"], b["tau"], ep_returns, ep_lengths, diverged)
+
+
+# ------------------------------------------------------------------ returns
+
+
+def _cont(batch_dones: torch.Tensor) -> torch.Tensor:
+    """1 where step t+1 continues the episode of step t inside the batch."""
+    cont = (~batch_dones).to(torch.float64)
+    cont[-1] = 0.0  # the batch ends: cut (bootstrapped like a truncation)
+    return cont
+
+
+def reward_to_go(rewards, dones, next_values, gamma: float, valid=None) -> torch.Tensor:
+    """Discounted reward-to-go :math:`\\hat G_t = \\sum_{k\\ge t} \\gamma^{k-t} r_k` (3.21).
+
+    The sum stops at the end of the episode; where the episode was cut (time
+    limit or end of batch) it is completed by :math:`\\gamma^{k-t+1} V(x_{k+1})`
+    through ``next_values`` (0 at termination and without a critic).
+    """
+    cont = _cont(dones)
+    out = torch.zeros_like(rewards, dtype=torch.float64)
+    nxt = torch.zeros_like(rewards[0], dtype=torch.float64)
+    for t in range(rewards.shape[0] - 1, -1, -1):
+        nxt = rewards[t] + gamma * (cont[t] * nxt + (1 - cont[t]) * next_values[t])
+        out[t] = nxt
+    return out if valid is None else out * valid
+
+
+def total_return(rewards, dones, t_in_episode, gamma: float, valid=None) -> torch.Tensor:
+    """Whole-trajectory discounted return :math:`\\sum_{t=0}^{T} \\gamma^t r_t` at every step (3.15).
+
+    Needs whole episodes (``Collector.collect(episodes=True)``); ``t_in_episode``
+    gives the γ^t weights.
+    """
+    cont = _cont(dones)
+    w = (gamma ** t_in_episode.double()) * rewards
+    tail = torch.zeros_like(w)
+    acc = torch.zeros_like(w[0])
+    for t in range(w.shape[0] - 1, -1, -1):
+        acc = w[t] + cont[t] * acc
+        tail[t] = acc
+    out = torch.zeros_like(w)
+    start = tail[0]
+    for t in range(w.shape[0]):
+        start = torch.where(t_in_episode[t] == 0, tail[t], start)
+        out[t] = start
+    return out if valid is None else out * valid
+
+
+def td_residuals(rewards, values, next_values, gamma: float) -> torch.Tensor:
+    """One-step TD advantage :math:`\\delta_t = r_t + \\gamma V(x_{t+1}) - V(x_t)` (4.21), (6.44)."""
+    return rewards + gamma * next_values - values
+
+
+def n_step_advantages(rewards, values, next_values, dones, gamma: float, n: int) -> torch.Tensor:
+    """n-step advantage (6.42): :math:`\\sum_{k<n}\\gamma^k r_{t+k} + \\gamma^n V(x_{t+n}) - V(x_t)`.
+
+    Computed as the telescoping sum :math:`\\sum_{k<n} \\gamma^k \\delta_{t+k}`,
+    stopped at the end of the episode (or batch), where the last δ carries
+    the bootstrap (or 0 at termination).
+    """
+    if int(n) < 1:
+        raise ValueError(f"n must be >= 1 for an n-step advantage; got {n!r}")
+    delta = td_residuals(rewards, values, next_values, gamma)
+    cont = _cont(dones)
+    T = rewards.shape[0]
+    out = torch.zeros_like(delta, dtype=torch.float64)
+    for t in range(T):
+        alive = torch.ones_like(delta[0], dtype=torch.float64)
+        for k in range(min(int(n), T - t)):
+            out[t] += alive * gamma**k * delta[t + k]
+            alive = alive * cont[t + k]
+    return out
+
+
+def gae(rewards, values, next_values, dones, gamma: float, lam: float) -> torch.Tensor:
+    """Generalised advantage estimation GAE(γ, λ) (6.46).
+
+    :math:`\\hat A_t = \\sum_{l\\ge0} (\\gamma\\lambda)^l \\delta_{t+l}`, computed
+    backwards as :math:`\\hat A_t = \\delta_t + \\gamma\\lambda\\,\\hat A_{t+1}` inside
+    an episode. λ = 0 gives the TD residual (4.21), λ = 1 the Monte Carlo
+    return minus V (6.41).
+    """
+    if not (0.0 <= lam <= 1.0):
+        raise ValueError(f"GAE lambda must lie in [0, 1]; got {lam!r}")
+    delta = td_residuals(rewards, values, next_values, gamma)
+    cont = _cont(dones)
+    adv = torch.zeros_like(delta, dtype=torch.float64)
+    acc = torch.zeros_like(delta[0], dtype=torch.float64)
+    for t in range(delta.shape[0] - 1, -1, -1):
+        acc = delta[t] + gamma * lam * cont[t] * acc
+        adv[t] = acc
+    return adv
+
+
+def time_baseline(returns, t_in_episode, valid) -> torch.Tensor:
+    """Batch-mean baseline :math:`b_t`, the mean return of the *other* trajectories at the same τ.
+
+    Leave-one-out keeps the estimator unbiased (eq. (4.8): a baseline that
+    does not depend on the sample's own action has zero mean); including the
+    sample itself would shrink the gradient by (1 - 1/N). Requires aligned
+    episodes (``episodes=True``), where row t is time τ = t for every env.
+    """
+    v = valid.to(returns.dtype)
+    s = (returns * v).sum(1, keepdim=True)
+    c = v.sum(1, keepdim=True)
+    loo = (s - returns * v) / (c - v).clamp_min(1.0)
+    return torch.where(c - v > 0, loo, torch.zeros_like(loo)) * v
+
+
+def explained_variance(pred, target, valid=None) -> float:
+    """1 - Var[target - pred] / Var[target] (1 = perfect critic, 0 = no better than a constant)."""
+    if valid is not None:
+        pred, target = pred[valid], target[valid]
+    var = torch.var(target)
+    return float("nan") if var == 0 else float(1 - torch.var(target - pred) / var)
+
+
+def pg_advantages(batch: Batch, *, estimator: str, baseline: str, gamma: float, values=None, next_values=None,
+                  lam: float = 0.95, discount_weighting: bool = True):
+    """The weights Ψ_t of the REINFORCE family: :math:`\\hat g = \\frac1M\\sum_m\\sum_t \\nabla\\log\\pi(u_t|x_t)\\,\\Psi_t`.
+
+    estimator
+        ``"total"`` — the whole discounted return (3.15);
+        ``"rtg"`` — reward-to-go (3.19) (with ``discount_weighting``: the γ^t
+        factor of (3.19) that keeps the estimate unbiased for the discounted
+        objective; without it, the common (3.21));
+        ``"gae"`` — GAE(γ, λ) (6.46), needs a critic.
+    baseline
+        ``"none"``, ``"mean"`` (leave-one-out batch mean at the same τ,
+        :func:`time_baseline`) or ``"value"`` (the critic's V(x_t), (4.12)).
+
+    Returns ``(psi, returns)``: the weights (0 on invalid steps) and the
+    reward-to-go targets a critic would regress on.
+    """
+    z = torch.zeros_like(batch.rewards)
+    values = z if values is None else values
+    next_values = z if next_values is None else next_values
+    v = batch.valid.to(batch.rewards.dtype)
+    rtg = reward_to_go(batch.rewards, batch.dones, next_values, gamma, batch.valid)
+    if estimator == "total":
+        if baseline == "value":
+            raise ValueError("the total-return estimator (3.15) takes baseline 'none' or 'mean', not 'value'")
+        psi = total_return(batch.rewards, batch.dones, batch.t_in_episode, gamma, batch.valid)
+    elif estimator == "rtg":
+        psi = rtg
+    elif estimator == "gae":
+        if baseline != "value":
+            raise ValueError("the GAE estimator (6.46) needs baseline='value' (a critic)")
+        psi = gae(batch.rewards, values, next_values, batch.dones, gamma, lam)
+    else:
+        raise ValueError(f"unknown estimator {estimator!r}; choose 'total', 'rtg' or 'gae'")
+    if baseline == "mean":
+        psi = psi - time_baseline(psi, batch.t_in_episode, batch.valid)
+    elif baseline == "value" and estimator != "gae":
+        psi = psi - values
+    elif baseline not in ("none", "value", "mean"):
+        raise ValueError(f"unknown baseline {baseline!r}; choose 'none', 'mean' or 'value'")
+    if discount_weighting and estimator != "total":
+        psi = psi * gamma ** batch.t_in_episode.to(psi.dtype)
+    return psi * v, rtg

@@ -1,0 +1,373 @@
+"""The training loop shared by every learner.
+
+``train(algo, env, ...)`` builds (or takes) a vector environment and a policy,
+then repeats: collect a batch (:class:`pgcontrol.rollout.Collector`), update
+(the algorithm's file), check for divergence, log, checkpoint. The learners
+themselves (``pgcontrol/algos/*.py``) only implement ``update``.
+
+Files written to ``out_dir`` (all atomically: a temporary file, then
+:func:`os.replace`): ``checkpoint.pt`` (policy, critic, optimisers,
+observation/reward normaliser statistics, RNG state, history),
+``progress.csv`` and ``history.json``.
+
+Divergence — a non-finite loss, parameter, observation or reward, or a state
+that left the plant's ``state_bound`` — raises :class:`TrainingDiverged`
+before anything is written for that iteration, so the last checkpoint on
+disk is the last good one.
+
+Determinism: same seed, same device, same numbers (CPU). Resuming restores
+parameters, optimisers, normaliser statistics and RNG streams; for the
+episodic learners (VPG, NPG, TRPO on LQ plants), which reset their
+environments every iteration, a resumed run continues with exactly the
+numbers of an uninterrupted one; learners that collect continuously (A2C,
+PPO) restart their in-flight episodes at the resume point.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import lqr
+from .plants import LinearGaussianPlant
+from .plants import names as plant_names
+from .rollout import Collector
+
+__all__ = ["train", "TrainingDiverged", "ConfigError", "resolve_device", "make_vec_env", "atomic_write",
+           "load_checkpoint", "build_policy", "default_initial_gain"]
+
+
+class TrainingDiverged(RuntimeError):
+    """Training produced a non-finite quantity or an exploding state; the last checkpoint is kept."""
+
+
+class ConfigError(ValueError):
+    """A training argument or configuration value is invalid."""
+
+
+# ------------------------------------------------------------------ plumbing
+
+
+def resolve_device(device: str | torch.device = "cpu") -> torch.device:
+    """``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"`` (CUDA when available)."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'auto'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was requested but CUDA is not available; use --device cpu or auto")
+    return dev
+
+
+def atomic_write(path: str | Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _is_plant(env) -> bool:
+    return isinstance(env, LinearGaussianPlant) or (isinstance(env, str) and env in plant_names())
+
+
+def make_vec_env(env, num_envs: int, *, device="cpu", normalize_obs=False, normalize_reward=False, gamma=0.99):
+    """A Gymnasium vector env for a plant (name or object) or a Gymnasium id.
+
+    Plants get the native batched :class:`pgcontrol.envs.LinearGaussianVectorEnv`
+    (stepping on ``device``); other ids a ``SyncVectorEnv``. Optional
+    Gymnasium normalisation wrappers are added outermost, after
+    ``RecordEpisodeStatistics`` so logged returns stay unnormalised.
+    """
+    import gymnasium
+    from gymnasium.wrappers import vector as vw
+
+    from . import envs as _envs  # noqa: F401  (registers the pgcontrol/ ids)
+
+    if _is_plant(env):
+        vec = gymnasium.make_vec("pgcontrol/LinearGaussian-v0", num_envs=num_envs,
+                                 vectorization_mode="vector_entry_point", plant=env, device=device)
+    elif isinstance(env, str):
+        try:
+            vec = gymnasium.make_vec(env, num_envs=num_envs, vectorization_mode="sync")
+        except gymnasium.error.Error as exc:
+            raise ConfigError(
+                f"unknown environment {env!r} ({exc}); give a Gymnasium id such as 'InvertedPendulum-v5' "
+                f"or a plant name: {', '.join(plant_names())}"
+            ) from None
+    else:
+        vec = env  # already a vector env
+    vec = vw.RecordEpisodeStatistics(vec)
+    if normalize_obs:
+        vec = vw.NormalizeObservation(vec)
+    if normalize_reward:
+        vec = vw.NormalizeReward(vec, gamma=gamma)
+    return vec
+
+
+def _find_plant(vec) -> LinearGaussianPlant | None:
+    e = vec
+    while e is not None:
+        if isinstance(getattr(e, "plant", None), LinearGaussianPlant):
+            return e.plant
+        e = getattr(e, "env", None)
+    return None
+
+
+def _find_wrapper(vec, name: str):
+    e = vec
+    while e is not None:
+        if type(e).__name__ == name:
+            return e
+        e = getattr(e, "env", None)
+    return None
+
+
+def normaliser_state(vec) -> dict:
+    """Running statistics of Gymnasium's vector normalisation wrappers (for checkpoints)."""
+    out = {}
+    for name, attr in (("NormalizeObservation", "obs_rms"), ("NormalizeReward", "return_rms")):
+        w = _find_wrapper(vec, name)
+        if w is not None:
+            rms = getattr(w, attr)
+            out[name] = {"mean": np.array(rms.mean), "var": np.array(rms.var), "count": float(rms.count)}
+    return out
+
+
+def load_normaliser_state(vec, state: dict, *, freeze: bool = False) -> None:
+    for name, attr in (("NormalizeObservation", "obs_rms"), ("NormalizeReward", "return_rms")):
+        w = _find_wrapper(vec, name)
+        if w is not None and name in state:
+            rms = getattr(w, attr)
+            rms.mean, rms.var, rms.count = (np.array(state[name]["mean"]), np.array(state[name]["var"]),
+                                            state[name]["count"])
+            if freeze:
+                w.update_running_mean = False
+
+
+def default_initial_gain(plant: LinearGaussianPlant) -> np.ndarray:
+    """The documented starting gain of linear policies on a plant.
+
+    ``scalar-lqg`` starts at Peters & Schaal's k = -0.2 (K = 0.2). Every other
+    plant starts from the LQR gain for the "timid" cost (Q₀ = 0.01·I, R₀ = 10·R)
+    — stabilising by construction (Riccati), and far from K* because the
+    state is barely penalised.
+    """
+    if plant.name == "scalar-lqg":
+        return np.array([[0.2]])
+    timid = plant.replace(Q=0.01 * np.eye(plant.n), R=10 * plant.R, W=np.zeros((plant.n, plant.n)))
+    return lqr.optimal_gain(timid)[0]
+
+
+def build_policy(kind: str, obs_dim: int, act_dim: int, *, plant=None, device="cpu", **kw):
+    """A policy for ``train``: ``"linear"`` (starting at :func:`default_initial_gain` on plants) or ``"mlp"``."""
+    from .policies import make_policy
+
+    if kind == "linear" and plant is not None and "K0" not in kw and not plant.has_output:
+        kw["K0"] = default_initial_gain(plant)
+    return make_policy(kind, obs_dim, act_dim, **kw).to(device)
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a checkpoint written by :func:`train`, with a clear error if it is missing or corrupt."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    if not path.exists():
+        raise ConfigError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for a damaged file
+        raise ConfigError(f"checkpoint {str(path)!r} is corrupt or not a pgcontrol checkpoint ({type(exc).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != "pgcontrol-1":
+        raise ConfigError(f"{str(path)!r} is not a pgcontrol checkpoint")
+    return ckpt
+
+
+# ----------------------------------------------------------------- the loop
+
+
+def _lq_metrics(plant, policy) -> dict:
+    """Exact cost of the learned linear policy (pgcontrol.lqr) and its gap to J*."""
+    K, std = policy.K, policy.std
+    K_opt, _ = lqr.optimal_gain(plant)
+    J_opt = lqr.policy_cost(plant, K_opt)
+    J_K = lqr.policy_cost(plant, K, 0.0)
+    return {
+        "J": lqr.policy_cost(plant, K, std),
+        "J_K": J_K,
+        "gap": (J_K - J_opt) / J_opt if np.isfinite(J_K) else float("inf"),
+        "gain_error": float(np.linalg.norm(K - K_opt) / np.linalg.norm(K_opt)),
+        "K": K.round(8).tolist(),
+        "std": std.round(8).tolist(),
+    }
+
+
+def _check_finite_params(modules, iteration: int) -> None:
+    for m in modules:
+        if m is None:
+            continue
+        for name, p in m.named_parameters():
+            if not torch.isfinite(p).all():
+                raise TrainingDiverged(f"iteration {iteration}: parameter {name!r} became non-finite")
+
+
+def _history_csv(history: list[dict]) -> str:
+    keys = []
+    for row in history:
+        keys += [k for k in row if k not in keys]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    for row in history:
+        w.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()})
+    return buf.getvalue()
+
+
+def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", out_dir=None, resume=False,
+          progress: bool = True, policy_kind: str = "linear", checkpoint_every: int = 10, critic=None):
+    """Train a policy with one of the learners.
+
+    Parameters
+    ----------
+    algo : str or Algorithm class
+        ``"vpg"``, ``"npg"``, ``"trpo"``, ``"ac"`` or ``"ppo"`` (see :mod:`pgcontrol.algos`).
+    env : str, LinearGaussianPlant or gymnasium.vector.VectorEnv
+        A plant name (``"double-integrator"``), a plant, a Gymnasium id
+        (``"InvertedPendulum-v5"``) or a ready vector env.
+    policy : torch.nn.Module, optional
+        Default: ``build_policy(policy_kind, ...)`` (linear policies start at
+        :func:`default_initial_gain` on plants).
+    config : frozen dataclass, optional
+        The algorithm's ``Config`` (e.g. :class:`pgcontrol.algos.ppo.PPOConfig`); default values if None.
+    seed, device : int, str
+        Same seed and device give the same numbers. ``device`` may be ``"auto"``.
+    out_dir : path, optional
+        Where to write ``checkpoint.pt``, ``progress.csv``, ``history.json``.
+    resume : bool
+        Continue from ``out_dir/checkpoint.pt``.
+
+    Returns
+    -------
+    list of dict
+        One row of metrics per iteration.
+    """
+    from .algos import get_algorithm
+
+    Algo, algo_name = get_algorithm(algo)
+    config = Algo.Config() if config is None else config
+    if not isinstance(config, Algo.Config):
+        raise ConfigError(f"config for {algo_name!r} must be a {Algo.Config.__name__}, got {type(config).__name__}")
+    dev = resolve_device(device)
+    torch.manual_seed(seed)
+    gamma_env = None
+    if _is_plant(env):
+        from .plants import make as make_plant
+
+        gamma_env = make_plant(env).gamma
+    gamma = config.gamma if config.gamma is not None else (gamma_env if gamma_env is not None else 0.99)
+    vec = make_vec_env(env, config.num_envs, device=dev, normalize_obs=getattr(config, "normalize_obs", False),
+                       normalize_reward=getattr(config, "normalize_reward", False), gamma=gamma)
+    plant = _find_plant(vec)
+    obs_dim = int(np.prod(vec.single_observation_space.shape))
+    act_dim = int(np.prod(vec.single_action_space.shape))
+    if policy is None:
+        policy = build_policy(policy_kind, obs_dim, act_dim, plant=plant, device=dev)
+    policy = policy.to(dev)
+    learner = Algo(policy, config, gamma=gamma, obs_dim=obs_dim, device=dev, critic=critic, plant=plant)
+    collector = Collector(vec, policy, dev, seed=seed)
+
+    out = Path(out_dir) if out_dir is not None else None
+    history: list[dict] = []
+    start = 0
+    if resume:
+        if out is None:
+            raise ConfigError("resume=True needs out_dir (where the checkpoint is)")
+        ckpt = load_checkpoint(out / "checkpoint.pt")
+        if ckpt["algo"] != algo_name:
+            raise ConfigError(f"checkpoint in {str(out)!r} is for {ckpt['algo']!r}, not {algo_name!r}")
+        policy.load_state_dict(ckpt["policy"])
+        learner.load_state_dict(ckpt["learner"])
+        load_normaliser_state(vec, ckpt["normaliser"])
+        collector.generator.set_state(ckpt["rng"]["collector"])
+        collector._seed = ckpt["rng"]["reset_seed"]
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        history, start = ckpt["history"], ckpt["iteration"] + 1
+
+    def save(it):
+        if out is None:
+            return
+        buf = io.BytesIO()
+        torch.save({
+            "format": "pgcontrol-1", "algo": algo_name, "iteration": it, "config": dataclasses.asdict(config),
+            "env": env if isinstance(env, (str, LinearGaussianPlant)) else None, "gamma": gamma, "seed": seed,
+            "policy_spec": policy.spec() if hasattr(policy, "spec") else None,
+            "policy": policy.state_dict(), "learner": learner.state_dict(), "normaliser": normaliser_state(vec),
+            "rng": {"collector": collector.generator.get_state(), "reset_seed": collector._seed,
+                    "torch": torch.get_rng_state()},
+            "history": history,
+        }, buf)
+        atomic_write(out / "checkpoint.pt", buf.getvalue())
+        atomic_write(out / "progress.csv", _history_csv(history))
+        atomic_write(out / "history.json", json.dumps(history, indent=1, default=float))
+
+    iterations = range(start, config.iterations)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(iterations, desc=f"{algo_name}", unit="it", dynamic_ncols=True)
+        iterations = bar
+    total_steps = history[-1]["steps"] if history else 0
+    for it in iterations:
+        t0 = time.perf_counter()
+        batch = collector.collect(**learner.collect_spec())
+        if batch.diverged:
+            raise TrainingDiverged(
+                f"iteration {it}: a state left the plant's bound or became non-finite (the closed loop is unstable); "
+                f"the last good checkpoint is kept{'' if out is None else ' in ' + str(out)}. "
+                "Lower the learning rate (or the KL bound) or start from a stabilising gain."
+            )
+        metrics = learner.update(batch, it)
+        for k, v in metrics.items():
+            if isinstance(v, float) and k.startswith("loss") and not np.isfinite(v):
+                raise TrainingDiverged(f"iteration {it}: {k} is {v}; the last good checkpoint is kept")
+        _check_finite_params([policy, learner.critic], it)
+        elapsed = time.perf_counter() - t0
+        total_steps += batch.n_valid
+        row: dict[str, Any] = {"iteration": it, "steps": total_steps}
+        if batch.episode_returns:
+            row["return_mean"] = float(np.mean(batch.episode_returns))
+            row["return_std"] = float(np.std(batch.episode_returns))
+        row.update(metrics)
+        row["steps_per_s"] = batch.n_valid / elapsed
+        if plant is not None and getattr(policy, "is_linear", False) and not plant.has_output:
+            row.update(_lq_metrics(plant, policy))
+        history.append(row)
+        if bar is not None:
+            bar.set_postfix({k: f"{row[k]:.4g}" for k in ("return_mean", "gap") if k in row and np.isfinite(row[k])})
+        if (it + 1) % checkpoint_every == 0 or it + 1 == config.iterations:
+            save(it)
+    return history
