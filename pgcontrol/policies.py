@@ -1,0 +1,734 @@
+"""Gaussian policies and critics (torch).
+
+Policies
+--------
+Every policy here is a diagonal Gaussian, eqs. (4.24)-(4.25) of
+``../shared/reference/001_*``:
+
+.. math::
+
+    \\pi_\\theta(u \\mid x) = \\prod_{j=1}^m \\mathcal N\\big(u_j;\\ \\mu_{\\theta,j}(x),\\ \\sigma_{\\theta,j}^2\\big),
+
+    \\log \\pi_\\theta(u \\mid x) = -\\sum_{j=1}^m \\Big[\\frac{(u_j - \\mu_{\\theta,j}(x))^2}{2\\sigma_{\\theta,j}^2}
+        + \\tfrac12 \\log(2\\pi\\sigma_{\\theta,j}^2)\\Big] \\qquad (4.26)
+
+with a state-independent standard deviation :math:`\\sigma_\\theta`. Calling a
+policy on observations returns a plain
+``torch.distributions.Independent(torch.distributions.Normal(mean, std), 1)``,
+whose ``log_prob`` is exactly (4.26) (summed over the ``m`` action
+components) and whose ``batch_shape`` is ``obs.shape[:-1]``.
+
+* :class:`LinearGaussianPolicy`: :math:`\\mu(x) = -Kx`, the pgcontrol sign
+  convention (``u = -K x + eps``, ``K`` of shape ``(m, n)``, see
+  :mod:`pgcontrol.plants`), with σ either a parameter itself (``std_param="std"``,
+  the parameter :math:`\\theta_2 = \\sigma` of the Peters & Schaal example in the
+  slides ``004_*``) or through log σ. Its flat parameter vector is ordered
+  ``θ = (K.ravel(), raw std)`` like :func:`pgcontrol.lqr.fisher`.
+* :class:`MLPGaussianPolicy`: a tanh MLP mean and a state-independent log σ.
+
+The effective σ is floored at ``min_std > 0`` so that it can never reach 0
+(where (4.26) is undefined). The floor is a ``clamp_min``: below it the
+gradient with respect to the raw parameter is **exactly zero**, which is the
+"plateau of zero exploration" of vanilla policy gradient in the slides: once
+σ has collapsed onto the floor, the gradient no longer moves it.
+
+Critics
+-------
+Both critics map ``obs`` of shape ``(..., n)`` to values of shape
+``obs.shape[:-1]``; fit them with the critic loss (4.20),
+:math:`\\tfrac12\\sum_i \\| r_i + \\gamma V_\\phi(x_{i+1}) - V_\\phi(x_i)\\|^2`
+(TD targets), or with Monte Carlo returns as targets.
+
+* :class:`MLPValue`: a tanh MLP.
+* :class:`QuadraticValue`: :math:`V(x) = x^\\top P x + c`, the exact value class
+  of a linear policy on an LQ plant (:func:`pgcontrol.lqr.policy_cost`:
+  :math:`V(x) = x^\\top P_K x + q`); linear in its parameters, so it also has a
+  closed-form least-squares fit.
+
+Bad inputs raise :class:`PolicyError`, a ``ValueError``, naming the expected
+shape.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import Independent, Normal
+
+__all__ = [
+    "PolicyError",
+    "LinearGaussianPolicy",
+    "MLPGaussianPolicy",
+    "MLPValue",
+    "QuadraticValue",
+    "make_policy",
+]
+
+
+class PolicyError(ValueError):
+    """A policy or critic was built or called with malformed input."""
+
+
+# --------------------------------------------------------------------- helpers
+
+
+def _check_dim(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise PolicyError(f"{name} must be an integer >= 1; got {value!r}")
+    return int(value)
+
+
+def _check_dtype(dtype) -> torch.dtype:
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise PolicyError(f"dtype must be a floating torch dtype such as torch.float64; got {dtype!r}")
+    return dtype
+
+
+def _check_min_std(min_std) -> float:
+    try:
+        v = float(min_std)
+    except (TypeError, ValueError):
+        raise PolicyError(f"min_std must be a positive float; got {min_std!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise PolicyError(f"min_std must be a finite float > 0 (the floor on the std); got {min_std!r}")
+    return v
+
+
+def _check_hidden(hidden) -> tuple[int, ...]:
+    if isinstance(hidden, (int, np.integer)) and not isinstance(hidden, bool):
+        hidden = (hidden,)
+    try:
+        hidden = tuple(hidden)
+    except TypeError:
+        raise PolicyError(f"hidden must be a tuple of layer widths such as (64, 64); got {hidden!r}") from None
+    for h in hidden:
+        if isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1:
+            raise PolicyError(f"hidden must be a tuple of integers >= 1 such as (64, 64); got {hidden!r}")
+    return tuple(int(h) for h in hidden)
+
+
+def _to_numpy(name: str, value) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    try:
+        return np.array(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise PolicyError(f"{name} must be numeric array_like; got {value!r}") from None
+
+
+def _all_finite(t: torch.Tensor) -> bool:
+    try:
+        return bool(torch.isfinite(t).all())
+    except RuntimeError:  # inside torch.func.vmap a data-dependent check is impossible: skip it
+        return True
+
+
+def _as_tensor(name: str, value, last_dim: int, dtype: torch.dtype, *, symbol: str) -> torch.Tensor:
+    """``value`` as a tensor of ``dtype`` with shape ``(..., last_dim)``, finite."""
+    if isinstance(value, torch.Tensor):
+        t = value if value.dtype == dtype else value.to(dtype)
+    else:
+        try:
+            t = torch.as_tensor(np.asarray(value, dtype=np.float64), dtype=dtype)
+        except (TypeError, ValueError):
+            raise PolicyError(f"{name} must be numeric array_like of shape (..., {symbol}) = (..., {last_dim}); "
+                              f"got {value!r}") from None
+    if t.ndim == 0 or t.shape[-1] != last_dim:
+        raise PolicyError(
+            f"{name} has the wrong shape: expected (..., {symbol}) = (..., {last_dim}), got {tuple(t.shape)}"
+        )
+    if not _all_finite(t):
+        raise PolicyError(f"{name} has non-finite entries (NaN or inf); a diverged state cannot be evaluated")
+    return t
+
+
+def _vector(name: str, value, size: int, symbol: str) -> np.ndarray:
+    """A scalar (broadcast) or a ``(size,)`` vector as float64."""
+    v = _to_numpy(name, value)
+    if v.ndim == 0:
+        v = np.full(size, float(v))
+    if v.shape != (size,):
+        raise PolicyError(f"{name} has the wrong shape: expected a scalar or ({symbol},) = ({size},), got {v.shape}")
+    if not np.all(np.isfinite(v)):
+        raise PolicyError(f"{name} has non-finite entries: {v.tolist()}")
+    return v
+
+
+def _mlp(sizes: Sequence[int], last_gain: float, dtype: torch.dtype, generator) -> nn.Sequential:
+    """tanh MLP; orthogonal weights (gain sqrt(2) hidden, ``last_gain`` last), zero biases."""
+    layers: list[nn.Module] = []
+    for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        lin = nn.Linear(a, b, dtype=dtype)
+        last = k == len(sizes) - 2
+        with torch.no_grad():
+            nn.init.orthogonal_(lin.weight, gain=last_gain if last else math.sqrt(2.0), generator=generator)
+            nn.init.zeros_(lin.bias)
+        layers.append(lin)
+        if not last:
+            layers.append(nn.Tanh())
+    return nn.Sequential(*layers)
+
+
+# --------------------------------------------------------------------- policies
+
+
+class _GaussianPolicy(nn.Module):
+    """Shared machinery of the diagonal Gaussian policies (eqs. (4.24)-(4.26)).
+
+    Subclasses define ``obs_dim``, ``act_dim``, ``dtype``, ``min_std``,
+    ``std_param`` (``"std"`` or ``"log_std"``), the parameter ``raw_std`` of
+    shape ``(act_dim,)`` and :meth:`mean`.
+    """
+
+    obs_dim: int
+    act_dim: int
+    min_std: float
+    std_param: str
+    raw_std: nn.Parameter
+    is_linear: bool = False
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Parameter dtype; observations and actions are cast to it."""
+        return self.raw_std.dtype
+
+    # ---- std
+    def std_tensor(self) -> torch.Tensor:
+        """Effective standard deviation σ, shape ``(act_dim,)``, differentiable.
+
+        ``raw_std.clamp_min(min_std)`` (``std_param="std"``) or
+        ``exp(raw_std).clamp_min(min_std)`` (``"log_std"``): the gradient is
+        zero below the floor (the zero-exploration plateau).
+        """
+        raw = self.raw_std
+        s = raw if self.std_param == "std" else torch.exp(raw)
+        return s.clamp_min(self.min_std)
+
+    @property
+    def std(self) -> np.ndarray:
+        """Effective (floored) σ as a NumPy copy, shape ``(act_dim,)``."""
+        return self.std_tensor().detach().cpu().numpy().astype(np.float64)
+
+    def _raw_from_std(self, std: np.ndarray) -> np.ndarray:
+        """Raw parameter values giving the std ``std`` (validated, NumPy)."""
+        if np.any(std < 0):
+            raise PolicyError(f"std must be non-negative; got {std.tolist()}")
+        if self.std_param == "std":
+            return std
+        if np.any(std <= 0):
+            raise PolicyError(f"std must be > 0 with std_param='log_std' (log 0 is -inf); got {std.tolist()}")
+        return np.log(std)
+
+    # ---- distribution
+    def _mean(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        """Mean action for an already validated observation tensor."""
+        raise NotImplementedError
+
+    def _obs(self, obs) -> torch.Tensor:
+        return _as_tensor("obs", obs, self.obs_dim, self.dtype, symbol="obs_dim")
+
+    def forward(self, obs) -> Independent:
+        """The action distribution π(· | obs), eqs. (4.24)-(4.25).
+
+        Parameters
+        ----------
+        obs : (..., obs_dim) tensor or array_like
+            Observations; converted to the policy's dtype.
+
+        Returns
+        -------
+        torch.distributions.Independent
+            ``Independent(Normal(mean, std), 1)`` with ``batch_shape ==
+            obs.shape[:-1]`` and ``event_shape == (act_dim,)``; its
+            ``log_prob`` is eq. (4.26).
+        """
+        x = self._obs(obs)
+        mu = self._mean(x)
+        std = self.std_tensor().expand_as(mu)
+        return Independent(Normal(mu, std, validate_args=False), 1, validate_args=False)
+
+    def log_prob(self, obs, act) -> torch.Tensor:
+        """:math:`\\log\\pi_\\theta(u \\mid x)`, eq. (4.26), differentiable in the parameters.
+
+        Parameters
+        ----------
+        obs : (..., obs_dim) tensor or array_like
+        act : (..., act_dim) tensor or array_like
+            Actions; their batch shape must broadcast with that of ``obs``.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``broadcast(obs.shape[:-1], act.shape[:-1])``.
+        """
+        dist = self(obs)
+        u = _as_tensor("act", act, self.act_dim, self.dtype, symbol="act_dim")
+        try:
+            torch.broadcast_shapes(u.shape[:-1], dist.batch_shape)
+        except RuntimeError:
+            raise PolicyError(
+                f"act has batch shape {tuple(u.shape[:-1])}, which does not broadcast with the "
+                f"obs batch shape {tuple(dist.batch_shape)}"
+            ) from None
+        return dist.log_prob(u)
+
+    @torch.no_grad()
+    def act(self, obs, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample actions ``u = mean + std * z``, ``z ~ N(0, I)`` (for rollouts).
+
+        Parameters
+        ----------
+        obs : (..., obs_dim) tensor or array_like
+        generator : torch.Generator, optional
+            Source of ``z`` (``torch.randn(..., generator=generator)``); with a
+            seeded generator the samples are reproducible. ``None`` uses
+            torch's global generator.
+
+        Returns
+        -------
+        actions : (..., act_dim) torch.Tensor
+            Unclipped actions, detached.
+        log_prob : (...,) torch.Tensor
+            Eq. (4.26) at the sampled actions, detached (use :meth:`log_prob`
+            for a differentiable one).
+        """
+        dist = self(obs)
+        mu, std = dist.base_dist.loc, dist.base_dist.scale
+        z = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
+        u = mu + std * z
+        return u, dist.log_prob(u)
+
+    # ---- flat parameter vector
+    def flat_params(self) -> np.ndarray:
+        """All parameters as one float64 NumPy vector, in ``self.parameters()`` order.
+
+        For :class:`LinearGaussianPolicy` this is ``θ = (K.ravel(), raw_std)``
+        with ``K`` row-major, the ordering of :func:`pgcontrol.lqr.fisher`
+        (whose std block is σ itself: use ``std_param="std"`` to match it).
+        """
+        return np.concatenate([p.detach().cpu().reshape(-1).numpy().astype(np.float64) for p in self.parameters()])
+
+    def flat_grad(self) -> np.ndarray:
+        """The ``.grad`` of all parameters in the order of :meth:`flat_params` (zeros where ``None``)."""
+        return np.concatenate([
+            (np.zeros(p.numel()) if p.grad is None else p.grad.detach().cpu().reshape(-1).numpy().astype(np.float64))
+            for p in self.parameters()
+        ])
+
+    def set_flat_params(self, vec) -> None:
+        """Overwrite all parameters from a vector ordered as :meth:`flat_params`.
+
+        The std entries are raw values (σ itself for ``std_param="std"``, log σ
+        for ``"log_std"``); the floor ``min_std`` applies when σ is read.
+        """
+        v = _to_numpy("vec", vec)
+        size = sum(p.numel() for p in self.parameters())
+        if v.shape != (size,):
+            raise PolicyError(f"vec has the wrong shape: expected ({size},) (the number of parameters), got {v.shape}")
+        if not np.all(np.isfinite(v)):
+            raise PolicyError("vec has non-finite entries (NaN or inf)")
+        k = 0
+        with torch.no_grad():
+            for p in self.parameters():
+                p.copy_(torch.as_tensor(v[k:k + p.numel()], dtype=p.dtype).reshape(p.shape))
+                k += p.numel()
+
+
+class LinearGaussianPolicy(_GaussianPolicy):
+    """Linear Gaussian policy ``u = -K x + eps``, ``eps ~ N(0, diag(std**2))``.
+
+    The diagonal Gaussian of eqs. (4.24)-(4.25) with mean :math:`\\mu(x) = -Kx`;
+    its log-density is eq. (4.26). The score is
+
+    .. math::
+
+        \\frac{\\partial \\log\\pi}{\\partial K_{ij}} = -\\frac{(u_i - \\mu_i)\\,x_j}{\\sigma_i^2},\\qquad
+        \\frac{\\partial \\log\\pi}{\\partial \\sigma_i} = \\frac{(u_i - \\mu_i)^2}{\\sigma_i^3} - \\frac1{\\sigma_i},
+
+    whose outer product averages to the block Fisher matrix of
+    :func:`pgcontrol.lqr.fisher`.
+
+    Parameters
+    ----------
+    obs_dim : int
+        ``n``, the state (observation) dimension.
+    act_dim : int
+        ``m``, the input dimension.
+    K0 : (act_dim, obs_dim) array_like, optional
+        Initial gain (default zero). A flat array of ``m * n`` entries is read
+        row-major.
+    std0 : float or (act_dim,) array_like
+        Initial σ (default 1.0). Must be >= 0 (> 0 with ``std_param="log_std"``).
+    std_param : {"std", "log_std"}
+        Whether the parameter ``raw_std`` is σ itself (θ₂ = σ of the Peters &
+        Schaal natural-gradient example) or log σ.
+    min_std : float
+        Floor on the effective σ (> 0): ``raw_std.clamp_min(min_std)`` or
+        ``exp(raw_std).clamp_min(min_std)``. Below the floor the gradient with
+        respect to ``raw_std`` is zero (the zero-exploration plateau).
+    dtype : torch.dtype
+        Parameter dtype, default ``torch.float64``; observations are cast to it.
+
+    Attributes
+    ----------
+    gain : torch.nn.Parameter, shape (act_dim, obs_dim)
+        ``K``; the mean is ``-obs @ gain.T``.
+    raw_std : torch.nn.Parameter, shape (act_dim,)
+        σ or log σ according to ``std_param``.
+    is_linear : bool
+        ``True``.
+    """
+
+    is_linear = True
+
+    def __init__(self, obs_dim: int, act_dim: int, K0=None, std0=1.0, *, std_param: str = "std",
+                 min_std: float = 1e-3, dtype: torch.dtype = torch.float64) -> None:
+        super().__init__()
+        self.obs_dim = _check_dim("obs_dim", obs_dim)
+        self.act_dim = _check_dim("act_dim", act_dim)
+        if std_param not in ("std", "log_std"):
+            raise PolicyError(f"std_param must be 'std' or 'log_std'; got {std_param!r}")
+        self.std_param = std_param
+        self.min_std = _check_min_std(min_std)
+        dtype = _check_dtype(dtype)
+        self.gain = nn.Parameter(torch.zeros(self.act_dim, self.obs_dim, dtype=dtype))
+        self.raw_std = nn.Parameter(torch.zeros(self.act_dim, dtype=dtype))
+        self.set_params(np.zeros((self.act_dim, self.obs_dim)) if K0 is None else K0, std0)
+
+    def _check_K(self, K) -> np.ndarray:
+        m, n = self.act_dim, self.obs_dim
+        arr = _to_numpy("K", K)
+        if arr.ndim <= 1 and arr.size == m * n:
+            arr = arr.reshape(m, n)
+        if arr.shape != (m, n):
+            raise PolicyError(f"K has the wrong shape: expected (act_dim, obs_dim) = ({m}, {n}), got {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise PolicyError(f"K has non-finite entries: {arr.tolist()}")
+        return arr
+
+    def set_params(self, K=None, std=None) -> None:
+        """Set the gain and/or σ (``None`` leaves that one unchanged).
+
+        Parameters
+        ----------
+        K : (act_dim, obs_dim) array_like, optional
+            New gain (a flat ``m * n`` array is read row-major).
+        std : float or (act_dim,) array_like, optional
+            New σ, >= 0 (> 0 with ``std_param="log_std"``); values below
+            ``min_std`` are stored but act as ``min_std``.
+
+        Raises
+        ------
+        PolicyError
+            On a wrong shape (the message names the expected one), a
+            non-finite entry or a negative std.
+        """
+        K_new = None if K is None else self._check_K(K)
+        raw_new = None if std is None else self._raw_from_std(_vector("std", std, self.act_dim, "act_dim"))
+        with torch.no_grad():
+            if K_new is not None:
+                self.gain.copy_(torch.as_tensor(K_new, dtype=self.dtype))
+            if raw_new is not None:
+                self.raw_std.copy_(torch.as_tensor(raw_new, dtype=self.dtype))
+
+    @property
+    def K(self) -> np.ndarray:
+        """The gain ``K`` as a float64 NumPy copy, shape ``(act_dim, obs_dim)``."""
+        return self.gain.detach().cpu().numpy().astype(np.float64)
+
+    def _mean(self, x: torch.Tensor) -> torch.Tensor:
+        return -x @ self.gain.T
+
+    def mean(self, obs) -> torch.Tensor:
+        """The mean action :math:`\\mu(x) = -Kx`, shape ``(..., act_dim)``."""
+        return self._mean(self._obs(obs))
+
+    def extra_repr(self) -> str:
+        return (f"obs_dim={self.obs_dim}, act_dim={self.act_dim}, std_param={self.std_param!r}, "
+                f"min_std={self.min_std}, dtype={self.dtype}")
+
+
+class MLPGaussianPolicy(_GaussianPolicy):
+    """Gaussian policy with a tanh-MLP mean and a state-independent log σ.
+
+    :math:`\\pi_\\theta(u\\mid x) = \\mathcal N(\\mu_\\theta(x), \\mathrm{diag}(\\sigma^2))`,
+    eqs. (4.24)-(4.26), with :math:`\\sigma = \\max(e^{\\log\\sigma}, \\sigma_{min})`.
+
+    Parameters
+    ----------
+    obs_dim, act_dim : int
+        Observation and action dimensions.
+    hidden : tuple of int
+        Hidden layer widths, default ``(64, 64)`` (``()`` gives an affine mean).
+    log_std0 : float or (act_dim,) array_like
+        Initial log σ, default 0 (σ = 1).
+    min_std : float
+        Floor on σ, > 0; the gradient of log σ is zero below it.
+    dtype : torch.dtype
+        Default ``torch.float32``; observations are cast to it.
+    generator : torch.Generator, optional
+        Random source of the orthogonal initialisation (default: torch's
+        global generator).
+
+    Notes
+    -----
+    Initialisation: orthogonal weights with gain √2 in the hidden layers and
+    0.01 in the last layer (so the initial mean is ≈ 0 and the initial policy
+    is ≈ N(0, σ₀²) everywhere), zero biases. Parameters in order: the MLP
+    layers (``mean_net``), then ``raw_std`` (= log σ).
+    """
+
+    is_linear = False
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (64, 64), log_std0=0.0, *,
+                 min_std: float = 1e-3, dtype: torch.dtype = torch.float32,
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.obs_dim = _check_dim("obs_dim", obs_dim)
+        self.act_dim = _check_dim("act_dim", act_dim)
+        self.hidden = _check_hidden(hidden)
+        self.std_param = "log_std"
+        self.min_std = _check_min_std(min_std)
+        dtype = _check_dtype(dtype)
+        self.mean_net = _mlp((self.obs_dim, *self.hidden, self.act_dim), 0.01, dtype, generator)
+        ls = _vector("log_std0", log_std0, self.act_dim, "act_dim")
+        self.raw_std = nn.Parameter(torch.as_tensor(ls, dtype=dtype))
+
+    def _mean(self, x: torch.Tensor) -> torch.Tensor:
+        return self.mean_net(x)
+
+    def mean(self, obs) -> torch.Tensor:
+        """The mean action :math:`\\mu_\\theta(x)`, shape ``(..., act_dim)``."""
+        return self._mean(self._obs(obs))
+
+
+# ---------------------------------------------------------------------- critics
+
+
+class MLPValue(nn.Module):
+    """State-value critic :math:`V_\\phi(x)`: a tanh MLP with a scalar output.
+
+    Trained with the critic loss eq. (4.20) (TD targets) or on Monte Carlo
+    returns.
+
+    Parameters
+    ----------
+    obs_dim : int
+    hidden : tuple of int
+        Default ``(64, 64)``.
+    dtype : torch.dtype
+        Default ``torch.float32``.
+    generator : torch.Generator, optional
+        Random source of the initialisation.
+
+    Notes
+    -----
+    Orthogonal weights, gain √2 in the hidden layers and 1.0 in the last
+    layer, zero biases. ``critic(obs)`` maps ``(..., obs_dim)`` to ``(...)``.
+    """
+
+    def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64), *, dtype: torch.dtype = torch.float32,
+                 generator: torch.Generator | None = None) -> None:
+        super().__init__()
+        self.obs_dim = _check_dim("obs_dim", obs_dim)
+        self.hidden = _check_hidden(hidden)
+        self.net = _mlp((self.obs_dim, *self.hidden, 1), 1.0, _check_dtype(dtype), generator)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Parameter dtype; observations are cast to it."""
+        return self.net[0].weight.dtype
+
+    def forward(self, obs) -> torch.Tensor:
+        """Values :math:`V_\\phi(x)`, shape ``obs.shape[:-1]``."""
+        x = _as_tensor("obs", obs, self.obs_dim, self.dtype, symbol="obs_dim")
+        return self.net(x).squeeze(-1)
+
+
+class QuadraticValue(nn.Module):
+    """Quadratic critic :math:`V(x) = x^\\top P x + c`, linear in its parameters.
+
+    The value of a linear Gaussian policy on an LQ plant is exactly of this
+    form (:func:`pgcontrol.lqr.policy_cost`: :math:`V(x) = x^\\top P_K x + q`).
+    With the features
+
+    .. math::
+
+        \\phi(x) = \\big(x_i x_j\\ (i = j),\\ 2 x_i x_j\\ (i < j),\\ 1\\big),
+
+    (the upper triangle of :math:`x x^\\top` with the off-diagonal doubled, row by
+    row, then a constant) and a weight vector ``weight`` of the same length,
+    :math:`V(x) = \\phi(x)^\\top w` with :math:`w = (P_{ij})_{i\\le j}, c)`; any
+    symmetric ``P`` is reachable and no parameter is redundant.
+
+    Parameters
+    ----------
+    obs_dim : int
+    dtype : torch.dtype
+        Default ``torch.float64``.
+
+    Attributes
+    ----------
+    weight : torch.nn.Parameter, shape (obs_dim * (obs_dim + 1) // 2 + 1,)
+        Initialised to zero.
+    """
+
+    def __init__(self, obs_dim: int, *, dtype: torch.dtype = torch.float64) -> None:
+        super().__init__()
+        self.obs_dim = _check_dim("obs_dim", obs_dim)
+        dtype = _check_dtype(dtype)
+        iu, ju = np.triu_indices(self.obs_dim)
+        self.register_buffer("_iu", torch.as_tensor(iu, dtype=torch.long), persistent=False)
+        self.register_buffer("_ju", torch.as_tensor(ju, dtype=torch.long), persistent=False)
+        self.register_buffer("_scale", torch.as_tensor(np.where(iu == ju, 1.0, 2.0), dtype=dtype), persistent=False)
+        self.weight = nn.Parameter(torch.zeros(len(iu) + 1, dtype=dtype))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Parameter dtype; observations are cast to it."""
+        return self.weight.dtype
+
+    @property
+    def n_features(self) -> int:
+        """Length of :math:`\\phi(x)`: ``n (n + 1) / 2 + 1``."""
+        return self.weight.numel()
+
+    def features(self, obs) -> torch.Tensor:
+        """:math:`\\phi(x)`, shape ``(..., n_features)``."""
+        x = _as_tensor("obs", obs, self.obs_dim, self.dtype, symbol="obs_dim")
+        quad = x[..., self._iu] * x[..., self._ju] * self._scale
+        return torch.cat([quad, torch.ones_like(quad[..., :1])], dim=-1)
+
+    def forward(self, obs) -> torch.Tensor:
+        """Values :math:`x^\\top P x + c`, shape ``obs.shape[:-1]``."""
+        return self.features(obs) @ self.weight
+
+    @property
+    def P(self) -> np.ndarray:
+        """The symmetric matrix ``P`` as a float64 NumPy array, shape ``(obs_dim, obs_dim)``."""
+        w = self.weight.detach().cpu().numpy().astype(np.float64)
+        n = self.obs_dim
+        P = np.zeros((n, n))
+        iu, ju = np.triu_indices(n)
+        P[iu, ju] = w[:-1]
+        P[ju, iu] = w[:-1]
+        return P
+
+    @property
+    def c(self) -> float:
+        """The constant term ``c``."""
+        return float(self.weight.detach()[-1])
+
+    def set_params(self, P, c: float = 0.0) -> None:
+        """Set ``P`` (symmetric ``(obs_dim, obs_dim)``) and ``c``.
+
+        Raises
+        ------
+        PolicyError
+            If ``P`` has the wrong shape, is not symmetric, or an entry is not finite.
+        """
+        n = self.obs_dim
+        P = _to_numpy("P", P)
+        if P.ndim == 0 and n == 1:
+            P = P.reshape(1, 1)
+        if P.shape != (n, n):
+            raise PolicyError(f"P has the wrong shape: expected (obs_dim, obs_dim) = ({n}, {n}), got {P.shape}")
+        c = _to_numpy("c", c)
+        if c.size != 1:
+            raise PolicyError(f"c must be a scalar; got shape {c.shape}")
+        if not (np.all(np.isfinite(P)) and np.isfinite(c).all()):
+            raise PolicyError("P and c must be finite")
+        scale = max(1.0, float(np.abs(P).max()))
+        if not np.allclose(P, P.T, rtol=0, atol=1e-12 * scale):
+            raise PolicyError(f"P must be symmetric; got {P.tolist()}")
+        iu, ju = np.triu_indices(n)
+        w = np.concatenate([(P[iu, ju] + P[ju, iu]) / 2, c.reshape(1)])
+        with torch.no_grad():
+            self.weight.copy_(torch.as_tensor(w, dtype=self.dtype))
+
+    def fit_least_squares(self, obs, targets, ridge: float = 1e-8) -> "QuadraticValue":
+        """Fit ``P`` and ``c`` to value targets in closed form (float64).
+
+        Minimises :math:`\\tfrac12\\sum_i (y_i - \\phi(x_i)^\\top w)^2 + \\tfrac{\\rho}2\\|w\\|^2`,
+        the critic loss eq. (4.20) with the targets :math:`y_i` held fixed
+        (TD targets :math:`r_i + \\gamma V_\\phi(x_{i+1})` from the current
+        critic, or Monte Carlo returns), by least squares on the stacked system
+        :math:`[\\Phi; \\sqrt\\rho I]\\,w = [y; 0]`. With noiseless targets
+        :math:`y = x^\\top P x + c` from at least ``n_features`` generic states
+        the exact ``P`` and ``c`` are recovered (up to ~``ridge``).
+
+        Parameters
+        ----------
+        obs : (N, obs_dim) array_like or tensor
+            States (any leading batch shape is flattened).
+        targets : (N,) array_like or tensor
+            Value targets, shape ``obs.shape[:-1]``.
+        ridge : float
+            Tikhonov weight ρ >= 0 (0: minimum-norm least squares).
+
+        Returns
+        -------
+        QuadraticValue
+            ``self``, with ``weight`` overwritten.
+        """
+        with torch.no_grad():
+            phi = self.features(obs).to(torch.float64).cpu().numpy()
+        phi = phi.reshape(-1, self.n_features)
+        y = _to_numpy("targets", targets)
+        expected = tuple(np.shape(obs))[:-1] if not isinstance(obs, torch.Tensor) else tuple(obs.shape[:-1])
+        if y.shape != expected:
+            raise PolicyError(f"targets has the wrong shape: expected obs.shape[:-1] = {expected}, got {y.shape}")
+        y = y.reshape(-1)
+        if phi.shape[0] == 0:
+            raise PolicyError("fit_least_squares needs at least one sample")
+        if not np.all(np.isfinite(y)):
+            raise PolicyError("targets has non-finite entries (NaN or inf)")
+        try:
+            rho = float(ridge)
+        except (TypeError, ValueError):
+            raise PolicyError(f"ridge must be a float >= 0; got {ridge!r}") from None
+        if not (math.isfinite(rho) and rho >= 0):
+            raise PolicyError(f"ridge must be a finite float >= 0; got {ridge!r}")
+        if rho > 0:
+            d = self.n_features
+            phi = np.vstack([phi, math.sqrt(rho) * np.eye(d)])
+            y = np.concatenate([y, np.zeros(d)])
+        w, *_ = np.linalg.lstsq(phi, y, rcond=None)
+        with torch.no_grad():
+            self.weight.copy_(torch.as_tensor(w, dtype=self.dtype))
+        return self
+
+    def extra_repr(self) -> str:
+        return f"obs_dim={self.obs_dim}, dtype={self.dtype}"
+
+
+# ---------------------------------------------------------------------- factory
+
+
+def make_policy(kind: str, obs_dim: int, act_dim: int, **kw) -> _GaussianPolicy:
+    """Build a policy by name.
+
+    Parameters
+    ----------
+    kind : {"linear", "mlp"}
+        :class:`LinearGaussianPolicy` or :class:`MLPGaussianPolicy`.
+    obs_dim, act_dim : int
+    **kw
+        Passed to the constructor.
+
+    Raises
+    ------
+    PolicyError
+        For an unknown ``kind`` (or bad arguments).
+    """
+    kinds = {"linear": LinearGaussianPolicy, "mlp": MLPGaussianPolicy}
+    if kind not in kinds:
+        raise PolicyError(f"unknown policy kind {kind!r}; expected one of {sorted(kinds)}")
+    try:
+        return kinds[kind](obs_dim, act_dim, **kw)
+    except TypeError as exc:  # an unexpected keyword
+        raise PolicyError(f"bad arguments for a {kind!r} policy: {exc}") from None
