@@ -103,4 +103,4 @@ def fit_critic(critic, optimizer, obs, targets, *, epochs: int, minibatch: int |
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-    return float(loss)
+    return loss.item()
