@@ -1,0 +1,379 @@
+"""Gymnasium environments for the linear-Gaussian plants of :mod:`pgcontrol.plants`.
+
+Two environments simulate the same plant, ``x' = A x + B u + w``, with stage
+cost ``c = x'Qx + u'Ru`` charged on the state *before* the step and reward
+``r = -c``:
+
+* :class:`LinearGaussianEnv` — a single :class:`gymnasium.Env` (NumPy,
+  seeded through ``reset(seed=...)`` / ``self.np_random``);
+* :class:`LinearGaussianVectorEnv` — a native batched
+  :class:`gymnasium.vector.VectorEnv` that steps ``num_envs`` copies with a few
+  torch tensor operations (CPU or GPU), seeded through a :class:`torch.Generator`.
+
+Registered ids (importing this module calls :func:`register_envs`, which is
+idempotent)::
+
+    gymnasium.make("pgcontrol/LinearGaussian-v0", plant="laplacian-3")   # default plant "double-integrator"
+    gymnasium.make("pgcontrol/ScalarLQG-v0")                             # plant "scalar-lqg"
+    gymnasium.make_vec("pgcontrol/LinearGaussian-v0", num_envs=4096,
+                       vectorization_mode="vector_entry_point", plant="cartpole-linearized")
+
+``plant`` is a catalog name or a :class:`~pgcontrol.plants.LinearGaussianPlant`;
+any other keyword that is a plant field (``gamma=``, ``horizon=``, ...)
+overrides that field.
+
+Spaces
+------
+Observation: the state ``x`` (``n``), or for an output plant the measurement
+``y = C x + v`` (``p``; the true state is then in ``info["state"]``), float64
+(or the vector env's dtype). The observation :class:`~gymnasium.spaces.Box` is
+*finite*: ``[-state_bound, state_bound]`` for the state, and
+``±(|C| 1 · state_bound + 10 sqrt(diag V))`` for a measurement; observations are
+clipped into it, which only ever bites at divergence (or a > 10-sigma
+measurement noise draw).
+
+Action: ``Box(-action_bound, action_bound, (m,))`` with ``action_bound``
+defaulting to ``plant.state_bound``. These finite bounds are *nominal* (they
+exist because :func:`gymnasium.utils.env_checker.check_env` warns about
+infinite ones): the LQ problem is unconstrained, actions are **never clipped**
+(except to compute a finite cost on a diverging step, below). Sampling the
+action space is meaningless for control; explore with the Gaussian policy.
+``check_env`` still emits its generic "we recommend a normalized action space"
+hint, which does not apply here.
+
+Time limit
+----------
+An episode is truncated (``truncated=True``) after ``plant.horizon`` steps,
+by the environment itself, so the limit follows the plant (with
+``plant="laplacian-3"`` it is 500, with ``"scalar-lqg"`` 50). Hence
+``pgcontrol/LinearGaussian-v0`` is registered with ``max_episode_steps=None``
+(no :class:`~gymnasium.wrappers.TimeLimit`); read the limit from
+``env.unwrapped.horizon``. ``pgcontrol/ScalarLQG-v0`` is registered with
+``max_episode_steps=50`` (= its horizon), so it also gets the usual TimeLimit
+wrapper and ``spec.max_episode_steps``. Whenever a ``max_episode_steps`` is
+given (to the constructors, or by ``gymnasium.make``'s TimeLimit) the episode
+ends at the earlier of the two.
+
+Divergence
+----------
+When a step takes the state out of ``|x_i| <= plant.state_bound`` (or makes
+it non-finite, e.g. a NaN action), the step returns ``terminated=True``,
+``info["diverged"]=True``, the state clipped to the bound (``±inf`` to
+``±bound``, NaN to ``+bound``) as a finite observation, and a finite reward
+computed on the (in-bound) pre-step state and the action clipped to
+``±action_bound`` (NaN to 0). So NaN never enters training; learners should
+treat ``info["diverged"]`` as divergence (note that the episode's return is
+cut short, so a learner must penalise it rather than read the truncated return
+as a good outcome). ``terminated`` is True *only* on divergence: the LQ task
+has no goal state.
+
+Vector env autoreset
+--------------------
+:class:`LinearGaussianVectorEnv` uses Gymnasium's ``NEXT_STEP`` autoreset:
+after a sub-env returns ``terminated`` or ``truncated``, the next ``step``
+ignores its action, resets it and returns the reset observation with reward
+0, ``terminated=False``, ``truncated=False`` (``info["cost"]`` 0).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+
+from .plants import InvalidPlantError, LinearGaussianPlant, make
+from .sim import make_generator, plant_tensors, sqrt_psd
+
+__all__ = ["LinearGaussianEnv", "LinearGaussianVectorEnv", "register_envs", "ENV_IDS"]
+
+ENV_IDS = ("pgcontrol/LinearGaussian-v0", "pgcontrol/ScalarLQG-v0")
+
+
+def _setup(plant, max_episode_steps, action_bound, overrides):
+    """Shared constructor logic: ``(plant, horizon, obs_bound (p,), action_bound (m,))``."""
+    plant = make(plant, **overrides)
+    horizon = plant.horizon
+    if max_episode_steps is not None:
+        if isinstance(max_episode_steps, bool) or int(max_episode_steps) != max_episode_steps or max_episode_steps < 1:
+            raise InvalidPlantError(f"max_episode_steps must be None or an integer >= 1; got {max_episode_steps!r}")
+        horizon = min(horizon, int(max_episode_steps))
+    b = plant.state_bound
+    if plant.has_output:
+        obs_bound = np.abs(plant.C).sum(1) * b + 10.0 * np.sqrt(np.diag(plant.V))
+    else:
+        obs_bound = np.full(plant.n, b)
+    a = b if action_bound is None else float(action_bound)
+    if not (np.isfinite(a) and a > 0):
+        raise InvalidPlantError(f"action_bound must be a positive finite number; got {action_bound!r}")
+    return plant, horizon, obs_bound, np.full(plant.m, a)
+
+
+class LinearGaussianEnv(gymnasium.Env):
+    """One linear-Gaussian plant as a Gymnasium environment.
+
+    See the module docstring for the spaces, the time limit and divergence.
+
+    Parameters
+    ----------
+    plant : str or LinearGaussianPlant
+        Catalog name or plant object. Default ``"double-integrator"``.
+    max_episode_steps : int, optional
+        Truncate at ``min(plant.horizon, max_episode_steps)`` steps.
+    action_bound : float, optional
+        Nominal action-space bound (not enforced); default ``plant.state_bound``.
+    render_mode : None
+        No rendering is provided.
+    **overrides
+        Plant fields to override, e.g. ``gamma=0.99, horizon=200``.
+
+    Attributes
+    ----------
+    plant : LinearGaussianPlant
+    horizon : int
+        Steps after which the episode is truncated.
+    state : (n,) ndarray
+        The current true state (a copy).
+    """
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, plant="double-integrator", *, max_episode_steps=None, action_bound=None,
+                 render_mode=None, **overrides):
+        if render_mode is not None:
+            raise InvalidPlantError(f"render_mode must be None (no rendering is provided); got {render_mode!r}")
+        self.plant, self.horizon, self._obs_bound, a = _setup(plant, max_episode_steps, action_bound, overrides)
+        p = self.plant
+        self.observation_space = spaces.Box(-self._obs_bound, self._obs_bound, dtype=np.float64)
+        self.action_space = spaces.Box(-a, a, dtype=np.float64)
+        self._W_sqrt, self._x0_sqrt = sqrt_psd(p.W), sqrt_psd(p.x0_cov)
+        self._V_sqrt = sqrt_psd(p.V) if p.has_output else None
+        self._x = np.array(p.x0_mean)
+        self._t = 0
+
+    @property
+    def state(self) -> np.ndarray:
+        return self._x.copy()
+
+    def _observe(self, x: np.ndarray) -> np.ndarray:
+        p = self.plant
+        if not p.has_output:
+            return x.copy()
+        y = p.C @ x + self._V_sqrt @ self.np_random.standard_normal(p.p)
+        return np.clip(y, -self._obs_bound, self._obs_bound)
+
+    def _info(self, **info) -> dict[str, Any]:
+        if self.plant.has_output:
+            info["state"] = self._x.copy()
+        return info
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Draw ``x_0 ~ N(x0_mean, x0_cov)``; return ``(observation, info)``."""
+        super().reset(seed=seed)
+        p = self.plant
+        x = p.x0_mean + self._x0_sqrt @ self.np_random.standard_normal(p.n)
+        self._x = np.clip(x, -p.state_bound, p.state_bound)
+        self._t = 0
+        return self._observe(self._x), self._info()
+
+    def step(self, action):
+        """Apply ``u``; return ``(obs, -cost, terminated, truncated, info)``, ``info["cost"]``, ``["diverged"]``."""
+        p = self.plant
+        u = np.asarray(action, dtype=np.float64)
+        if u.size != p.m:
+            raise InvalidPlantError(f"action must have {p.m} entries (shape ({p.m},)) for plant {p.name!r}; got shape {u.shape}")
+        u = u.reshape(p.m)
+        x = self._x
+        x_new = p.A @ x + p.B @ u + self._W_sqrt @ self.np_random.standard_normal(p.n)
+        diverged = not bool(np.all(np.abs(x_new) <= p.state_bound))  # NaN compares False
+        if diverged:
+            b = p.state_bound
+            x_new = np.clip(np.nan_to_num(x_new, nan=b, posinf=b, neginf=-b), -b, b)
+            u = np.clip(np.nan_to_num(u, nan=0.0), self.action_space.low, self.action_space.high)
+        cost = float(x @ p.Q @ x + u @ p.R @ u)
+        self._x = x_new
+        self._t += 1
+        info = self._info(cost=cost, diverged=diverged)
+        return self._observe(x_new), -cost, diverged, self._t >= self.horizon, info
+
+
+class LinearGaussianVectorEnv(VectorEnv):
+    """``num_envs`` copies of a linear-Gaussian plant, stepped as one batch of torch ops.
+
+    Parameters
+    ----------
+    num_envs : int
+        Number of sub-environments N.
+    plant : str or LinearGaussianPlant
+        Catalog name or plant object. Default ``"double-integrator"``.
+    device : str or torch.device
+        Where the state lives (``"cpu"``, ``"cuda"``...).
+    dtype : torch.dtype or str
+        ``torch.float64`` (default) or ``torch.float32``; the spaces use the
+        matching NumPy dtype.
+    return_torch : bool
+        Return observations, rewards, flags and infos as torch tensors on
+        ``device`` instead of NumPy arrays (keeps GPU rollouts on the GPU).
+        Actions may be NumPy arrays or tensors either way.
+    max_episode_steps : int, optional
+        Truncate at ``min(plant.horizon, max_episode_steps)`` steps (passed by
+        ``gymnasium.make_vec`` when the id has a registered limit).
+    action_bound : float, optional
+        Nominal action-space bound (not enforced); default ``plant.state_bound``.
+    render_mode : None
+    **overrides
+        Plant fields to override.
+
+    Notes
+    -----
+    ``step`` returns ``(obs (N, p), reward (N,), terminated (N,), truncated
+    (N,), infos)`` with ``infos = {"cost": (N,), "diverged": (N,)}`` (plus
+    ``"state": (N, n)`` for an output plant); there are no ``"_key"`` masks,
+    every entry is valid for every sub-env. On CPU the NumPy arrays are
+    zero-copy views of fresh tensors (never of the internal state), so they
+    stay valid and may be modified in place.
+    Autoreset is ``NEXT_STEP`` (see the module docstring). ``reset(seed=s)``
+    reseeds the torch generator: same seed and actions -> same numbers.
+    ``reset(options=...)`` takes no options.
+    """
+
+    metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
+
+    def __init__(self, num_envs: int = 1, plant="double-integrator", *, device="cpu", dtype=torch.float64,
+                 return_torch: bool = False, max_episode_steps=None, action_bound=None, render_mode=None,
+                 **overrides):
+        if render_mode is not None:
+            raise InvalidPlantError(f"render_mode must be None (no rendering is provided); got {render_mode!r}")
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
+            raise InvalidPlantError(f"num_envs must be an integer >= 1; got {num_envs!r}")
+        if isinstance(dtype, str):
+            dtype = getattr(torch, dtype.removeprefix("torch."), None)
+        if dtype not in (torch.float32, torch.float64):
+            raise InvalidPlantError(f"dtype must be torch.float32 or torch.float64 (or their names); got {dtype!r}")
+        self.plant, self.horizon, obs_bound, a = _setup(plant, max_episode_steps, action_bound, overrides)
+        self.num_envs, self.device, self.dtype, self.return_torch = int(num_envs), torch.device(device), dtype, bool(return_torch)
+        np_dtype = np.float32 if dtype == torch.float32 else np.float64
+        obs_bound, a = obs_bound.astype(np_dtype), a.astype(np_dtype)
+        self.single_observation_space = spaces.Box(-obs_bound, obs_bound, dtype=np_dtype)
+        self.single_action_space = spaces.Box(-a, a, dtype=np_dtype)
+        self.observation_space = batch_space(self.single_observation_space, self.num_envs)
+        self.action_space = batch_space(self.single_action_space, self.num_envs)
+
+        P = plant_tensors(self.plant, self.device, dtype)
+        self._P = P
+        self._At, self._Bt, self._Wt = P.A.T.contiguous(), P.B.T.contiguous(), P.W_sqrt.T.contiguous()
+        self._noisy = bool(np.any(self.plant.W != 0))
+        self._obs_bound = torch.as_tensor(obs_bound, dtype=dtype, device=self.device)
+        self._action_bound = float(a[0])
+        self._gen = make_generator(None, self.device)
+        N, n = self.num_envs, self.plant.n
+        self._x = P.x0_mean.expand(N, n).clone()
+        self._t = torch.zeros(N, dtype=torch.int32, device=self.device)
+        self._done = torch.zeros(N, dtype=torch.bool, device=self.device)
+        self._any_done = False
+
+    # ------------------------------------------------------------------ helpers
+    def _randn(self, *shape) -> torch.Tensor:
+        return torch.randn(*shape, dtype=self.dtype, device=self.device, generator=self._gen)
+
+    def _initial_states(self, k: int) -> torch.Tensor:
+        P = self._P
+        x = P.x0_mean + self._randn(k, self.plant.n) @ P.x0_sqrt.T
+        return x.clamp_(-P.state_bound, P.state_bound)
+
+    def _out(self, t: torch.Tensor):
+        return t if self.return_torch else t.numpy() if t.device.type == "cpu" else t.cpu().numpy()
+
+    def _observe(self, x: torch.Tensor) -> torch.Tensor:
+        P = self._P
+        if P.C is None:
+            return x.clone()  # never hand out the internal state itself
+        y = x @ P.C.T + self._randn(x.shape[0], self.plant.p) @ P.V_sqrt.T
+        return torch.clamp(y, -self._obs_bound, self._obs_bound)
+
+    def _infos(self, x: torch.Tensor, **infos) -> dict[str, Any]:
+        if self._P.C is not None:
+            infos["state"] = x.clone()
+        return {k: self._out(v) for k, v in infos.items()}
+
+    # --------------------------------------------------------------------- API
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """Reset every sub-env; ``seed`` (int) reseeds the torch generator."""
+        if options:
+            raise InvalidPlantError(f"reset takes no options; got {options!r}")
+        super().reset(seed=seed)
+        if seed is not None:
+            self._gen = make_generator(seed, self.device)
+        self._x = self._initial_states(self.num_envs)
+        self._t.zero_()
+        self._done.zero_()
+        self._any_done = False
+        return self._out(self._observe(self._x)), self._infos(self._x)
+
+    def step(self, actions):
+        """Step every sub-env with ``actions`` of shape ``(N, m)`` (NumPy or torch)."""
+        P, N = self._P, self.num_envs
+        u = torch.as_tensor(actions, dtype=self.dtype, device=self.device)
+        if u.shape != (N, self.plant.m):
+            if u.numel() != N * self.plant.m:
+                raise InvalidPlantError(
+                    f"actions must have shape (num_envs, m) = ({N}, {self.plant.m}); got {tuple(u.shape)}"
+                )
+            u = u.reshape(N, self.plant.m)
+        x = self._x
+        cost = ((x @ P.Q) * x).sum(1) + ((u @ P.R) * u).sum(1)
+        x_new = torch.addmm(self._randn(N, self.plant.n) @ self._Wt, x, self._At) if self._noisy else x @ self._At
+        x_new.addmm_(u, self._Bt)
+        ok = x_new.abs().amax(1) <= P.state_bound  # NaN compares False
+        self._t += 1
+        if self._any_done:  # NEXT_STEP autoreset of the sub-envs that finished last step
+            d = self._done
+            x_new[d] = self._initial_states(int(d.sum()))
+            cost.masked_fill_(d, 0.0)
+            ok.masked_fill_(d, True)
+            self._t.masked_fill_(d, 0)
+        if not bool(ok.all()):  # divergence: clip the state, charge a finite cost (rare path)
+            bad = ~ok
+            b = P.state_bound
+            x_new[bad] = torch.nan_to_num(x_new[bad], nan=b, posinf=b, neginf=-b).clamp_(-b, b)
+            ub = torch.nan_to_num(u[bad], nan=0.0).clamp_(-self._action_bound, self._action_bound)
+            xb = x[bad]
+            cost[bad] = ((xb @ P.Q) * xb).sum(1) + ((ub @ P.R) * ub).sum(1)
+        terminated = ~ok
+        truncated = self._t >= self.horizon
+        self._done = terminated | truncated
+        self._any_done = bool(self._done.any())
+        self._x = x_new
+        return (self._out(self._observe(x_new)), self._out(cost.neg()), self._out(terminated),
+                self._out(truncated), self._infos(x_new, cost=cost, diverged=terminated.clone()))
+
+    def __repr__(self) -> str:
+        return f"LinearGaussianVectorEnv({self.plant.name!r}, num_envs={self.num_envs}, device={self.device}, dtype={self.dtype})"
+
+
+def register_envs() -> None:
+    """Register ``pgcontrol/LinearGaussian-v0`` and ``pgcontrol/ScalarLQG-v0`` with Gymnasium.
+
+    Idempotent (ids already registered are left alone); called when
+    :mod:`pgcontrol.envs` is imported. Both ids have a ``vector_entry_point``
+    (:class:`LinearGaussianVectorEnv`), used by ``gymnasium.make_vec`` by default.
+    """
+    specs = {
+        "pgcontrol/LinearGaussian-v0": dict(kwargs={"plant": "double-integrator"}, max_episode_steps=None),
+        "pgcontrol/ScalarLQG-v0": dict(kwargs={"plant": "scalar-lqg"}, max_episode_steps=50),
+    }
+    for env_id, spec in specs.items():
+        if env_id not in gymnasium.registry:
+            gymnasium.register(
+                id=env_id,
+                entry_point="pgcontrol.envs:LinearGaussianEnv",
+                vector_entry_point="pgcontrol.envs:LinearGaussianVectorEnv",
+                **spec,
+            )
+
+
+register_envs()

@@ -1,0 +1,289 @@
+"""Gymnasium environments (pgcontrol.envs) and the batched simulator (pgcontrol.sim)."""
+
+import warnings
+
+import gymnasium
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+
+from pgcontrol import lqr, plants, sim
+from pgcontrol.envs import ENV_IDS, LinearGaussianEnv, LinearGaussianVectorEnv, register_envs
+from pgcontrol.plants import InvalidPlantError, LinearGaussianPlant
+
+# x_{t+1} = 2 x_t: from x0 = 1 the state leaves |x| <= 100 at step 7 (x = 128)
+UNSTABLE = LinearGaussianPlant(A=2.0, B=1.0, Q=1.0, R=1.0, x0_mean=[1.0], x0_cov=0.0,
+                               state_bound=100.0, horizon=50, name="doubling")
+
+
+def _episode(env, policy, seed=0):
+    obs, info = env.reset(seed=seed)
+    steps = 0
+    while True:
+        obs, r, term, trunc, info = env.step(policy(obs))
+        steps += 1
+        if term or trunc:
+            return steps, term, trunc, obs, r, info
+
+
+# ----------------------------------------------------------------- single env
+
+
+@pytest.mark.parametrize("name", ["scalar-lqg", "double-integrator", "double-integrator-output"])
+def test_check_env_passes(name):
+    env = gymnasium.make("pgcontrol/LinearGaussian-v0", plant=name).unwrapped
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env)
+    # the only remaining hint is Gymnasium's generic "use a normalized action space" advice
+    assert [str(w.message) for w in caught if "normalized" not in str(w.message)] == []
+
+
+def test_registration_is_idempotent_and_accepts_plant_objects():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        register_envs()
+        register_envs()
+    assert all(i in gymnasium.registry for i in ENV_IDS)
+    env = gymnasium.make("pgcontrol/LinearGaussian-v0", plant=UNSTABLE, gamma=0.5)
+    assert env.unwrapped.plant.gamma == 0.5 and env.unwrapped.plant.name == "doubling"
+    with pytest.raises(InvalidPlantError, match="unknown plant"):
+        LinearGaussianEnv("no-such-plant")
+
+
+@pytest.mark.parametrize("env_id, kwargs, horizon", [
+    ("pgcontrol/ScalarLQG-v0", {}, 50),
+    ("pgcontrol/LinearGaussian-v0", {"plant": "scalar-lqg"}, 50),
+    ("pgcontrol/LinearGaussian-v0", {}, 150),
+    ("pgcontrol/LinearGaussian-v0", {"plant": "laplacian-3"}, 500),
+    ("pgcontrol/LinearGaussian-v0", {"plant": "laplacian-3", "horizon": 7}, 7),
+])
+def test_truncation_at_the_plant_horizon(env_id, kwargs, horizon):
+    env = gymnasium.make(env_id, **kwargs)
+    K, _ = lqr.optimal_gain(env.unwrapped.plant)
+    steps, term, trunc, *_ = _episode(env, lambda x: -K @ x)
+    assert (steps, term, trunc) == (horizon, False, True)
+    assert env.unwrapped.horizon == horizon
+
+
+def test_scalar_preset_has_a_registered_time_limit():
+    assert gymnasium.spec("pgcontrol/ScalarLQG-v0").max_episode_steps == 50
+    assert gymnasium.spec("pgcontrol/LinearGaussian-v0").max_episode_steps is None
+    env = LinearGaussianEnv("double-integrator", max_episode_steps=3)
+    assert _episode(env, lambda x: np.zeros(1))[:3] == (3, False, True)
+
+
+def test_one_step_cost_by_hand():
+    env = LinearGaussianEnv("double-integrator")
+    x0, info = env.reset(seed=3)
+    assert info == {}
+    p = env.plant
+    u = np.array([0.7])
+    obs, r, term, trunc, info = env.step(u)
+    assert info["cost"] == pytest.approx(x0 @ p.Q @ x0 + u @ p.R @ u, rel=1e-12)
+    assert r == -info["cost"] and info["diverged"] is False
+    # process noise W = 1e-4 I: the transition is A x + B u up to a few noise std
+    np.testing.assert_allclose(obs, p.A @ x0 + p.B @ u, atol=0.05)
+
+
+def test_output_plant_observes_y_and_reports_the_state():
+    env = LinearGaussianEnv("double-integrator-output")
+    y, info = env.reset(seed=0)
+    assert y.shape == (1,) and info["state"].shape == (2,)
+    assert abs(y[0] - info["state"][0]) < 1.0  # y = x_1 + v, V = 1e-2
+    y, r, *_, info = env.step(np.zeros(1))
+    assert info["cost"] == -r and info["state"].shape == (2,)
+
+
+def test_divergence_terminates_with_finite_values():
+    env = LinearGaussianEnv(UNSTABLE)
+    steps, term, trunc, obs, r, info = _episode(env, lambda x: np.zeros(1))
+    assert (steps, term, trunc, info["diverged"]) == (7, True, False, True)
+    np.testing.assert_array_equal(obs, [100.0])  # 128 clipped to the bound
+    assert r == -(64.0**2)  # cost of the in-bound pre-step state, zero action
+    # a NaN action also diverges, without NaN in the output
+    env.reset(seed=0)
+    obs, r, term, _, info = env.step(np.array([np.nan]))
+    assert term and info["diverged"] and np.all(np.isfinite(obs)) and np.isfinite(r)
+    with pytest.raises(ValueError, match="action must have 1 entries"):
+        env.step(np.zeros(2))
+
+
+# ----------------------------------------------------------------- vector env
+
+
+def _vec(plant="scalar-lqg", n=4, **kw):
+    return gymnasium.make_vec("pgcontrol/LinearGaussian-v0", num_envs=n,
+                              vectorization_mode="vector_entry_point", plant=plant, **kw)
+
+
+def test_vector_spaces_and_metadata():
+    env = _vec("double-integrator-output", 5)
+    assert isinstance(env.unwrapped, LinearGaussianVectorEnv)
+    assert env.metadata["autoreset_mode"] == gymnasium.vector.AutoresetMode.NEXT_STEP
+    assert env.single_observation_space.shape == (1,) and env.observation_space.shape == (5, 1)
+    assert env.single_action_space.shape == (1,) and env.action_space.shape == (5, 1)
+    obs, info = env.reset(seed=0)
+    assert obs in env.observation_space and info["state"].shape == (5, 2)
+    obs, r, term, trunc, info = env.step(np.zeros((5, 1)))
+    assert obs.dtype == np.float64 and r.shape == term.shape == trunc.shape == (5,)
+    assert set(info) == {"cost", "diverged", "state"}
+    np.testing.assert_array_equal(info["cost"], -r)
+    # default mode for both ids is the native vector env, the ScalarLQG limit is passed through
+    v = gymnasium.make_vec("pgcontrol/ScalarLQG-v0", num_envs=2)
+    assert isinstance(v.unwrapped, LinearGaussianVectorEnv) and v.unwrapped.horizon == 50
+    t = LinearGaussianVectorEnv(3, "double-integrator", return_torch=True, dtype="float32")
+    obs, _ = t.reset(seed=0)
+    assert isinstance(obs, torch.Tensor) and obs.dtype == torch.float32
+    assert t.single_observation_space.dtype == np.float32
+    with pytest.raises(ValueError, match="actions must have shape"):
+        t.step(torch.zeros(3, 2))
+
+
+def test_vector_first_step_matches_the_transition_formula():
+    p = plants.make("double-integrator")
+    env = LinearGaussianVectorEnv(6, p)
+    x0, _ = env.reset(seed=11)
+    u = np.linspace(-1, 1, 6)[:, None]
+    x1, r, *_ = env.step(u)
+    # reproduce the generator: x0 noise, then process noise
+    g = torch.Generator().manual_seed(11)
+    z0 = torch.randn(6, 2, dtype=torch.float64, generator=g).numpy()
+    w = torch.randn(6, 2, dtype=torch.float64, generator=g).numpy() @ sim.sqrt_psd(p.W).T
+    np.testing.assert_allclose(x0, p.x0_mean + z0 @ sim.sqrt_psd(p.x0_cov).T, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(x1, x0 @ p.A.T + u @ p.B.T + w, rtol=0, atol=1e-14)
+    np.testing.assert_allclose(-r, np.einsum("ni,ij,nj->n", x0, p.Q, x0) + p.R[0, 0] * u[:, 0] ** 2, rtol=1e-13)
+
+
+def test_vector_next_step_autoreset_and_truncation_timing():
+    env = _vec("scalar-lqg", 3, horizon=5)
+    env.reset(seed=0)
+    for k in range(1, 6):
+        obs, r, term, trunc, _ = env.step(np.zeros((3, 1)))
+        assert not term.any() and trunc.all() == (k == 5) and (r < 0).all()
+    # next step: actions ignored, reset observation, reward 0, no flags
+    obs, r, term, trunc, info = env.step(np.full((3, 1), 1e3))
+    np.testing.assert_allclose(obs, 0.3, atol=0.05)  # x0 ~ N(0.3, 1e-4)
+    assert (r == 0).all() and not term.any() and not trunc.any() and (info["cost"] == 0).all()
+    for k in range(1, 6):  # a full new episode of 5 steps
+        obs, r, term, trunc, _ = env.step(np.zeros((3, 1)))
+        assert trunc.all() == (k == 5)
+
+
+def test_vector_divergence_and_partial_autoreset():
+    env = LinearGaussianVectorEnv(2, UNSTABLE)
+    obs, _ = env.reset(seed=0)
+    for k in range(1, 8):  # env 0 is left alone (diverges at step 7), env 1 is stabilised by u = -1.5x
+        obs, r, term, trunc, info = env.step(np.array([[0.0], [-1.5 * obs[1, 0]]]))
+        assert term.tolist() == [k == 7, False] and not trunc.any()
+    assert info["diverged"].tolist() == [True, False]
+    assert obs[0, 0] == 100.0 and r[0] == -(64.0**2) and np.all(np.isfinite(obs))
+    obs, r, term, trunc, info = env.step(np.array([[np.nan], [-1.5 * obs[1, 0]]]))
+    assert obs[0, 0] == 1.0 and r[0] == 0.0  # env 0 reset (its NaN action ignored)
+    assert obs[1, 0] == 0.5**8 and r[1] == pytest.approx(-3.25 * 0.5**14)  # env 1 kept going: x -> x/2
+    obs, r, term, *_ = env.step(np.array([[np.nan], [0.0]]))  # a NaN action diverges, finitely
+    assert term.tolist() == [True, False] and np.isfinite(obs).all() and np.isfinite(r).all()
+
+
+def test_vector_same_seed_same_numbers():
+    def run(seed):
+        env = _vec("double-integrator-output", 8)
+        out = [env.reset(seed=seed)[0]]
+        for _ in range(4):
+            out.append(env.step(np.ones((8, 1)))[0])
+        return np.stack(out)
+
+    np.testing.assert_array_equal(run(5), run(5))
+    assert not np.array_equal(run(5), run(6))
+
+
+def _mc_check(costs: np.ndarray, exact: float, n_se: float = 4.0) -> None:
+    se = costs.std(ddof=1) / np.sqrt(costs.size)
+    assert abs(costs.mean() - exact) < n_se * se, (costs.mean(), exact, se)
+
+
+@pytest.mark.parametrize("name", ["scalar-lqg", "double-integrator"])
+def test_vector_rollout_cost_matches_policy_cost(name):
+    p = plants.make(name)
+    K, _ = lqr.optimal_gain(p)
+    K, std, N = 0.8 * K, 0.3, 8192
+    env = LinearGaussianVectorEnv(N, p, return_torch=True)
+    g = torch.Generator().manual_seed(1)
+    Kt = torch.as_tensor(K.T)
+    x, _ = env.reset(seed=2)
+    total, disc = torch.zeros(N, dtype=torch.float64), 1.0
+    for t in range(p.horizon):
+        u = -x @ Kt + std * torch.randn(N, p.m, dtype=torch.float64, generator=g)
+        x, r, term, trunc, _ = env.step(u)
+        total -= disc * r
+        disc *= p.gamma
+    assert trunc.all() and not term.any()
+    _mc_check(total.numpy(), lqr.policy_cost(p, K, std, horizon=p.horizon))
+
+
+def test_single_and_vector_env_agree_in_distribution():
+    """x_10 under u = 0 from the deterministic x0: mean A^10 x0, covariance sum_k A^k W A^k'."""
+    p = plants.make("double-integrator", W=0.01 * np.eye(2))
+    n_ep, T = 1000, 10
+    single = LinearGaussianEnv(p)
+    xs_single = []
+    for ep in range(n_ep):
+        single.reset(seed=ep)
+        for _ in range(T):
+            obs = single.step(np.zeros(1))[0]
+        xs_single.append(obs)
+    vec = LinearGaussianVectorEnv(n_ep, p)
+    vec.reset(seed=0)
+    for _ in range(T):
+        xs_vec = vec.step(np.zeros((n_ep, 1)))[0]
+    A = p.A
+    mean = np.linalg.matrix_power(A, T) @ p.x0_mean
+    cov = sum(np.linalg.matrix_power(A, k) @ p.W @ np.linalg.matrix_power(A, k).T for k in range(T))
+    for xs in (np.array(xs_single), xs_vec):
+        se = np.sqrt(np.diag(cov) / n_ep)
+        assert np.all(np.abs(xs.mean(0) - mean) < 4 * se)
+        np.testing.assert_allclose(np.cov(xs.T), cov, rtol=0.2, atol=0.02 * np.abs(cov).max())
+
+
+# ------------------------------------------------------------------------ sim
+
+
+def test_sim_rollout_cost_matches_policy_cost():
+    p = plants.make("laplacian-3")
+    K, _ = lqr.optimal_gain(p)
+    std = [0.1, 0.2, 0.3]
+    ro = sim.rollout_linear(p, K, std, n_traj=4000, seed=0)
+    assert ro.states.shape == (501, 4000, 3) and ro.actions.shape == (500, 4000, 3)
+    assert ro.costs.shape == (500, 4000) and ro.observations is None and not ro.diverged.any()
+    _mc_check(ro.discounted_cost(p.gamma).numpy(), lqr.policy_cost(p, K, std, horizon=p.horizon))
+
+
+def test_sim_is_reproducible_and_records_outputs():
+    p = plants.make("double-integrator-output")
+    K, _ = lqr.optimal_gain(p)
+    a = sim.rollout_linear(p, K, 0.1, n_traj=16, horizon=20, seed=7)
+    b = sim.rollout_linear(p, K, 0.1, n_traj=16, horizon=20, seed=torch.Generator().manual_seed(7))
+    for x, y in zip(a[:4], b[:4]):
+        torch.testing.assert_close(x, y, rtol=0, atol=0)
+    assert a.observations.shape == (21, 16, 1)
+    x = a.states
+    torch.testing.assert_close(a.costs[3], (x[3] @ torch.tensor(p.Q) * x[3]).sum(1) + p.R[0, 0] * a.actions[3, :, 0] ** 2)
+    of = sim.rollout_linear(p, [[0.5]], 0.0, n_traj=4, horizon=5, seed=0, output_feedback=True)
+    torch.testing.assert_close(of.actions[:, :, 0], -0.5 * of.observations[:-1, :, 0])
+    with pytest.raises(InvalidPlantError, match="output_feedback"):
+        sim.rollout_linear("double-integrator", [[1.0, 1.0]], output_feedback=True)
+    with pytest.raises(InvalidPlantError, match="gain K has the wrong shape"):
+        sim.rollout_linear(p, [[1.0]], n_traj=2)
+    with pytest.raises(InvalidPlantError, match="seed"):
+        sim.rollout_linear(p, K, seed=-1)
+
+
+def test_sim_divergence_freezes_clipped_state():
+    ro = sim.rollout_linear(UNSTABLE, [[0.0]], 0.0, n_traj=3, horizon=12, seed=0)
+    assert ro.diverged.all()
+    x = ro.states[:, 0, 0]
+    assert x[6].item() == 64.0 and (x[7:] == 100.0).all()  # 128 clipped, then frozen
+    assert torch.isfinite(ro.costs).all() and ro.costs[-1, 0].item() == 100.0**2
+    ok = sim.rollout_linear(UNSTABLE, [[1.5]], 0.0, n_traj=2, horizon=12, seed=0)
+    assert not ok.diverged.any()
