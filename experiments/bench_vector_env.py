@@ -12,8 +12,17 @@ not depend on N).
     with NumPy returns (the default) and with ``return_torch=True``;
 (b) ``gymnasium.make_vec(..., vectorization_mode="sync")`` (a
     ``SyncVectorEnv`` of ``LinearGaussianEnv``) at N = ``--sync-envs`` (default 256);
-(c) a bare torch loop with the same dynamics, process noise and cost, at the
-    same N as (a), without autoreset, divergence checks or Gymnasium plumbing.
+(c) a bare torch loop with the same dynamics, process noise and cost
+    (:func:`pgcontrol.sim.stage_cost`), at the same N as (a), without
+    autoreset, divergence checks or Gymnasium plumbing.
+
+Threads: by default torch runs single-threaded here (``--threads 1``). Every
+op of a step works on ``(N, 2)``-shaped data with a tiny inner dimension and
+the normal sampler is serial, so intra-op threads gain little, while on a
+machine whose cores are shared with other jobs torch's spinning worker threads
+make every op several times slower (measured: ~50 ms/step with 2 threads vs
+~10 ms/step with 1 under a load average of 6 on 2 cores). ``--threads 0``
+keeps torch's default.
 
 Usage::
 
@@ -23,6 +32,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import gymnasium
@@ -32,7 +42,7 @@ import torch
 import pgcontrol.envs  # noqa: F401  (registers the pgcontrol/ ids)
 from pgcontrol.lqr import optimal_gain
 from pgcontrol.plants import make
-from pgcontrol.sim import plant_tensors
+from pgcontrol.sim import plant_tensors, stage_cost
 
 
 def make_policy(K: np.ndarray, std: float, seed: int = 0):
@@ -89,7 +99,7 @@ def make_bare(plant, N, steps, policy):
     def step():
         x = state["x"]
         u = policy(x)
-        cost = ((x @ Q) * x).sum(1) + ((u @ R) * u).sum(1)
+        cost = stage_cost(x, u, Q, R)  # the env's own cost function
         w = torch.randn(N, plant.n, dtype=torch.float64, generator=g) @ Wt
         state["x"] = torch.addmm(w, x, At).addmm_(u, Bt)
         state["r"] = cost.neg()
@@ -105,9 +115,10 @@ def main(argv=None) -> None:
     ap.add_argument("--repeats", type=int, default=3,
                     help="interleaved repeats; the best time of each variant is reported (robust to other load)")
     ap.add_argument("--plant", default="double-integrator")
-    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch.set_num_threads; 0 keeps torch's default (one per core). Default 1: see the module docstring")
     args = ap.parse_args(argv)
-    if args.threads:
+    if args.threads > 0:
         torch.set_num_threads(args.threads)
     plant = make(args.plant)
     K, _ = optimal_gain(plant)
@@ -126,7 +137,8 @@ def main(argv=None) -> None:
     rows = [(name, n, steps, best[name]) for name, n, steps, _ in variants]
     print(f"plant={plant.name} (n={plant.n}, m={plant.m}, horizon={plant.horizon}), "
           f"torch threads={torch.get_num_threads()}, policy u=-Kx+0.1*eps included, "
-          f"best of {args.repeats} interleaved repeats")
+          f"best of {args.repeats} interleaved repeats, {os.cpu_count()} cpus, "
+          f"load average before: {os.getloadavg()[0]:.1f}")
     print(f"{'':26s} {'N':>7s} {'steps':>6s} {'time [s]':>9s} {'ms/step':>8s} {'plant-steps/s':>14s}")
     rate = {}
     for name, n, steps, sec in rows:

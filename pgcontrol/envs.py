@@ -77,6 +77,7 @@ ignores its action, resets it and returns the reset observation with reward
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import gymnasium
@@ -87,15 +88,22 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from .plants import InvalidPlantError, LinearGaussianPlant, make
-from .sim import make_generator, plant_tensors, sqrt_psd
+from .sim import make_generator, plant_tensors, sqrt_psd, stage_cost, within_bound
 
 __all__ = ["LinearGaussianEnv", "LinearGaussianVectorEnv", "register_envs", "ENV_IDS"]
 
 ENV_IDS = ("pgcontrol/LinearGaussian-v0", "pgcontrol/ScalarLQG-v0")
 
 
-def _setup(plant, max_episode_steps, action_bound, overrides):
+def _setup(plant, max_episode_steps, action_bound, overrides, env_kwargs):
     """Shared constructor logic: ``(plant, horizon, obs_bound (p,), action_bound (m,))``."""
+    fields = [f.name for f in dataclasses.fields(LinearGaussianPlant)]
+    unknown = sorted(set(overrides) - set(fields))
+    if unknown:
+        raise InvalidPlantError(
+            f"unknown keyword argument(s) {unknown}; valid ones are the environment's own {env_kwargs} "
+            f"and the plant fields to override {fields}"
+        )
     plant = make(plant, **overrides)
     horizon = plant.horizon
     if max_episode_steps is not None:
@@ -142,11 +150,13 @@ class LinearGaussianEnv(gymnasium.Env):
 
     metadata = {"render_modes": []}
 
-    def __init__(self, plant="double-integrator", *, max_episode_steps=None, action_bound=None,
-                 render_mode=None, **overrides):
+    def __init__(self, plant: str | LinearGaussianPlant = "double-integrator", *,
+                 max_episode_steps: int | None = None, action_bound: float | None = None,
+                 render_mode: None = None, **overrides):
         if render_mode is not None:
             raise InvalidPlantError(f"render_mode must be None (no rendering is provided); got {render_mode!r}")
-        self.plant, self.horizon, self._obs_bound, a = _setup(plant, max_episode_steps, action_bound, overrides)
+        self.plant, self.horizon, self._obs_bound, a = _setup(
+            plant, max_episode_steps, action_bound, overrides, ["plant", "max_episode_steps", "action_bound"])
         p = self.plant
         self.observation_space = spaces.Box(-self._obs_bound, self._obs_bound, dtype=np.float64)
         self.action_space = spaces.Box(-a, a, dtype=np.float64)
@@ -243,9 +253,10 @@ class LinearGaussianVectorEnv(VectorEnv):
 
     metadata = {"autoreset_mode": AutoresetMode.NEXT_STEP, "render_modes": []}
 
-    def __init__(self, num_envs: int = 1, plant="double-integrator", *, device="cpu", dtype=torch.float64,
-                 return_torch: bool = False, max_episode_steps=None, action_bound=None, render_mode=None,
-                 **overrides):
+    def __init__(self, num_envs: int = 1, plant: str | LinearGaussianPlant = "double-integrator", *,
+                 device: str | torch.device = "cpu", dtype: torch.dtype | str = torch.float64,
+                 return_torch: bool = False, max_episode_steps: int | None = None,
+                 action_bound: float | None = None, render_mode: None = None, **overrides):
         if render_mode is not None:
             raise InvalidPlantError(f"render_mode must be None (no rendering is provided); got {render_mode!r}")
         if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs < 1:
@@ -254,7 +265,8 @@ class LinearGaussianVectorEnv(VectorEnv):
             dtype = getattr(torch, dtype.removeprefix("torch."), None)
         if dtype not in (torch.float32, torch.float64):
             raise InvalidPlantError(f"dtype must be torch.float32 or torch.float64 (or their names); got {dtype!r}")
-        self.plant, self.horizon, obs_bound, a = _setup(plant, max_episode_steps, action_bound, overrides)
+        self.plant, self.horizon, obs_bound, a = _setup(plant, max_episode_steps, action_bound, overrides, [
+            "num_envs", "plant", "device", "dtype", "return_torch", "max_episode_steps", "action_bound"])
         self.num_envs, self.device, self.dtype, self.return_torch = int(num_envs), torch.device(device), dtype, bool(return_torch)
         np_dtype = np.float32 if dtype == torch.float32 else np.float64
         obs_bound, a = obs_bound.astype(np_dtype), a.astype(np_dtype)
@@ -325,25 +337,22 @@ class LinearGaussianVectorEnv(VectorEnv):
                 )
             u = u.reshape(N, self.plant.m)
         x = self._x
-        cost = ((x @ P.Q) * x).sum(1) + ((u @ P.R) * u).sum(1)
+        cost = stage_cost(x, u, P.Q, P.R)
         x_new = torch.addmm(self._randn(N, self.plant.n) @ self._Wt, x, self._At) if self._noisy else x @ self._At
         x_new.addmm_(u, self._Bt)
-        ok = x_new.abs().amax(1) <= P.state_bound  # NaN compares False
         self._t += 1
-        if self._any_done:  # NEXT_STEP autoreset of the sub-envs that finished last step
+        if self._any_done:  # NEXT_STEP autoreset of the sub-envs that finished last step (their actions are ignored)
             d = self._done
             x_new[d] = self._initial_states(int(d.sum()))
             cost.masked_fill_(d, 0.0)
-            ok.masked_fill_(d, True)
             self._t.masked_fill_(d, 0)
-        if not bool(ok.all()):  # divergence: clip the state, charge a finite cost (rare path)
-            bad = ~ok
+        terminated = torch.zeros(N, dtype=torch.bool, device=self.device)
+        if not within_bound(x_new, P.state_bound):  # divergence (rare): clip the state, charge a finite cost
             b = P.state_bound
-            x_new[bad] = torch.nan_to_num(x_new[bad], nan=b, posinf=b, neginf=-b).clamp_(-b, b)
-            ub = torch.nan_to_num(u[bad], nan=0.0).clamp_(-self._action_bound, self._action_bound)
-            xb = x[bad]
-            cost[bad] = ((xb @ P.Q) * xb).sum(1) + ((ub @ P.R) * ub).sum(1)
-        terminated = ~ok
+            terminated = ~(x_new.abs() <= b).all(1)  # NaN compares False, so it counts as diverged
+            x_new[terminated] = torch.nan_to_num(x_new[terminated], nan=b, posinf=b, neginf=-b).clamp_(-b, b)
+            ub = torch.nan_to_num(u[terminated], nan=0.0).clamp_(-self._action_bound, self._action_bound)
+            cost[terminated] = stage_cost(x[terminated], ub, P.Q, P.R)
         truncated = self._t >= self.horizon
         self._done = terminated | truncated
         self._any_done = bool(self._done.any())

@@ -34,7 +34,10 @@ import torch
 
 from .plants import InvalidPlantError, LinearGaussianPlant, make
 
-__all__ = ["PlantTensors", "Rollout", "sqrt_psd", "plant_tensors", "make_generator", "clip_state", "rollout_linear"]
+__all__ = [
+    "PlantTensors", "Rollout", "sqrt_psd", "plant_tensors", "make_generator",
+    "stage_cost", "within_bound", "clip_state", "rollout_linear",
+]
 
 
 def sqrt_psd(M: np.ndarray) -> np.ndarray:
@@ -112,6 +115,21 @@ def make_generator(seed, device="cpu") -> torch.Generator:
     else:
         raise InvalidPlantError(f"seed must be None, a non-negative int or a torch.Generator; got {seed!r}")
     return g
+
+
+def stage_cost(x: torch.Tensor, u: torch.Tensor, Q: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+    """Batched stage cost ``x'Qx + u'Ru`` for ``x (..., n)``, ``u (..., m)``; shape ``(...)``.
+
+    Written with :func:`torch.einsum`, which is several times faster on CPU
+    than ``((x @ Q) * x).sum(-1)`` (a reduction over a tiny last axis).
+    """
+    return torch.einsum("...i,ij,...j->...", x, Q, x) + torch.einsum("...i,ij,...j->...", u, R, u)
+
+
+def within_bound(x: torch.Tensor, bound: float) -> bool:
+    """True when every entry of ``x`` is finite and in ``[-bound, bound]`` (one reduction, one sync)."""
+    lo, hi = torch.aminmax(x)  # NaN propagates, and NaN compares False
+    return bool((lo >= -bound) & (hi <= bound))
 
 
 def clip_state(x: torch.Tensor, bound: float) -> torch.Tensor:
@@ -223,6 +241,7 @@ def rollout_linear(
     costs = torch.empty(T, N, dtype=dtype, device=device)
     Y = torch.empty(T + 1, N, plant.p, dtype=dtype, device=device) if plant.has_output else None
     diverged = torch.zeros(N, dtype=torch.bool, device=device)
+    diverged_any = False
 
     x = clip_state(P.x0_mean + torch.randn(N, n, **kw) @ P.x0_sqrt.T, bound)
     X[0] = x
@@ -231,12 +250,14 @@ def rollout_linear(
             Y[t] = observe(x)
         u = -((Y[t] if output_feedback else x) @ Kt) + s * torch.randn(N, m, **kw)
         U[t] = u
-        costs[t] = ((x @ P.Q) * x).sum(-1) + ((u @ P.R) * u).sum(-1)
+        costs[t] = stage_cost(x, u, P.Q, P.R)
         x_new = x @ At + u @ Bt + torch.randn(N, n, **kw) @ Wt
-        x_new = torch.where(diverged[:, None], x, x_new)  # frozen trajectories stay put
-        bad = ~(x_new.abs().amax(-1) <= bound)  # NaN compares False, so it counts as bad
-        if bool(bad.any()):
+        if diverged_any:
+            x_new = torch.where(diverged[:, None], x, x_new)  # frozen trajectories stay put
+        if not within_bound(x_new, bound):
+            bad = ~(x_new.abs() <= bound).all(-1)  # NaN compares False, so it counts as bad
             diverged |= bad
+            diverged_any = True
             x_new = torch.where(bad[:, None], clip_state(x_new, bound), x_new)
         x = x_new
         X[t + 1] = x

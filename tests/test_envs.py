@@ -50,6 +50,8 @@ def test_registration_is_idempotent_and_accepts_plant_objects():
     assert env.unwrapped.plant.gamma == 0.5 and env.unwrapped.plant.name == "doubling"
     with pytest.raises(InvalidPlantError, match="unknown plant"):
         LinearGaussianEnv("no-such-plant")
+    with pytest.raises(InvalidPlantError, match="unknown keyword.*devcie"):
+        gymnasium.make_vec("pgcontrol/LinearGaussian-v0", num_envs=2, plant=UNSTABLE, devcie="cpu")
 
 
 @pytest.mark.parametrize("env_id, kwargs, horizon", [

@@ -1,0 +1,271 @@
+"""Proximal policy optimisation with the clipped surrogate, eqs. (6.34)–(6.46).
+
+One iteration:
+
+1. roll out ``n_steps`` steps of each of the ``num_envs`` environments with
+   π_θ_old, continuing where the last batch stopped; the batch stores the
+   log-probability log π_θ_old(u_t|x_t) of each (unclipped) sampled action;
+2. **advantages** — GAE(γ, λ) (6.46), Â_t = Σ_l (γλ)^l δ_{t+l} with the TD
+   residual δ_t = r_t + γ V(x_{t+1}) − V(x_t) (6.44), computed once with the
+   critic of the start of the iteration; V(x_{t+1}) = 0 where the episode
+   terminated, and the sum is cut and bootstrapped with V of the final
+   observation at a truncation and at the end of the batch. The critic's
+   targets are the λ-returns Â_t + V(x_t);
+3. for ``update_epochs`` passes over the valid transitions, in
+   ``num_minibatches`` shuffled minibatches:
+
+   * ratio r_t(θ) = π_θ(u_t|x_t) / π_θ_old(u_t|x_t) (6.35), computed as
+     exp(log π_θ − log π_θ_old) (6.39);
+   * clipped surrogate L^clip_t = min(r_t Â_t, clip(r_t, 1−ε, 1+ε) Â_t)
+     (6.36)–(6.37), a first-order stand-in for TRPO's KL trust region (6.34):
+     once the ratio leaves [1−ε, 1+ε] in the direction the advantage favours,
+     the sample stops pulling;
+   * loss = −mean L^clip + c_v · value loss − c_ent · entropy, one Adam
+     step after clipping the global gradient norm;
+
+4. optionally stop the epochs early once the approximate KL
+   mean((r − 1) − log r) between π_θ_old and π_θ exceeds ``target_kl``.
+
+At the first minibatch of the first epoch θ = θ_old, r = 1 and the gradient
+of the clipped surrogate is the plain advantage-weighted policy gradient
+−mean(Â ∇ log π) of (4.22).
+
+Implementation choices: one Adam optimiser over the policy and the critic (as
+in CleanRL) with one parameter group each, so the critic may have its own
+step size (``critic_lr``); the critic is a separate network (``"mlp"``,
+:class:`~pgcontrol.policies.MLPValue`, by default), never shared with the
+policy; both step sizes decay linearly to 0 over ``iterations``
+(``anneal_lr``). Observation normalisation and reward scaling are
+environment wrappers (``normalize_obs``, ``normalize_reward``, read by
+:func:`pgcontrol.train.make_vec_env`), not part of the update.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..rollout import explained_variance, gae
+from .base import CommonConfig, make_critic, values_of
+
+
+@dataclass(frozen=True)
+class PPOConfig(CommonConfig):
+    """PPO settings (CleanRL's ``ppo_continuous_action`` defaults, except ``num_envs``/``n_steps``).
+
+    Attributes
+    ----------
+    num_envs : int
+        Parallel environments. Default 8.
+    n_steps : int
+        Steps per environment and iteration (batch ``n_steps * num_envs``). Default 64.
+    lr : float
+        Adam step size of the policy (and of the critic unless ``critic_lr``). Default 3e-4
+        (MuJoCo scale; linear policies on the LQ plants learn faster with ~1e-2).
+    critic_lr : float or None
+        Adam step size of the critic; None (default) uses ``lr``.
+    anneal_lr : bool
+        Decay both step sizes linearly from their value at iteration 0 to
+        ``1/iterations`` of it at the last iteration. Default True.
+    update_epochs : int
+        Passes over the batch per iteration. Default 10.
+    num_minibatches : int
+        Minibatches per pass (the valid transitions are shuffled and split
+        into this many nearly equal parts). Default 4.
+    lam : float
+        GAE λ (6.46). Default 0.95.
+    clip_coef : float
+        ε of the clip (6.36). Default 0.2.
+    clip_vloss : bool
+        Clip the value update around the old values like the policy ratio
+        (``max`` of the clipped and unclipped squared errors). Default False.
+    vf_coef : float
+        Weight c_v of the value loss ½ mean (V − Ĝ)². Default 0.5.
+    ent_coef : float
+        Weight of the entropy bonus. Default 0.
+    norm_adv : bool
+        Standardise the advantages in each minibatch. Default True.
+    max_grad_norm : float or None
+        Clip the global gradient norm (policy and critic together). Default 0.5.
+    target_kl : float or None
+        Stop the epochs of an iteration once the epoch's mean approximate KL
+        exceeds it. Default None (no early stop).
+    critic : str
+        ``"mlp"`` (default) or ``"quadratic"`` (the exact value class on LQ
+        plants). Ignored when ``train`` is given a critic module.
+    normalize_obs : bool
+        Wrap the environments in Gymnasium's ``NormalizeObservation`` (running
+        mean/variance; saved in checkpoints by ``train``). Default False.
+    normalize_reward : bool
+        Wrap them in ``NormalizeReward`` (rewards divided by the running std of
+        the discounted return). Default False.
+    """
+
+    num_envs: int = 8
+    n_steps: int = 64
+    lr: float = 3e-4
+    critic_lr: float | None = None
+    anneal_lr: bool = True
+    update_epochs: int = 10
+    num_minibatches: int = 4
+    lam: float = 0.95
+    clip_coef: float = 0.2
+    clip_vloss: bool = False
+    vf_coef: float = 0.5
+    ent_coef: float = 0.0
+    norm_adv: bool = True
+    max_grad_norm: float | None = 0.5
+    target_kl: float | None = None
+    critic: str = "mlp"
+    critic_fit: str = "adam"
+    normalize_obs: bool = False
+    normalize_reward: bool = False
+
+    def __post_init__(self):
+        super().__post_init__()
+        from ..train import ConfigError
+
+        for name in ("n_steps", "update_epochs", "num_minibatches"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"PPOConfig.{name} must be a positive integer; got {v!r}")
+        if not self.lr > 0 or (self.critic_lr is not None and not self.critic_lr > 0):
+            raise ConfigError(f"PPOConfig.lr and critic_lr must be > 0; got lr={self.lr!r}, critic_lr={self.critic_lr!r}")
+        if not (0.0 <= self.lam <= 1.0):
+            raise ConfigError(f"PPOConfig.lam must lie in [0, 1]; got {self.lam!r}")
+        if not (0.0 < self.clip_coef < 1.0):
+            raise ConfigError(f"PPOConfig.clip_coef must lie in (0, 1); got {self.clip_coef!r}")
+        for name in ("max_grad_norm", "target_kl"):
+            v = getattr(self, name)
+            if v is not None and not v > 0:
+                raise ConfigError(f"PPOConfig.{name} must be > 0 or None; got {v!r}")
+        if self.critic not in ("mlp", "quadratic"):
+            raise ConfigError(f"PPOConfig.critic must be 'mlp' or 'quadratic'; got {self.critic!r}")
+
+
+def clipped_surrogate(ratio: torch.Tensor, adv: torch.Tensor, clip_coef: float) -> torch.Tensor:
+    """Per-sample clipped objective ``min(r Â, clip(r, 1−ε, 1+ε) Â)`` (6.36)–(6.37), to be maximised.
+
+    Parameters
+    ----------
+    ratio : tensor
+        r_t(θ) = π_θ(u_t|x_t) / π_θ_old(u_t|x_t) (6.35).
+    adv : tensor
+        Â_t, same shape.
+    clip_coef : float
+        ε.
+
+    Returns
+    -------
+    tensor
+        L^clip_t, same shape. For Â > 0 it is capped at (1+ε) Â, for Â < 0 at
+        (1−ε) Â; inside the cap it is r Â.
+    """
+    clipped = ratio.clamp(1.0 - clip_coef, 1.0 + clip_coef)  # eq. (6.36)
+    return torch.min(ratio * adv, clipped * adv)  # eq. (6.37)
+
+
+def policy_loss(policy, obs, actions, logp_old, adv, clip_coef: float):
+    """``(−mean L^clip, ratio, log ratio)`` of a minibatch; log π_θ_old is the stored ``batch.logp``."""
+    logratio = policy.log_prob(obs, actions) - logp_old  # eq. (6.39)
+    ratio = logratio.exp()  # eq. (6.35)
+    return -clipped_surrogate(ratio, adv, clip_coef).mean(), ratio, logratio  # eq. (6.37)
+
+
+def value_loss(critic, obs, returns, values_old, clip_coef: float | None):
+    """``½ mean (V_φ(x) − Ĝ)²`` (the critic loss (4.20) with λ-return targets), optionally clipped.
+
+    With ``clip_coef`` the new value may not move more than ε from the old
+    one without penalty: ``½ mean max((V − Ĝ)², (V_old + clip(V − V_old, ±ε) − Ĝ)²)``.
+    """
+    v = critic(obs).to(returns.dtype)
+    err = (v - returns).pow(2)
+    if clip_coef is not None:
+        v_clip = values_old + (v - values_old).clamp(-clip_coef, clip_coef)
+        err = torch.max(err, (v_clip - returns).pow(2))
+    return 0.5 * err.mean()  # eq. (4.20)
+
+
+class PPO:
+    """PPO-clip with GAE, minibatch epochs, one Adam over policy and critic."""
+
+    Config = PPOConfig
+    name = "ppo"
+
+    def __init__(self, policy, config: PPOConfig, *, gamma, obs_dim, device, critic=None, plant=None):
+        self.policy, self.cfg, self.gamma = policy, config, gamma
+        dtype = next(policy.parameters()).dtype
+        self.critic = critic if critic is not None else make_critic(config.critic, obs_dim, device, dtype)
+        self.lstsq = config.critic_fit == "lstsq"
+        self.lrs = (config.lr, config.critic_lr if config.critic_lr is not None else config.lr)
+        self.opt = torch.optim.Adam([{"params": list(policy.parameters()), "lr": self.lrs[0]},
+                                     {"params": [] if self.lstsq else list(self.critic.parameters()), "lr": self.lrs[1]}], eps=1e-5)
+        # minibatch shuffling, seeded from the global RNG that train() seeds
+        self.generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
+
+    def collect_spec(self) -> dict:
+        return {"n_steps": self.cfg.n_steps}
+
+    def advantages(self, batch):
+        """``(values, adv, returns)`` of the valid transitions: GAE(γ, λ) (6.46) and λ-returns."""
+        values, next_values = values_of(self.critic, batch)
+        adv = gae(batch.rewards, values, next_values, batch.dones, self.gamma, self.cfg.lam).to(values.dtype)
+        m = batch.valid
+        return values[m], adv[m], adv[m] + values[m]
+
+    def update(self, batch, iteration: int) -> dict:
+        cfg, m = self.cfg, batch.valid
+        frac = 1.0 - iteration / cfg.iterations if cfg.anneal_lr else 1.0
+        for group, lr in zip(self.opt.param_groups, self.lrs):
+            group["lr"] = frac * lr
+        values, adv, returns = self.advantages(batch)
+        obs, actions, logp_old = batch.obs[m], batch.actions[m], batch.logp[m]
+        n = obs.shape[0]
+        params = [p for g in self.opt.param_groups for p in g["params"]]
+        sums = {"loss_policy": 0.0, "loss_value": 0.0, "entropy": 0.0, "clip_fraction": 0.0}
+        count = 0
+        for _ in range(cfg.update_epochs):
+            kls = []
+            for idx in torch.randperm(n, generator=self.generator).to(obs.device).tensor_split(cfg.num_minibatches):
+                if idx.numel() == 0:
+                    continue
+                a = adv[idx]
+                if cfg.norm_adv and idx.numel() > 1:
+                    a = (a - a.mean()) / (a.std() + 1e-8)
+                loss_pi, ratio, logratio = policy_loss(self.policy, obs[idx], actions[idx], logp_old[idx], a,
+                                                       cfg.clip_coef)
+                loss_v = torch.zeros(()) if self.lstsq else value_loss(self.critic, obs[idx], returns[idx], values[idx],
+                                    cfg.clip_coef if cfg.clip_vloss else None)
+                entropy = self.policy(obs[idx]).entropy().mean()
+                loss = loss_pi + cfg.vf_coef * loss_v - cfg.ent_coef * entropy
+                self.opt.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm or float("inf"))
+                self.opt.step()
+                with torch.no_grad():
+                    kls.append(float(((ratio - 1) - logratio).mean()))  # approx KL(π_old ‖ π_θ)
+                    sums["clip_fraction"] += float(((ratio - 1).abs() > cfg.clip_coef).double().mean())
+                for k, v in (("loss_policy", loss_pi), ("loss_value", loss_v), ("entropy", entropy)):
+                    sums[k] += float(v.detach())
+                count += 1
+            approx_kl = sum(kls) / max(len(kls), 1)
+            if cfg.target_kl is not None and approx_kl > cfg.target_kl:
+                break
+        if self.lstsq:
+            self.critic.fit_least_squares(obs, returns)
+            with torch.no_grad():
+                sums["loss_value"] = count * float(value_loss(self.critic, obs, returns, values, None))
+        out = {k: v / max(count, 1) for k, v in sums.items()}
+        out.update(approx_kl=approx_kl, explained_variance=explained_variance(values, returns),
+                   lr=frac * self.lrs[0])
+        return out
+
+    def state_dict(self) -> dict:
+        return {"opt": self.opt.state_dict(), "critic": self.critic.state_dict(),
+                "generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.opt.load_state_dict(state["opt"])
+        self.critic.load_state_dict(state["critic"])
+        self.generator.set_state(state["generator"])
