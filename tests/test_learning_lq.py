@@ -8,7 +8,9 @@ Runs are deterministic on CPU (seed 0). The configurations were chosen with
 seeds 0, 1 and 2 all passing; the measured final gaps are in each docstring.
 
 The laplacian-3 runs (horizon 500, initial gap ~3) take well over 40 s on
-two CPU cores and are marked ``slow`` (run with ``pytest -m slow``).
+two CPU cores and are marked ``slow`` (run with ``pytest -m slow``). No VPG
+configuration tried on laplacian-3 got below 0.05 (Adam lr 0.02 bottoms at
+~0.34 and then drifts up; lr 0.05 diverges), so there is no VPG laplacian-3 test.
 """
 
 from __future__ import annotations
@@ -73,11 +75,13 @@ def test_trpo_double_integrator():
 
 @pytest.mark.slow
 def test_npg_laplacian3():
-    """NPG (exact Fisher), kl_bound=0.01, 64 envs, 50 iterations (slow: ~1-2 s per iteration).
+    """NPG (exact Fisher), kl_bound=0.02, 256 envs, 40 iterations (slow: ~113 s on 2 loaded cores).
 
-    Measured: seed 0 RESULT_NPG_L3.
+    Measured final gap: seed 0 0.0122 (start ~2.8; below 0.05 from iteration 33 on).
+    Seeds 1, 2 not yet measured. With 64 envs (kl 0.01 or 0.02) the gap stalls at
+    ~0.05-0.12: gradient noise, not step size, sets the floor.
     """
-    cfg = NPGConfig(num_envs=64, iterations=50, kl_bound=0.01, fisher="exact")
+    cfg = NPGConfig(num_envs=256, iterations=40, kl_bound=0.02, fisher="exact")
     gap, history = _final_gap("npg", "laplacian-3", cfg)
     assert history[0]["gap"] > 1.0
     assert gap < GAP_TOL
@@ -85,11 +89,12 @@ def test_npg_laplacian3():
 
 @pytest.mark.slow
 def test_trpo_laplacian3():
-    """TRPO (exact Fisher), kl_bound=0.02, 64 envs, 45 iterations (slow).
+    """TRPO (exact Fisher), kl_bound=0.04, 256 envs, 45 iterations (slow).
 
-    Measured: seed 0 RESULT_TRPO_L3.
+    NOT YET VERIFIED at 45 iterations: with 35 iterations seed 0 reached 0.066, still
+    falling by ~0.02-0.03 per iteration (0.097, 0.069, 0.066 over the last three).
     """
-    cfg = NPGConfig(num_envs=64, iterations=45, kl_bound=0.02, fisher="exact", line_search=True)
+    cfg = NPGConfig(num_envs=256, iterations=45, kl_bound=0.04, fisher="exact", line_search=True)
     gap, history = _final_gap("trpo", "laplacian-3", cfg)
     assert history[0]["gap"] > 1.0
     assert gap < GAP_TOL

@@ -215,7 +215,10 @@ class ActorCritic:
             if k:
                 _, _, targets = td_targets(self.critic, batch, self.gamma, cfg.lam)
             if self.critic_opt is None:
+                w = self.critic.weight.detach().clone()
                 self.critic.fit_least_squares(batch.obs[m], targets[m])
+                with torch.no_grad():
+                    self.critic.weight.copy_(w + cfg.critic_lr * (self.critic.weight - w))
                 with torch.no_grad():
                     loss_v = critic_loss(self.critic, batch, targets)
             else:
