@@ -4,37 +4,43 @@ One iteration:
 
 1. roll out ``n_steps`` steps of each of the ``num_envs`` environments,
    continuing where the last batch stopped (no reset between iterations);
-2. **critic** — the value of π_θ satisfies the Bellman equation (4.18), so
-   V_φ is fitted to the one-step targets ``y_i = r_i + γ V_φ(x_{i+1})`` (4.19)
-   by semi-gradient steps on the critic loss (4.20)
-   ``½ Σ_i (y_i − V_φ(x_i))²``, the target held fixed inside each step.
-   ``V_φ(x_{i+1}) = 0`` where the episode *terminated* (nothing follows); a
-   *truncated* episode (time limit) or the cut at the end of the batch
-   bootstraps with V_φ of the final observation;
-3. **advantage** — the TD residual ``A_φ(x_i, u_i) = r_i + γ V_φ(x_{i+1}) −
-   V_φ(x_i)`` (4.21); with ``lam > 0`` the GAE(γ, λ) blend of n-step
-   advantages (6.46) instead (λ = 0 is exactly (4.21));
-4. **actor** — ``loss = −(1/N) Σ_i log π_θ(u_i|x_i) A_φ(x_i, u_i)`` (4.22)
-   (the sum of (4.22) averaged, which only rescales α), minus an optional
-   entropy bonus, and the step θ ← θ − α ∇loss (4.23).
+2. **TD target and advantage** — the value of π_θ satisfies the Bellman
+   equation (4.18), so the critic's target is ``y_i = r_i + γ V_φ(x_{i+1})``
+   (4.19) and the advantage the TD residual ``A_φ(x_i, u_i) = y_i − V_φ(x_i)``
+   (4.21). ``V_φ(x_{i+1}) = 0`` where the episode *terminated* (nothing
+   follows); a *truncated* episode (time limit) and the cut at the end of the
+   batch bootstrap with V_φ of the final observation. With ``lam > 0`` the
+   advantage is GAE(γ, λ) (6.46) and the target the λ-return; λ = 0 is
+   exactly (4.19)/(4.21);
+3. **actor** — ``loss = −(1/N) Σ_i log π_θ(u_i|x_i) A_φ(x_i, u_i)`` (4.22)
+   (the sum of (4.22) averaged over the N valid transitions, which only
+   rescales α), minus an optional entropy bonus; one step
+   θ ← θ − α ∇loss (4.23);
+4. **critic** — ``critic_steps`` steps on the critic loss (4.20)
+   ``½ mean_i (y_i − V_φ(x_i))²`` with the targets held fixed inside each
+   step (semi-gradient TD) and recomputed from the updated V_φ before the
+   next one.
 
-Actor and critic have their own optimisers and step sizes. The advantage is
-computed with the critic *before* its update of this iteration, so both
-losses see the same V_φ (as in A2C).
+The advantage is computed with the critic *before* its update of this
+iteration (as in A2C). Actor and critic have separate optimisers and step
+sizes: ``"sgd"`` or ``"adam"``, and for a critic that is linear in its
+parameters (:class:`~pgcontrol.policies.QuadraticValue`, the exact value
+class on LQ plants) ``"lstsq"``, which solves each step of (4.20) in closed
+form. Gradient steps on a quadratic critic are badly conditioned (features
+``x_i x_j`` next to a constant), so ``"lstsq"`` is the default.
 
 The online actor-critic of the slides (``004_*``, "two timescale stochastic
 approximation") is the same update with one transition per environment
-(``n_steps = 1``) and plain SGD: ``ACConfig(online=True)``. It converges when
-the critic runs on the faster timescale: step sizes with
+(``n_steps = 1``) and plain SGD for both: ``ACConfig(online=True)``. It
+converges when the critic runs on the faster timescale: step sizes with
 Σα_w = Σα_θ = ∞, Σ(α_w² + α_θ²) < ∞ and α_θ / α_w → 0, so that the critic
 has (nearly) converged to V^{π_θ} for the current θ whenever θ moves. With
-constant step sizes, the practical reading is ``critic_lr >> lr``; the config
+constant step sizes the practical reading is ``critic_lr >> lr``; the config
 rejects ``online=True`` with ``critic_lr <= lr``.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import torch
@@ -47,54 +53,75 @@ from .base import CommonConfig, make_critic, make_optimizer, values_of
 class ACConfig(CommonConfig):
     """Actor-critic settings.
 
-    The defaults are tuned for linear policies on the LQ plants with the exact
-    quadratic critic; for MuJoCo use ``critic="mlp"``, smaller step sizes and
-    usually ``normalize_advantage=True``.
+    The defaults are for linear policies on the LQ plants (exact quadratic
+    critic, closed-form critic steps). For an MLP critic (MuJoCo) use
+    ``critic="mlp"``, ``critic_optimizer="adam"``, ``critic_lr=1e-3``,
+    a smaller ``lr`` and usually ``normalize_advantage=True``.
 
     Attributes
     ----------
+    num_envs : int
+        Parallel environments. Default 64.
     n_steps : int
         Transitions collected per environment and iteration (batch
-        ``n_steps * num_envs``). Default 32.
+        ``n_steps * num_envs``). Default 16.
     lr : float
         Actor step size α_θ of (4.23). Default 0.01.
-    critic_lr : float
-        Critic step size α_w. Default 0.1.
     optimizer : str
-        Actor optimiser, ``"sgd"`` (the plain step (4.23)) or ``"adam"`` (default).
-    critic_optimizer : str
-        Critic optimiser, ``"sgd"`` or ``"adam"`` (default).
+        Actor optimiser: ``"sgd"`` (the plain step (4.23)) or ``"adam"`` (default).
     critic : str
-        ``"quadratic"`` (default; :class:`~pgcontrol.policies.QuadraticValue`,
-        the exact value class of a linear policy on an LQ plant) or ``"mlp"``.
-        Ignored when ``train`` is given a critic module.
+        ``"quadratic"`` (default; :class:`~pgcontrol.policies.QuadraticValue`)
+        or ``"mlp"``. Ignored when ``train`` is given a critic module.
+    critic_optimizer : str
+        ``"lstsq"`` (default; needs a critic with ``features()`` and
+        ``weight``, V = φ(x)ᵀw, such as the quadratic one), ``"sgd"`` or ``"adam"``.
+    critic_lr : float
+        Critic step size α_w. For ``"lstsq"`` the fraction of the way to the
+        least-squares minimiser taken per step, in (0, 1] (1, the default:
+        jump to it); for ``"sgd"``/``"adam"`` a learning rate (e.g. 1e-3).
     critic_steps : int
-        Semi-gradient steps on (4.20) per iteration (full batch), each with the
-        targets recomputed from the current critic. Default 5.
+        Steps on (4.20) per iteration, each with the targets recomputed from
+        the current critic. Default 5.
     lam : float
-        GAE λ of the advantage (and of the critic's λ-return targets);
+        GAE λ of the advantage and of the critic's λ-return targets;
         0 (default) is the pure TD advantage (4.21) and the TD(0) target (4.19).
+    center_advantage : bool
+        Subtract the batch mean from the advantages (a constant baseline,
+        (4.8)). It cancels the offset (γ − 1)ΔV that an error ΔV in the
+        critic's constant adds to every TD residual. Default False.
     normalize_advantage : bool
-        Standardise the advantages over the batch (default False: for linear
-        policies it throws away the scale that tells a good gain from a bad one).
+        Center and divide by the batch standard deviation. Default False (for
+        linear policies it throws away the scale that tells a good gain from
+        a bad one).
     ent_coef : float
-        Weight of the entropy bonus subtracted from the actor loss (default 0).
+        Weight of the entropy bonus subtracted from the actor loss. Default 0.
+        Without it σ shrinks fast (exploration costs), and with it the
+        information that moves K; on the LQ plants σ settles near
+        sqrt(ent_coef / (2 (R + γBᵀPB)_jj)).
     max_grad_norm : float or None
-        Clip the actor's and the critic's gradient norms separately (None: no clipping).
+        Clip the actor's and the (gradient) critic's gradient norms
+        separately. Default None (no clipping).
+    anneal_lr : bool
+        Decay ``lr`` (and a gradient critic's ``critic_lr``) linearly to
+        ``1/iterations`` of its value at the last iteration. Default False.
     online : bool
         The online two-timescale actor-critic of the slides: forces
         ``n_steps = 1`` and ``optimizer = critic_optimizer = "sgd"`` (the
         stored config shows the forced values) and requires ``critic_lr > lr``.
+        Give both step sizes explicitly (the defaults are for Adam and the
+        closed-form critic), e.g. ``lr=1e-3, critic_lr=1e-2`` on double-integrator.
     """
 
-    n_steps: int = 32
+    num_envs: int = 64
+    n_steps: int = 16
     lr: float = 0.01
-    critic_lr: float = 0.1
     optimizer: str = "adam"
-    critic_optimizer: str = "adam"
     critic: str = "quadratic"
+    critic_optimizer: str = "lstsq"
+    critic_lr: float = 1.0
     critic_steps: int = 5
     lam: float = 0.0
+    center_advantage: bool = False
     normalize_advantage: bool = False
     ent_coef: float = 0.0
     max_grad_norm: float | None = None
@@ -110,20 +137,29 @@ class ACConfig(CommonConfig):
             object.__setattr__(self, "optimizer", "sgd")
             object.__setattr__(self, "critic_optimizer", "sgd")
             if not self.critic_lr > self.lr:
-                raise ConfigError(f"ACConfig(online=True) needs the critic on the faster timescale, critic_lr > lr; "
+                raise ConfigError("ACConfig(online=True) needs the critic on the faster timescale, critic_lr > lr; "
                                   f"got critic_lr={self.critic_lr!r}, lr={self.lr!r}")
         for name in ("n_steps", "critic_steps"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"ACConfig.{name} must be a positive integer; got {v!r}")
-        for name in ("optimizer", "critic_optimizer"):
-            if getattr(self, name) not in ("sgd", "adam") + (("lstsq",) if name == "critic_optimizer" else ()):
-                raise ConfigError(f"ACConfig.{name} must be 'sgd' or 'adam'; got {getattr(self, name)!r}")
+        if self.optimizer not in ("sgd", "adam"):
+            raise ConfigError(f"ACConfig.optimizer must be 'sgd' or 'adam'; got {self.optimizer!r}")
+        if self.critic_optimizer not in ("lstsq", "sgd", "adam"):
+            raise ConfigError("ACConfig.critic_optimizer must be 'lstsq', 'sgd' or 'adam'; "
+                              f"got {self.critic_optimizer!r}")
         if self.critic not in ("quadratic", "mlp"):
-            raise ConfigError(f"ACConfig.critic must be 'quadratic' or 'mlp' (actor-critic needs a critic); "
+            raise ConfigError("ACConfig.critic must be 'quadratic' or 'mlp' (actor-critic needs a critic); "
                               f"got {self.critic!r}")
-        if self.lr <= 0 or self.critic_lr <= 0:
-            raise ConfigError(f"ACConfig.lr and critic_lr must be > 0; got lr={self.lr!r}, critic_lr={self.critic_lr!r}")
+        if self.critic_optimizer == "lstsq" and self.critic == "mlp":
+            raise ConfigError("ACConfig.critic_optimizer='lstsq' needs a critic linear in its parameters "
+                              "(critic='quadratic'); use critic_optimizer='adam' with critic='mlp'")
+        if not self.lr > 0 or not self.critic_lr > 0:
+            raise ConfigError(f"ACConfig.lr and critic_lr must be > 0; "
+                              f"got lr={self.lr!r}, critic_lr={self.critic_lr!r}")
+        if self.critic_optimizer == "lstsq" and self.critic_lr > 1:
+            raise ConfigError(f"ACConfig.critic_lr is the fraction of a least-squares step with "
+                              f"critic_optimizer='lstsq' and must lie in (0, 1]; got {self.critic_lr!r}")
         if not (0.0 <= self.lam <= 1.0):
             raise ConfigError(f"ACConfig.lam must lie in [0, 1] (0 = TD advantage (4.21)); got {self.lam!r}")
         if self.max_grad_norm is not None and not self.max_grad_norm > 0:
@@ -144,7 +180,7 @@ def td_targets(critic, batch, gamma: float, lam: float = 0.0):
     Returns
     -------
     values : (T, N) tensor
-        V_φ(x_t) (no gradient).
+        V_φ(x_t), without gradient.
     adv : (T, N) tensor
         ``r_t + γ V_φ(x_{t+1}) − V_φ(x_t)`` (4.21) for λ = 0, GAE(γ, λ) (6.46)
         otherwise; V_φ(x_{t+1}) = 0 at termination, bootstrapped at
@@ -155,11 +191,14 @@ def td_targets(critic, batch, gamma: float, lam: float = 0.0):
     """
     values, next_values = values_of(critic, batch)
     adv = gae(batch.rewards, values, next_values, batch.dones, gamma, lam).to(values.dtype)
-    return values, adv, adv + values
+    return values, adv, adv + values  # eq. (4.21); adv + values = r + γV(x') (4.19)
 
 
 def critic_loss(critic, batch, targets) -> torch.Tensor:
-    """``½ mean_i (y_i − V_φ(x_i))²`` over the valid transitions, targets held fixed (4.20)."""
+    """``½ mean_i (y_i − V_φ(x_i))²`` over the valid transitions, targets held fixed.
+
+    Eq. (4.20), averaged instead of summed (a rescaling of the step size).
+    """
     v = critic(batch.obs[batch.valid]).to(targets.dtype)
     return 0.5 * (targets[batch.valid] - v).pow(2).mean()  # eq. (4.20)
 
@@ -168,6 +207,40 @@ def actor_loss(policy, batch, adv) -> torch.Tensor:
     """``−mean_i log π_θ(u_i|x_i) A_φ(x_i, u_i)`` over the valid transitions (4.22)."""
     logp = policy.log_prob(batch.obs[batch.valid], batch.actions[batch.valid])
     return -(logp * adv[batch.valid].to(logp.dtype)).mean()  # eq. (4.22)
+
+
+class LeastSquaresStep:
+    """Closed-form steps on (4.20) for a critic linear in its parameters, V(x) = φ(x)ᵀw.
+
+    ``prepare(obs)`` factorises ΦᵀΦ once per batch; each ``step(targets)``
+    moves w a fraction ``rate`` of the way to the minimiser
+    ``(ΦᵀΦ + ρI)⁻¹Φᵀy`` of (4.20) with the targets y frozen (ρ: a tiny ridge).
+    Repeated steps with recomputed TD targets are fitted value iteration;
+    their fixed point is the TD(0) solution on the batch.
+    """
+
+    def __init__(self, critic, rate: float, ridge: float = 1e-8):
+        from ..train import ConfigError
+
+        if not (hasattr(critic, "features") and isinstance(getattr(critic, "weight", None), torch.Tensor)):
+            raise ConfigError("critic_optimizer='lstsq' needs a critic with features() and a weight vector "
+                              f"(V = features(x) @ weight, e.g. QuadraticValue); got {type(critic).__name__}")
+        self.critic, self.rate, self.ridge = critic, float(rate), float(ridge)
+
+    def prepare(self, obs) -> None:
+        """Features Φ of the batch's valid observations and the Cholesky factor of ΦᵀΦ + ρI."""
+        with torch.no_grad():
+            self.phi = self.critic.features(obs).to(torch.float64)
+            gram = self.phi.T @ self.phi
+            scale = float(gram.diagonal().mean()) or 1.0
+            self.chol = torch.linalg.cholesky(gram + self.ridge * scale * torch.eye(gram.shape[0], dtype=gram.dtype))
+
+    def step(self, targets) -> None:
+        """``w ← w + rate · (w_LS − w)``, w_LS the least-squares fit of the frozen ``targets`` (4.20)."""
+        with torch.no_grad():
+            w_ls = torch.cholesky_solve((self.phi.T @ targets.to(torch.float64)).unsqueeze(-1), self.chol).squeeze(-1)
+            w = self.critic.weight
+            w.add_(self.rate * (w_ls.to(w.dtype) - w))
 
 
 class ActorCritic:
@@ -181,13 +254,16 @@ class ActorCritic:
         dtype = next(policy.parameters()).dtype
         self.critic = critic if critic is not None else make_critic(config.critic, obs_dim, device, dtype)
         self.opt = make_optimizer(config.optimizer, policy.parameters(), config.lr)
-        self.critic_opt = (None if config.critic_optimizer == "lstsq"
-                           else make_optimizer(config.critic_optimizer, self.critic.parameters(), config.critic_lr))
+        if config.critic_optimizer == "lstsq":
+            self.critic_opt = LeastSquaresStep(self.critic, config.critic_lr)
+        else:
+            self.critic_opt = make_optimizer(config.critic_optimizer, self.critic.parameters(), config.critic_lr)
 
     def collect_spec(self) -> dict:
+        """Continuous collection: ``n_steps`` more steps of every environment (1 when ``online``)."""
         return {"n_steps": self.cfg.n_steps}
 
-    def _step(self, opt, params, loss) -> float:
+    def _gradient_step(self, opt, params, loss) -> float:
         opt.zero_grad()
         loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.max_grad_norm or float("inf"))
@@ -195,44 +271,58 @@ class ActorCritic:
         return float(norm)
 
     def update(self, batch, iteration: int) -> dict:
+        """One actor step and ``critic_steps`` critic steps on a batch; returns the metrics.
+
+        Returns
+        -------
+        dict
+            ``loss_policy`` (4.22) and ``entropy`` before the actor step,
+            ``grad_norm`` (the actor's gradient norm before clipping),
+            ``loss_value`` (4.20) after the critic steps (against the targets of
+            the last step) and ``explained_variance`` of the TD targets by the
+            critic of the start of the iteration.
+        """
         cfg, m = self.cfg, batch.valid
         if cfg.anneal_lr:
             frac = 1.0 - iteration / cfg.iterations
             for opt, lr in ((self.opt, cfg.lr), (self.critic_opt, cfg.critic_lr)):
-                for group in (opt.param_groups if opt is not None else ()):
+                for group in getattr(opt, "param_groups", ()):
                     group["lr"] = frac * lr
-        # advantage with the critic before this iteration's update (4.21) / (6.46)
+        # TD targets (4.19) and advantages (4.21) with the critic before this iteration's update
         values, adv, targets = td_targets(self.critic, batch, self.gamma, cfg.lam)
         ev = explained_variance(values, targets, m)
-        if cfg.normalize_advantage and int(m.sum()) > 1:
-            adv = (adv - adv[m].mean()) / (adv[m].std() + 1e-8)
-        # actor: θ ← θ − α ∇(loss (4.22) − c_ent H[π])  (4.23)
+        if (cfg.center_advantage or cfg.normalize_advantage) and int(m.sum()) > 1:
+            adv = adv - adv[m].mean()
+            if cfg.normalize_advantage:
+                adv = adv / (adv[m].std() + 1e-8)
+        # actor: one step
         loss_pi = actor_loss(self.policy, batch, adv)
         entropy = self.policy(batch.obs[m]).entropy().mean()
-        grad_norm = self._step(self.opt, self.policy.parameters(), loss_pi - cfg.ent_coef * entropy)
-        # critic: semi-gradient steps on (4.20), targets recomputed from the current V_φ each step
+        loss = loss_pi - cfg.ent_coef * entropy  # actor loss (4.22) − entropy bonus
+        grad_norm = self._gradient_step(self.opt, self.policy.parameters(), loss)  # θ ← θ − α ∇loss (4.23)
+        # critic: steps on (4.20), the targets recomputed from the current V_φ before each
+        if isinstance(self.critic_opt, LeastSquaresStep):
+            self.critic_opt.prepare(batch.obs[m])
         for k in range(cfg.critic_steps):
             if k:
                 _, _, targets = td_targets(self.critic, batch, self.gamma, cfg.lam)
-            if self.critic_opt is None:
-                w = self.critic.weight.detach().clone()
-                self.critic.fit_least_squares(batch.obs[m], targets[m])
-                with torch.no_grad():
-                    self.critic.weight.copy_(w + cfg.critic_lr * (self.critic.weight - w))
-                with torch.no_grad():
-                    loss_v = critic_loss(self.critic, batch, targets)
+            if isinstance(self.critic_opt, LeastSquaresStep):
+                self.critic_opt.step(targets[m])
             else:
-                loss_v = critic_loss(self.critic, batch, targets)
-                self._step(self.critic_opt, self.critic.parameters(), loss_v)
-        return {"loss_policy": float(loss_pi.detach()), "loss_value": float(loss_v.detach()), "entropy": float(entropy.detach()),
+                self._gradient_step(self.critic_opt, self.critic.parameters(), critic_loss(self.critic, batch, targets))
+        with torch.no_grad():
+            loss_v = critic_loss(self.critic, batch, targets)
+        return {"loss_policy": float(loss_pi.detach()), "loss_value": float(loss_v), "entropy": float(entropy.detach()),
                 "explained_variance": ev, "grad_norm": grad_norm}
 
     def state_dict(self) -> dict:
+        """Optimisers and critic (for checkpoints)."""
         return {"opt": self.opt.state_dict(), "critic": self.critic.state_dict(),
-                "critic_opt": self.critic_opt.state_dict() if self.critic_opt else None, "config": dataclasses.asdict(self.cfg)}
+                "critic_opt": self.critic_opt.state_dict() if hasattr(self.critic_opt, "state_dict") else None}
 
     def load_state_dict(self, state: dict) -> None:
+        """Restore what :meth:`state_dict` saved."""
         self.opt.load_state_dict(state["opt"])
         self.critic.load_state_dict(state["critic"])
-        if self.critic_opt is not None:
+        if hasattr(self.critic_opt, "load_state_dict"):
             self.critic_opt.load_state_dict(state["critic_opt"])
