@@ -365,14 +365,14 @@ def make(name: str, **overrides) -> LinearGaussianPlant:
     1.0
     """
     if isinstance(name, LinearGaussianPlant):
-        return name.replace(**overrides) if overrides else name
-    try:
-        factory = _CATALOG[name][0]
-    except (KeyError, TypeError):
-        raise InvalidPlantError(
-            f"unknown plant {name!r}; choose one of: {', '.join(names())}"
-        ) from None
-    plant = factory()
+        plant = name
+    else:
+        try:
+            plant = _CATALOG[name][0]()
+        except (KeyError, TypeError):
+            raise InvalidPlantError(
+                f"unknown plant {name!r}; choose one of: {', '.join(names())}"
+            ) from None
     unknown = set(overrides) - {f.name for f in dataclasses.fields(LinearGaussianPlant)}
     if unknown:
         raise InvalidPlantError(
