@@ -2,21 +2,45 @@
 
 Subcommands
 -----------
-``pgcontrol plants``
+``pgcontrol plants [--json]``
     List the plant catalog.
 ``pgcontrol lqr NAME [--gamma G] [--horizon T] [--gain K ...] [--std S] [--json]``
     Riccati-optimal gain K*, cost-to-go P*, optimal cost J*, closed-loop
     spectral radius; with ``--gain``, that gain's exact cost and its gap to J*.
+``pgcontrol train --algo {vpg,npg,trpo,ac,ppo} --env ENV [--steps N] [--policy linear|mlp] [--seed S]
+[--device cpu|cuda|auto] [--config FILE] [--out DIR] [--resume]``
+    Train with :func:`pgcontrol.train.train` (tqdm progress bar; ``checkpoint.pt``,
+    ``progress.csv``, ``history.json`` in ``DIR``, default
+    ``runs/<algo>-<env>-seed<S>``). ``--steps`` is an environment-step budget,
+    converted to iterations by :func:`pgcontrol.train.steps_per_iteration`;
+    ``--config`` is a JSON or TOML table of the learner's Config fields. At
+    the end: learned K beside K* and the exact cost gap (linear policy on an
+    LQ plant), otherwise the final mean return.
+``pgcontrol eval CHECKPOINT [--episodes N] [--seed S] [--video FILE]``
+    Rebuild the policy and environment of a checkpoint (observation
+    normaliser frozen), run N episodes (:func:`pgcontrol.train.evaluate`) and
+    print the mean ± std return (and, on LQ plants, the exact J, K vs K*);
+    ``--video`` records one episode through Gymnasium's ``rgb_array``
+    rendering (MuJoCo tasks; ``.gif`` always, ``.mp4`` with imageio-ffmpeg).
+``pgcontrol reproduce {plateau,gains,variance,lqg,mujoco} [--quick] [--seeds N] [--out DIR]``
+    Run one experiment of :mod:`pgcontrol.reproduce` (figure and JSON in
+    ``DIR``, default ``figures``) and print its headline.
 
-Every user error (unknown plant, malformed gain, bad flag) prints one line
-``pgcontrol: error: ...`` on stderr and exits with status 2.
+Every user error (unknown plant, environment or algorithm, malformed gain,
+bad flag or config file, missing or corrupt checkpoint, no renderer) prints
+one line ``pgcontrol: error: ...`` on stderr and exits with status 2; a run
+that diverges prints one line and exits with status 1.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 
@@ -90,6 +114,274 @@ def _cmd_lqr(args) -> int:
     return 0
 
 
+class CLIError(ValueError):
+    """A command-line input that cannot be used (printed as one line, exit status 2)."""
+
+
+ALGORITHMS = ("vpg", "npg", "trpo", "ac", "ppo")
+
+STEPS_HELP = """\
+--steps N is a budget of environment steps; it sets the number of iterations
+to ceil(N / steps per iteration), where one iteration takes
+  vpg, npg, trpo (episodic): num_envs x episode length (the plant's horizon T,
+      or the Gymnasium time limit max_episode_steps; episodes that terminate
+      early take fewer steps, so the run may use fewer than N steps);
+  ac, ppo: num_envs x n_steps (n_steps = 1 for ac with "online": true).
+Without --steps the config's "iterations" is used (default 100). With --resume,
+N is the budget of the whole run (continue a finished run with a larger N).
+
+--config FILE is a JSON object (or a TOML table, FILE ending in .toml) of the
+learner's Config fields, e.g. {"num_envs": 32, "kl_bound": 0.01}; unknown keys
+are errors that list the valid ones.
+
+Files in the output folder: checkpoint.pt (policy, optimisers, normaliser
+statistics, RNG state; see `pgcontrol eval`), progress.csv, history.json.
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return v
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return v
+
+
+def _read_config_file(path: str) -> dict:
+    """The table of a ``--config`` file: JSON, or TOML for a ``.toml`` name."""
+    p = Path(path)
+    if not p.is_file():
+        raise CLIError(f"config file {path!r} does not exist")
+    data = p.read_bytes()
+    if p.suffix.lower() == ".toml":
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python 3.10
+            raise CLIError(f"reading the TOML file {path!r} needs Python >= 3.11; write it as JSON") from None
+        try:
+            values = tomllib.loads(data.decode("utf-8", errors="replace"))
+        except tomllib.TOMLDecodeError as exc:
+            raise CLIError(f"config file {path!r} is not valid TOML ({exc})") from None
+    else:
+        try:
+            values = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise CLIError(f"config file {path!r} is not valid JSON ({exc})") from None
+    if not isinstance(values, dict):
+        raise CLIError(f"config file {path!r} must hold an object of Config fields such as "
+                       f'{{"num_envs": 32}}; got a {type(values).__name__}')
+    return values
+
+
+def _env_label(env: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in env)
+
+
+def _cmd_train(args) -> int:
+    import dataclasses
+
+    from . import train as T
+
+    env = args.env
+    plant = T.checkpoint_plant({"env": env})
+    if plant is None:
+        T.episode_length(env)  # an unknown Gymnasium id fails here, with one line
+    seed = 0 if args.seed is None else args.seed
+    out = Path(args.out) if args.out else Path("runs") / f"{args.algo}-{_env_label(env)}-seed{seed}"
+    ckpt_path = out / "checkpoint.pt"
+    base = None
+    kind = args.policy
+    if args.resume:
+        if not ckpt_path.exists():
+            raise CLIError(f"nothing to resume: {str(ckpt_path)!r} does not exist (train without --resume first, "
+                           "or give the run's --out)")
+        ckpt = T.load_checkpoint(ckpt_path)
+        if ckpt.get("algo") != args.algo:
+            raise CLIError(f"{str(ckpt_path)!r} is a {ckpt.get('algo')!r} run, not {args.algo!r}")
+        ck_env = ckpt.get("env")
+        ck_env = getattr(ck_env, "name", ck_env)
+        if ck_env != env:
+            raise CLIError(f"{str(ckpt_path)!r} was trained on {ck_env!r}, not {env!r}")
+        if args.seed is not None and args.seed != ckpt.get("seed"):
+            raise CLIError(f"{str(ckpt_path)!r} was trained with --seed {ckpt.get('seed')}, not {args.seed}")
+        seed = ckpt.get("seed", seed)
+        ck_kind = (ckpt.get("policy_spec") or {}).get("kind") or T._infer_policy_spec(ckpt["policy"])["kind"]
+        if kind is not None and kind != ck_kind:
+            raise CLIError(f"{str(ckpt_path)!r} holds a {ck_kind!r} policy, not {kind!r}")
+        kind = ck_kind
+        base = ckpt.get("config")
+    elif ckpt_path.exists():
+        raise CLIError(f"{str(out)!r} already holds a run (checkpoint.pt); continue it with --resume "
+                       "or choose another folder with --out")
+    if kind is None:
+        kind = "linear" if plant is not None else "mlp"
+    values = _read_config_file(args.config) if args.config else {}
+    config = T.config_from_dict(args.algo, values, base=base, source=args.config or "config")
+    if args.steps is not None:
+        per = T.steps_per_iteration(args.algo, config, env)
+        config = dataclasses.replace(config, iterations=max(1, math.ceil(args.steps / per)))
+        budget = f"--steps {args.steps}: {config.iterations} iterations x {per} steps per iteration"
+    else:
+        budget = f"{config.iterations} iterations (config)"
+    device = T.resolve_device(args.device)
+    done_before = ckpt["iteration"] + 1 if args.resume else 0
+    print(f"{'resuming' if args.resume else 'training'} {args.algo} on {env} ({kind} policy, seed {seed}, "
+          f"device {device}): {budget}; writing to {out}", flush=True)
+    history = T.train(args.algo, env, config=config, seed=seed, device=device, out_dir=out, resume=args.resume,
+                      progress=True, policy_kind=kind, checkpoint_every=max(1, min(10, config.iterations // 100)))
+    last = history[-1]
+    if args.resume and last["iteration"] + 1 >= config.iterations and done_before >= config.iterations:
+        print(f"nothing to do: the run already has {done_before} iterations (give a larger --steps to continue)")
+    print(f"iterations: {last['iteration'] + 1} of {config.iterations}, environment steps: {last['steps']}")
+    rets = [row for row in history if "return_mean" in row]
+    if rets:
+        r = rets[-1]
+        print(f"final mean return: {r['return_mean']:.6g} ± {r.get('return_std', float('nan')):.4g} (std over the "
+              f"episodes of iteration {r['iteration']})")
+    if plant is not None and "K" in last:
+        rep = T.lq_report(plant, last["K"], last["std"])
+        print(f"learned K  = {_fmt(rep['K'])}   std = {_fmt(rep['std'])}")
+        print(f"optimal K* = {_fmt(rep['K_opt'])}   (Riccati, pgcontrol.lqr.optimal_gain)")
+        print(f"J(K) = {rep['J_K']:.8g}   J* = {rep['J_opt']:.8g}   cost gap (J(K) - J*)/J* = {rep['gap']:.6g}   "
+              f"||K - K*||/||K*|| = {rep['gain_error']:.6g}")
+    print(f"files: {out / 'checkpoint.pt'}, {out / 'progress.csv'}, {out / 'history.json'}")
+    return 0
+
+
+def _video_check(ckpt: dict, path: str, seed: int):
+    """Fail early, with one line, if a video of this checkpoint cannot be written; return the render env."""
+    from . import train as T
+
+    env = ckpt.get("env")
+    if T.checkpoint_plant(ckpt) is not None or not isinstance(env, str):
+        name = getattr(env, "name", env)
+        raise CLIError(f"cannot record a video: {name!r} is a linear-Gaussian plant, which has no renderer "
+                       "(videos need a Gymnasium environment with rgb_array rendering, e.g. a MuJoCo task)")
+    suffix = Path(path).suffix.lower()
+    try:
+        import imageio.v3  # noqa: F401
+    except ImportError:
+        raise CLIError("cannot record a video: the imageio package is not installed (pip install imageio)") from None
+    if suffix != ".gif":
+        import importlib.util
+
+        if not (importlib.util.find_spec("imageio_ffmpeg") or importlib.util.find_spec("av")):
+            raise CLIError(f"cannot write the video {path!r}: {suffix or 'this format'} needs imageio-ffmpeg "
+                           "(pip install imageio-ffmpeg) or PyAV; or give a .gif file name")
+    import gymnasium
+
+    try:
+        e = gymnasium.make(env, render_mode="rgb_array")
+        e.reset(seed=seed)
+        frame = e.render()
+    except Exception as exc:  # noqa: BLE001 - renderers fail in many ways (no GL context, no display)
+        msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise CLIError(f"cannot render {env!r} headless ({type(exc).__name__}: {msg}); MuJoCo needs MUJOCO_GL=egl "
+                       f"or MUJOCO_GL=osmesa (now {os.environ.get('MUJOCO_GL')!r})") from None
+    if not (isinstance(frame, np.ndarray) and frame.ndim == 3):
+        raise CLIError(f"cannot record a video: {env!r} returned no rgb_array frame")
+    return e
+
+
+def _record_video(ckpt: dict, env, path: str, seed: int) -> int:
+    """Roll out one episode of the checkpoint's policy in ``env`` (render_mode rgb_array) and write it."""
+    import imageio.v3 as iio
+    import torch
+    from gymnasium.wrappers import NormalizeObservation
+
+    from . import train as T
+
+    policy = T.policy_from_checkpoint(ckpt)
+    norm = (ckpt.get("normaliser") or {}).get("NormalizeObservation")
+    if norm is not None:
+        env = NormalizeObservation(env)
+        env.obs_rms.mean, env.obs_rms.var, env.obs_rms.count = (np.array(norm["mean"]), np.array(norm["var"]),
+                                                                norm["count"])
+        env.update_running_mean = False
+    gen = torch.Generator().manual_seed(seed)
+    obs, _ = env.reset(seed=seed)
+    frames = [env.render()]
+    done = False
+    while not done:
+        u, _ = policy.act(torch.as_tensor(np.asarray(obs)[None]), generator=gen)
+        obs, _, term, trunc, _ = env.step(u[0].numpy())
+        frames.append(env.render())
+        done = term or trunc
+    fps = int(env.metadata.get("render_fps") or 30)
+    try:
+        if Path(path).suffix.lower() == ".gif":
+            iio.imwrite(path, np.stack(frames), duration=1000.0 / fps, loop=0)
+        else:
+            iio.imwrite(path, np.stack(frames), fps=fps)
+    except Exception as exc:  # noqa: BLE001
+        raise CLIError(f"cannot write the video {path!r} ({type(exc).__name__}: "
+                       f"{(str(exc).strip().splitlines() or [''])[0]})") from None
+    env.close()
+    return len(frames)
+
+
+def _cmd_eval(args) -> int:
+    if args.video:
+        os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering; must be set before mujoco loads
+    from . import train as T
+
+    ckpt = T.load_checkpoint(args.checkpoint)
+    render_env = _video_check(ckpt, args.video, args.seed) if args.video else None
+    res = T.evaluate(ckpt, args.episodes, seed=args.seed)
+    print(f"checkpoint: {res['algo']} on {res['env']}, iteration {res['iteration']}, {res['steps']} environment steps")
+    print(f"return over {res['episodes']} episodes (seed {res['seed']}): {res['mean']:.6g} ± {res['std']:.4g} "
+          f"(std; standard error {res['stderr']:.3g})")
+    if res["train_return_mean"] is not None:
+        print(f"last training iteration's mean return: {res['train_return_mean']:.6g}")
+    if res["diverged_batches"]:
+        print(f"warning: a state left the plant's bound in {res['diverged_batches']} batch(es) of episodes")
+    lq = res.get("lq")
+    if lq is not None:
+        print(f"exact expected return -J_T (undiscounted, T = {lq['horizon']}, pgcontrol.lqr): "
+              f"{lq['expected_return']:.6g}")
+        print(f"K  = {_fmt(lq['K'])}   std = {_fmt(lq['std'])}")
+        print(f"K* = {_fmt(lq['K_opt'])}")
+        print(f"J(K, std) = {lq['J']:.8g}   J(K) = {lq['J_K']:.8g}   J* = {lq['J_opt']:.8g}   "
+              f"cost gap (J(K) - J*)/J* = {lq['gap']:.6g}   (discounted, infinite horizon)")
+    if render_env is not None:
+        n = _record_video(ckpt, render_env, args.video, args.seed)
+        print(f"video: {args.video} ({n} frames, one episode)")
+    return 0
+
+
+def _cmd_reproduce(args) -> int:
+    from . import reproduce
+
+    out = Path(args.out)
+    t0 = time.time()
+    try:
+        summary = reproduce.run(args.name, quick=args.quick, seeds=args.seeds, out=out, progress=True)
+    except ModuleNotFoundError as exc:
+        if exc.name == f"{reproduce.__name__}.{args.name}":
+            raise CLIError(f"experiment {args.name!r} is not available in this installation "
+                           f"(module {exc.name} is missing)") from None
+        raise
+    text = reproduce.headline(summary)
+    if text:
+        print(text)
+    files = sorted(p for p in out.iterdir() if p.is_file() and not p.name.startswith(".")
+                   and p.stat().st_mtime >= t0 - 1) if out.is_dir() else []
+    print(f"files written to {out}: {', '.join(p.name for p in files) if files else '(none)'}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pgcontrol", description="Policy-gradient control with exact LQ baselines.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -106,6 +398,50 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--std", type=float, default=0.0, help="exploration std of the policy (default 0)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_lqr)
+
+    p = sub.add_parser(
+        "train", help="train a policy (progress bar, CSV log, checkpoints)",
+        description="Train a policy with one of the learners on a plant or a Gymnasium task.",
+        epilog=STEPS_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--algo", required=True, choices=ALGORITHMS, help="the learner")
+    p.add_argument("--env", required=True, metavar="ENV",
+                   help="a plant name (see `pgcontrol plants`) or a Gymnasium id such as InvertedPendulum-v5")
+    p.add_argument("--steps", type=_positive_int, metavar="N",
+                   help="environment-step budget (converted to iterations, see below)")
+    p.add_argument("--policy", choices=("linear", "mlp"),
+                   help="policy class (default: linear on plants, mlp on Gymnasium tasks)")
+    p.add_argument("--seed", type=_seed, metavar="S", help="random seed (default 0)")
+    p.add_argument("--device", default="cpu", metavar="{cpu,cuda,auto}",
+                   help="torch device (default cpu; auto = cuda when available)")
+    p.add_argument("--config", metavar="FILE", help="JSON (or .toml) file of the learner's Config fields")
+    p.add_argument("--out", metavar="DIR", help="output folder (default runs/<algo>-<env>-seed<S>)")
+    p.add_argument("--resume", action="store_true", help="continue the run in the output folder")
+    p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "eval", help="evaluate a trained checkpoint (mean ± std return; exact J on LQ plants)",
+        description="Rebuild a checkpoint's policy and environment (observation normaliser frozen), run "
+                    "episodes with the stochastic policy and print the mean ± std undiscounted return.")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint.pt, or the run folder holding it")
+    p.add_argument("--episodes", type=_positive_int, default=100, metavar="N", help="episodes to run (default 100)")
+    p.add_argument("--seed", type=_seed, default=0, metavar="S", help="random seed (default 0)")
+    p.add_argument("--video", metavar="FILE",
+                   help="also record one episode (rgb_array rendering; .gif, or .mp4 with imageio-ffmpeg); "
+                        "not available for plants")
+    p.set_defaults(func=_cmd_eval)
+
+    from .reproduce import EXPERIMENTS
+
+    p = sub.add_parser(
+        "reproduce", help="run one of the reproductions behind the figures",
+        description="Run one experiment of pgcontrol.reproduce and write its figure and JSON summary.\n\n"
+                    + "\n".join(f"  {k}: {v}" for k, v in EXPERIMENTS.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", choices=list(EXPERIMENTS), metavar="NAME", help=f"one of: {', '.join(EXPERIMENTS)}")
+    p.add_argument("--quick", action="store_true", help="the short version (about a minute on two CPU cores)")
+    p.add_argument("--seeds", type=_positive_int, metavar="N", help="number of seeds (default: the experiment's)")
+    p.add_argument("--out", default="figures", metavar="DIR", help="output folder (default figures)")
+    p.set_defaults(func=_cmd_reproduce)
     return parser
 
 
@@ -115,11 +451,27 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except ValueError as exc:  # every pgcontrol input error subclasses ValueError
-        print(f"pgcontrol: error: {exc}", file=sys.stderr)
+        _error(exc)
         return 2
     except KeyboardInterrupt:
         print("pgcontrol: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001
+        if type(exc).__name__ == "TrainingDiverged":
+            _error(f"training diverged: {exc}")
+            return 1
+        if type(exc).__module__.startswith("gymnasium"):  # e.g. gymnasium.error.NameNotFound
+            _error(exc)
+            return 2
+        if isinstance(exc, OSError):  # an unwritable output folder, a full disk, ...
+            _error(exc)
+            return 1
+        raise
+
+
+def _error(exc, prefix: str = "pgcontrol: error") -> None:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    print(f"{prefix}: {text}", file=sys.stderr)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -66,6 +66,7 @@ __all__ = [
     "MLPValue",
     "QuadraticValue",
     "make_policy",
+    "policy_from_spec",
 ]
 
 
@@ -447,6 +448,15 @@ class LinearGaussianPolicy(_GaussianPolicy):
         """The mean action :math:`\\mu(x) = -Kx`, shape ``(..., act_dim)``."""
         return self._mean(self._obs(obs))
 
+    def spec(self) -> dict:
+        """Constructor arguments (JSON-able) that rebuild this policy's architecture: see :func:`policy_from_spec`.
+
+        The parameter values are not part of the spec; load them with
+        ``load_state_dict`` (train's checkpoints store both).
+        """
+        return {"kind": "linear", "obs_dim": self.obs_dim, "act_dim": self.act_dim, "std_param": self.std_param,
+                "min_std": self.min_std, "dtype": str(self.dtype).removeprefix("torch.")}
+
     def extra_repr(self) -> str:
         return (f"obs_dim={self.obs_dim}, act_dim={self.act_dim}, std_param={self.std_param!r}, "
                 f"min_std={self.min_std}, dtype={self.dtype}")
@@ -504,6 +514,11 @@ class MLPGaussianPolicy(_GaussianPolicy):
     def mean(self, obs) -> torch.Tensor:
         """The mean action :math:`\\mu_\\theta(x)`, shape ``(..., act_dim)``."""
         return self._mean(self._obs(obs))
+
+    def spec(self) -> dict:
+        """Constructor arguments (JSON-able) that rebuild this policy's architecture: see :func:`policy_from_spec`."""
+        return {"kind": "mlp", "obs_dim": self.obs_dim, "act_dim": self.act_dim, "hidden": list(self.hidden),
+                "min_std": self.min_std, "dtype": str(self.dtype).removeprefix("torch.")}
 
 
 # ---------------------------------------------------------------------- critics
@@ -732,3 +747,35 @@ def make_policy(kind: str, obs_dim: int, act_dim: int, **kw) -> _GaussianPolicy:
         return kinds[kind](obs_dim, act_dim, **kw)
     except TypeError as exc:  # an unexpected keyword
         raise PolicyError(f"bad arguments for a {kind!r} policy: {exc}") from None
+
+
+def policy_from_spec(spec: dict) -> _GaussianPolicy:
+    """Rebuild a policy (architecture only) from its :meth:`spec` dict.
+
+    ``{"kind": "linear" | "mlp", "obs_dim", "act_dim", ...}``; the remaining
+    keys are constructor arguments (``dtype`` as a name such as
+    ``"float64"``). The parameters are freshly initialised: load the trained
+    values with ``policy.load_state_dict(state)``.
+
+    Raises
+    ------
+    PolicyError
+        If ``spec`` is not such a dict or names an unknown kind, dtype or argument.
+    """
+    if not isinstance(spec, dict) or "kind" not in spec:
+        raise PolicyError(f"a policy spec must be a dict with a 'kind' entry; got {spec!r}")
+    kw = dict(spec)
+    kind = kw.pop("kind")
+    try:
+        obs_dim, act_dim = kw.pop("obs_dim"), kw.pop("act_dim")
+    except KeyError as exc:
+        raise PolicyError(f"policy spec {spec!r} lacks {exc.args[0]!r}") from None
+    if "dtype" in kw:
+        name = str(kw["dtype"]).removeprefix("torch.")
+        dtype = getattr(torch, name, None)
+        if not isinstance(dtype, torch.dtype):
+            raise PolicyError(f"policy spec has an unknown dtype {kw['dtype']!r}")
+        kw["dtype"] = dtype
+    if "hidden" in kw and isinstance(kw["hidden"], list):
+        kw["hidden"] = tuple(kw["hidden"])
+    return make_policy(kind, obs_dim, act_dim, **kw)

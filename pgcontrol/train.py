@@ -44,7 +44,8 @@ from .plants import names as plant_names
 from .rollout import Collector
 
 __all__ = ["train", "TrainingDiverged", "ConfigError", "resolve_device", "make_vec_env", "atomic_write",
-           "load_checkpoint", "build_policy", "default_initial_gain"]
+           "load_checkpoint", "build_policy", "default_initial_gain", "config_from_dict", "episode_length",
+           "steps_per_iteration", "policy_from_checkpoint", "checkpoint_plant", "lq_report", "evaluate"]
 
 
 class TrainingDiverged(RuntimeError):
@@ -372,3 +373,270 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
         if (it + 1) % checkpoint_every == 0 or it + 1 == config.iterations:
             save(it)
     return history
+
+
+# ------------------------------------------- configs, step budgets, checkpoints
+
+
+def config_from_dict(algo, values: dict, *, base=None, source: str = "config"):
+    """The algorithm's ``Config`` from a dict of field values (a ``--config`` file).
+
+    ``base`` (a dict of field values, e.g. a checkpoint's ``config``) is
+    applied first, then ``values``. Each value is checked against the field's
+    type (``int``, ``float`` — an int is accepted —, ``bool``, ``str``,
+    optionally ``None``) before the Config's own validation runs.
+
+    Raises
+    ------
+    ConfigError
+        For a non-dict, an unknown key (the message lists the valid keys) or a
+        bad value (the message names the key); ``source`` prefixes the message.
+    """
+    import typing
+
+    from .algos import get_algorithm
+
+    Algo, algo_name = get_algorithm(algo)
+    Config = Algo.Config
+    hints = typing.get_type_hints(Config)
+    fields = [f.name for f in dataclasses.fields(Config) if f.init]
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: expected a table of {Config.__name__} fields (key: value), "
+                          f"got {type(values).__name__}")
+    unknown = [k for k in values if k not in fields]
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {unknown[0]!r} for {algo_name} ({Config.__name__}); "
+                          f"valid keys: {', '.join(fields)}")
+    merged = {k: v for k, v in (base or {}).items() if k in fields}
+    merged.update(values)
+    for key, value in merged.items():
+        merged[key] = _check_field(source, Config.__name__, key, value, hints.get(key))
+    try:
+        return Config(**merged)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _check_field(source, cls, key, value, hint):
+    import types
+    import typing
+
+    args = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union \
+        else (hint,)
+    optional = type(None) in args
+    words = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    names = [words.get(a, getattr(a, "__name__", str(a))) for a in args if a is not type(None)]
+    names += ["null"] if optional else []
+    if value is None:
+        if optional:
+            return None
+    elif bool in args:
+        if isinstance(value, bool):
+            return value
+    elif int in args:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif float in args:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif str in args:
+        if isinstance(value, str):
+            return value
+    else:  # a type this checker does not know: leave it to the Config
+        return value
+    raise ConfigError(f"{source}: {cls}.{key} must be {' or '.join(names)}; got {value!r}")
+
+
+def episode_length(env) -> int | None:
+    """Steps of one episode at most: the plant's horizon, or a Gymnasium id's ``max_episode_steps`` (None if unset)."""
+    if _is_plant(env):
+        from .plants import make as make_plant
+
+        return int(make_plant(env).horizon)
+    import gymnasium
+
+    from . import envs as _envs  # noqa: F401
+
+    try:
+        spec = gymnasium.spec(env)
+    except gymnasium.error.Error as exc:
+        raise ConfigError(f"unknown environment {env!r} ({exc}); give a Gymnasium id such as "
+                          f"'InvertedPendulum-v5' or a plant name: {', '.join(plant_names())}") from None
+    if spec.max_episode_steps is not None:
+        return int(spec.max_episode_steps)
+    horizon = (spec.kwargs or {}).get("max_episode_steps")
+    return None if horizon is None else int(horizon)
+
+
+def steps_per_iteration(algo, config, env) -> int:
+    """Environment steps one iteration of ``train`` takes (at most), for converting a step budget.
+
+    * episodic learners (``vpg``, ``npg``, ``trpo``): ``num_envs`` whole
+      episodes, ``num_envs × episode length`` (the plant's horizon, or the
+      Gymnasium time limit ``max_episode_steps``; episodes that terminate
+      earlier take fewer steps);
+    * ``ac`` and ``ppo``: ``num_envs × n_steps`` (``n_steps = 1`` for
+      ``ACConfig(online=True)``).
+    """
+    from .algos import get_algorithm
+
+    _, name = get_algorithm(algo)
+    if hasattr(config, "n_steps"):
+        return int(config.num_envs) * int(config.n_steps)
+    T = episode_length(env)
+    if T is None:
+        raise ConfigError(f"environment {env!r} has no time limit (max_episode_steps), so a step budget cannot "
+                          f"be converted to iterations of the episodic learner {name!r}; set 'iterations' instead")
+    return int(config.num_envs) * T
+
+
+def policy_from_checkpoint(ckpt: dict, device="cpu"):
+    """The trained policy of a checkpoint (a dict from :func:`load_checkpoint`), on ``device``, in eval mode.
+
+    Built from the stored ``policy_spec`` (:func:`pgcontrol.policies.policy_from_spec`);
+    checkpoints without one are recognised from their parameter names.
+    """
+    from .policies import PolicyError, policy_from_spec
+
+    state = ckpt.get("policy")
+    if not isinstance(state, dict):
+        raise ConfigError("checkpoint holds no policy parameters")
+    spec = ckpt.get("policy_spec")
+    if spec is None:
+        spec = _infer_policy_spec(state)
+    try:
+        policy = policy_from_spec(spec)
+        policy.load_state_dict(state)
+    except (PolicyError, RuntimeError, KeyError, TypeError) as exc:
+        raise ConfigError(f"the checkpoint's policy cannot be rebuilt ({str(exc).splitlines()[0]})") from None
+    return policy.to(resolve_device(device)).eval()
+
+
+def _infer_policy_spec(state: dict) -> dict:
+    if "gain" in state:
+        m, n = state["gain"].shape
+        return {"kind": "linear", "obs_dim": n, "act_dim": m, "dtype": str(state["gain"].dtype).removeprefix("torch.")}
+    weights = [state[k] for k in sorted((k for k in state if k.startswith("mean_net.") and k.endswith(".weight")),
+                                        key=lambda k: int(k.split(".")[1]))]
+    if not weights:
+        raise ConfigError("the checkpoint's policy has no spec and unknown parameters; it cannot be rebuilt")
+    return {"kind": "mlp", "obs_dim": weights[0].shape[1], "act_dim": weights[-1].shape[0],
+            "hidden": [w.shape[0] for w in weights[:-1]], "dtype": str(weights[0].dtype).removeprefix("torch.")}
+
+
+def checkpoint_plant(ckpt: dict) -> LinearGaussianPlant | None:
+    """The plant a checkpoint was trained on, or None for a Gymnasium environment."""
+    env = ckpt.get("env")
+    if isinstance(env, LinearGaussianPlant):
+        return env
+    if isinstance(env, str) and env in plant_names():
+        from .plants import make as make_plant
+
+        return make_plant(env)
+    return None
+
+
+def lq_report(plant: LinearGaussianPlant, K, std) -> dict:
+    """Exact figures of a linear policy on a state-feedback plant: K*, J*, J(K, σ), J(K), gap, expected return.
+
+    ``J`` are the infinite-horizon discounted costs of :func:`pgcontrol.lqr.policy_cost`
+    (``J_K``: the gain alone, σ = 0, as in training's ``gap``);
+    ``expected_return`` is the exact mean of one episode's undiscounted
+    return, ``-J_T`` with γ = 1 over the horizon T, which is what evaluation
+    samples.
+    """
+    K = np.asarray(K, dtype=float)
+    std = np.asarray(std, dtype=float)
+    K_opt, _ = lqr.optimal_gain(plant)
+    J_opt = lqr.policy_cost(plant, K_opt)
+    J_K = lqr.policy_cost(plant, K, 0.0)
+    return {
+        "K": K.tolist(), "std": std.tolist(), "K_opt": K_opt.tolist(), "J_opt": J_opt,
+        "J": lqr.policy_cost(plant, K, std), "J_K": J_K,
+        "gap": (J_K - J_opt) / J_opt if np.isfinite(J_K) else float("inf"),
+        "gain_error": float(np.linalg.norm(K - K_opt) / np.linalg.norm(K_opt)),
+        "expected_return": -lqr.policy_cost(plant.replace(gamma=1.0), K, std, horizon=plant.horizon),
+        "horizon": plant.horizon,
+    }
+
+
+def evaluate(checkpoint, episodes: int = 100, *, seed: int = 0, device="cpu", batch_size: int | None = None) -> dict:
+    """Run a trained policy for ``episodes`` whole episodes and summarise the returns.
+
+    The policy is rebuilt from the checkpoint (:func:`policy_from_checkpoint`),
+    the environment from its recorded name (or plant), and the observation
+    normaliser (``normalize_obs`` configs) gets the checkpoint's running
+    statistics, frozen. Rewards are never normalised here: the returns are the
+    environment's undiscounted episode returns, as training's ``return_mean``
+    (which is their mean over one training batch). Actions are sampled from
+    the stochastic policy, exactly as in training. Episodes are run
+    ``batch_size`` at a time (default: all at once on plants, 16 otherwise),
+    each batch by :meth:`pgcontrol.rollout.Collector.collect` with
+    ``episodes=True``; with ``batch_size = episodes = num_envs`` and the
+    training seed, the first evaluation batch is the first training batch.
+
+    Parameters
+    ----------
+    checkpoint : path or dict
+        A ``checkpoint.pt`` (or its folder), or a dict from :func:`load_checkpoint`.
+
+    Returns
+    -------
+    dict
+        ``returns`` (list, in environment order), ``mean``, ``std``
+        (population), ``stderr``, ``lengths``, ``diverged`` (count), ``env``,
+        ``algo``, ``iteration``, ``steps``, ``train_return_mean`` (the last
+        training row's, if any) and, for a linear policy on a state-feedback
+        plant, ``lq`` (:func:`lq_report`).
+    """
+    ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
+        raise ConfigError(f"episodes must be a positive integer; got {episodes!r}")
+    env = ckpt.get("env")
+    if env is None:
+        raise ConfigError("the checkpoint does not record its environment (it was trained on a ready vector env)")
+    dev = resolve_device(device)
+    policy = policy_from_checkpoint(ckpt, dev)
+    cfg = ckpt.get("config") or {}
+    batch = int(batch_size or (episodes if _is_plant(env) else 16))
+    batch = max(1, min(batch, episodes))
+    returns, lengths, diverged = [], [], 0
+    vec = collector = None
+    torch.manual_seed(seed)
+    while len(returns) < episodes:
+        n = min(batch, episodes - len(returns))
+        if vec is None or vec.num_envs != n:
+            if vec is not None:
+                vec.close()
+            vec = make_vec_env(env, n, device=dev, normalize_obs=bool(cfg.get("normalize_obs", False)))
+            load_normaliser_state(vec, ckpt.get("normaliser") or {}, freeze=True)
+            previous, collector = collector, Collector(vec, policy, dev, seed=seed)
+            if previous is not None:  # continue the noise stream and the reset seeds
+                collector.generator.set_state(previous.generator.get_state())
+                collector._seed = previous._seed
+        b = collector.collect(episodes=True)
+        valid = b.valid
+        acc = torch.zeros(n, dtype=torch.float64, device=b.rewards.device)
+        for t in range(b.rewards.shape[0]):  # summed in time order, as the collector does in training
+            acc += torch.where(valid[t], b.rewards[t].double(), 0.0)
+        returns += acc.cpu().tolist()
+        lengths += valid.sum(0).cpu().tolist()
+        diverged += int(b.diverged)
+    vec.close()
+    r = np.asarray(returns)
+    hist = ckpt.get("history") or []
+    train_rows = [row for row in hist if "return_mean" in row]
+    out = {
+        "env": env if isinstance(env, str) else env.name, "algo": ckpt.get("algo"),
+        "iteration": ckpt.get("iteration"), "steps": hist[-1]["steps"] if hist else 0,
+        "episodes": int(episodes), "seed": int(seed),
+        "returns": r.tolist(), "lengths": [int(x) for x in lengths],
+        "mean": float(r.mean()), "std": float(r.std()),
+        "stderr": float(r.std(ddof=1) / np.sqrt(len(r))) if len(r) > 1 else float("nan"),
+        "diverged_batches": diverged,
+        "train_return_mean": train_rows[-1]["return_mean"] if train_rows else None,
+    }
+    plant = checkpoint_plant(ckpt)
+    if plant is not None and getattr(policy, "is_linear", False) and not plant.has_output:
+        out["lq"] = lq_report(plant, policy.K, policy.std)
+    return out
