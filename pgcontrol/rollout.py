@@ -145,9 +145,16 @@ class Collector:
             # episode bookkeeping (reset steps contribute nothing)
             self._ep_ret += torch.where(valid, reward.double(), 0.0)
             done = (term | trunc) & ~self._resetting
+            # logged returns are the environment's own (RecordEpisodeStatistics, inside any reward
+            # normalisation); the running sum of (possibly normalised) rewards is the fallback
+            stats = info.get("episode") if isinstance(info, dict) and "_episode" in info else None
             for i in torch.nonzero(done & ~finished).flatten().tolist():
-                ep_returns.append(float(self._ep_ret[i]))
-                ep_lengths.append(int(self._tau[i]) + 1)
+                if stats is not None and bool(info["_episode"][i]):
+                    ep_returns.append(float(np.asarray(stats["r"])[i]))
+                    ep_lengths.append(int(np.asarray(stats["l"])[i]))
+                else:
+                    ep_returns.append(float(self._ep_ret[i]))
+                    ep_lengths.append(int(self._tau[i]) + 1)
             self._ep_ret[done | self._resetting] = 0.0
             self._tau = torch.where(done | self._resetting, 0, self._tau + 1)
             if episodes:

@@ -133,3 +133,19 @@ def test_collect_episodes_and_determinism():
     assert torch.equal(b1.actions, b2.actions) and torch.equal(b1.rewards, b2.rewards)
     # actions are the policy's unclipped samples and logp their log-density
     np.testing.assert_allclose(b1.logp, pol.log_prob(b1.obs, b1.actions).detach())
+
+
+def test_logged_returns_are_unnormalised_under_reward_scaling():
+    """With NormalizeReward the policy learns from scaled rewards, but episode returns are the plant's own."""
+    from pgcontrol.train import make_vec_env
+
+    def returns(normalize_reward):
+        vec = make_vec_env("scalar-lqg", 3, normalize_reward=normalize_reward, gamma=0.9)
+        policy = LinearGaussianPolicy(1, 1, K0=[[0.5]], std0=0.1)
+        batch = Collector(vec, policy, "cpu", seed=4).collect(episodes=True)
+        return batch, np.array(batch.episode_returns)
+
+    (raw_batch, raw), (scaled_batch, scaled) = returns(False), returns(True)
+    np.testing.assert_allclose(scaled, raw, rtol=1e-9)
+    np.testing.assert_allclose(raw, raw_batch.rewards.sum(0).numpy(), rtol=1e-9)
+    assert not torch.allclose(scaled_batch.rewards, raw_batch.rewards)  # the learner does see scaled rewards
