@@ -16,7 +16,7 @@ Subcommands
     ``--config`` is a JSON or TOML table of the learner's Config fields. At
     the end: learned K beside K* and the exact cost gap (linear policy on an
     LQ plant), otherwise the final mean return.
-``pgcontrol eval CHECKPOINT [--episodes N] [--seed S] [--video FILE]``
+``pgcontrol eval CHECKPOINT [--episodes N] [--seed S] [--video FILE] [--json]``
     Rebuild the policy and environment of a checkpoint (observation
     normaliser frozen), run N episodes (:func:`pgcontrol.train.evaluate`) and
     print the mean ± std return (and, on LQ plants, the exact J, K vs K*);
@@ -283,7 +283,10 @@ def _video_check(ckpt: dict, path: str, seed: int):
     import gymnasium
 
     try:
-        e = gymnasium.make(env, render_mode="rgb_array")
+        try:  # MuJoCo tasks take a frame size; 320 x 320 keeps a 1000-step episode's frames ~300 MB
+            e = gymnasium.make(env, render_mode="rgb_array", width=320, height=320)
+        except TypeError:
+            e = gymnasium.make(env, render_mode="rgb_array")
         e.reset(seed=seed)
         frame = e.render()
     except Exception as exc:  # noqa: BLE001 - renderers fail in many ways (no GL context, no display)
@@ -340,6 +343,11 @@ def _cmd_eval(args) -> int:
     ckpt = T.load_checkpoint(args.checkpoint)
     render_env = _video_check(ckpt, args.video, args.seed) if args.video else None
     res = T.evaluate(ckpt, args.episodes, seed=args.seed)
+    if args.json:
+        if render_env is not None:
+            res["video"], res["video_frames"] = args.video, _record_video(ckpt, render_env, args.video, args.seed)
+        print(json.dumps(res, indent=1, allow_nan=True))
+        return 0
     print(f"checkpoint: {res['algo']} on {res['env']}, iteration {res['iteration']}, {res['steps']} environment steps")
     print(f"return over {res['episodes']} episodes (seed {res['seed']}): {res['mean']:.6g} ± {res['std']:.4g} "
           f"(std; standard error {res['stderr']:.3g})")
@@ -428,6 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--video", metavar="FILE",
                    help="also record one episode (rgb_array rendering; .gif, or .mp4 with imageio-ffmpeg); "
                         "not available for plants")
+    p.add_argument("--json", action="store_true", help="print the results (every episode's return included) as JSON")
     p.set_defaults(func=_cmd_eval)
 
     from .reproduce import EXPERIMENTS

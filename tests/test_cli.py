@@ -1,8 +1,10 @@
 """The command line, through a real subprocess."""
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -54,3 +56,233 @@ def test_errors_are_one_line_and_nonzero(args, message):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("pgcontrol: error:") and message in lines[0]
     assert "Traceback" not in r.stderr
+
+
+# ------------------------------------------------------- train / eval / reproduce
+#
+# Every subprocess below imports torch (seconds on a loaded machine), so the
+# subprocess runs are few and shared through module fixtures; the remaining
+# error paths go through the same ``main()`` in-process (``cli_main``).
+
+
+def one_line_error(r, message, code=2):
+    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("pgcontrol: error:") and message in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def cli_main(capsys, *args):
+    """``pgcontrol ARGS`` in this process: a CompletedProcess-like result."""
+    from pgcontrol.cli import main
+
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out, err)
+
+
+@pytest.fixture(scope="module")
+def npg_run(tmp_path_factory):
+    """NPG on scalar-lqg, 8 envs x T = 50 = 400 steps per iteration; --steps 2000 gives 5 iterations."""
+    out = tmp_path_factory.mktemp("runs") / "npg"
+    cfg = out.parent / "npg.json"
+    cfg.write_text(json.dumps({"num_envs": 8, "kl_bound": 0.02}))
+    r = run("train", "--algo", "npg", "--env", "scalar-lqg", "--steps", "2000", "--config", str(cfg), "--out", str(out))
+    return out, r
+
+
+def test_train_writes_files_and_prints_gains(npg_run):
+    out, r = npg_run
+    assert r.returncode == 0, r.stderr
+    for name in ("checkpoint.pt", "progress.csv", "history.json"):
+        assert (out / name).is_file()
+    assert "5 iterations x 400 steps per iteration" in r.stdout
+    hist = json.loads((out / "history.json").read_text())
+    assert len(hist) == 5 and hist[-1]["steps"] == 2000
+    assert len((out / "progress.csv").read_text().strip().splitlines()) == 6
+    assert "it/s" in r.stderr  # the tqdm bar
+    K_star = lqr.optimal_gain(plants.make("scalar-lqg"))[0]
+    assert "optimal K* = [[0.907551]]" in r.stdout and K_star[0, 0] == pytest.approx(0.907551, abs=1e-6)
+    learned = re.search(r"learned K  = \[\[([-0-9.e]+)\]\]", r.stdout)
+    assert learned and float(learned.group(1)) == pytest.approx(hist[-1]["K"][0][0], abs=1e-6)
+    assert f"cost gap (J(K) - J*)/J* = {hist[-1]['gap']:.6g}" in r.stdout
+
+
+def test_train_resume_continues_the_run(npg_run, tmp_path, capsys):
+    import shutil
+
+    src, _ = npg_run
+    out = tmp_path / "copy"
+    shutil.copytree(src, out)
+    first = json.loads((out / "history.json").read_text())
+    r = run("train", "--algo", "npg", "--env", "scalar-lqg", "--steps", "2800", "--out", str(out), "--resume")
+    assert r.returncode == 0, r.stderr
+    assert "resuming" in r.stdout and "7 iterations x 400" in r.stdout  # the checkpoint's config (8 envs) is kept
+    hist = json.loads((out / "history.json").read_text())
+    assert [h["iteration"] for h in hist] == list(range(7)) and hist[-1]["steps"] == 2800
+    assert [h["K"] for h in hist[:5]] == [h["K"] for h in first]
+    # a finished run has nothing to do; a mismatched run or a fresh start over it are errors
+    r = cli_main(capsys, "train", "--algo", "npg", "--env", "scalar-lqg", "--steps", "2800", "--out", out, "--resume")
+    assert r.returncode == 0 and "nothing to do" in r.stdout
+    for args, message in [
+        (("--algo", "vpg", "--env", "scalar-lqg", "--resume"), "is a 'npg' run, not 'vpg'"),
+        (("--algo", "npg", "--env", "double-integrator", "--resume"), "trained on 'scalar-lqg', not 'double-integrator'"),
+        (("--algo", "npg", "--env", "scalar-lqg", "--resume", "--seed", "4"), "trained with --seed 0, not 4"),
+        (("--algo", "npg", "--env", "scalar-lqg", "--resume", "--policy", "mlp"), "holds a 'linear' policy"),
+        (("--algo", "npg", "--env", "scalar-lqg"), "already holds a run"),
+    ]:
+        one_line_error(cli_main(capsys, "train", *args, "--out", out), message)
+
+
+def test_eval_matches_exact_cost(npg_run, capsys):
+    out, _ = npg_run
+    r = run("eval", str(out), "--episodes", "400", "--seed", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert len(res["returns"]) == 400 and res["lengths"] == [50] * 400
+    hist = json.loads((out / "history.json").read_text())
+    assert res["lq"]["K"] == hist[-1]["K"] or res["lq"]["K"][0][0] == pytest.approx(hist[-1]["K"][0][0], rel=1e-7)
+    # the sampled mean return against the exact expected return -J_T of the checkpoint's policy
+    assert abs(res["mean"] - res["lq"]["expected_return"]) < 4 * res["stderr"]
+    r = cli_main(capsys, "eval", out / "checkpoint.pt", "--episodes", "20")
+    assert r.returncode == 0, r.stderr
+    assert "return over 20 episodes" in r.stdout and "±" in r.stdout and "K* = [[0.907551]]" in r.stdout
+    assert "J(K, std)" in r.stdout and "exact expected return" in r.stdout
+
+
+def test_eval_reproduces_training_return(tmp_path, capsys):
+    """One VPG iteration with lr = 0: the checkpoint's policy is the one that collected the training batch."""
+    out = tmp_path / "frozen"
+    cfg = tmp_path / "frozen.toml"
+    cfg.write_text("lr = 0.0\nnum_envs = 16\niterations = 1\n")
+    r = cli_main(capsys, "train", "--algo", "vpg", "--env", "scalar-lqg", "--config", cfg, "--seed", "5", "--out", out)
+    assert r.returncode == 0, r.stderr
+    last = json.loads((out / "history.json").read_text())[-1]
+    # same seed and episodes = num_envs: exactly the episodes of the training batch
+    r = run("eval", str(out), "--episodes", "16", "--seed", "5", "--json")
+    assert r.returncode == 0, r.stderr
+    res = json.loads(r.stdout)
+    assert res["mean"] == last["return_mean"] and res["std"] == last["return_std"]
+    assert res["train_return_mean"] == last["return_mean"]
+    # another seed: statistically the same, within a few standard errors
+    r = cli_main(capsys, "eval", out, "--episodes", "300", "--seed", "11", "--json")
+    res = json.loads(r.stdout)
+    se = (res["stderr"] ** 2 + last["return_std"] ** 2 / 15) ** 0.5
+    assert abs(res["mean"] - last["return_mean"]) < 4 * se
+    assert abs(res["mean"] - res["lq"]["expected_return"]) < 4 * res["stderr"]
+
+
+def _has_mp4_writer():
+    import importlib.util
+
+    return bool(importlib.util.find_spec("imageio_ffmpeg") or importlib.util.find_spec("av"))
+
+
+def test_mujoco_train_eval_and_video(tmp_path, capsys):
+    out = tmp_path / "ppo"
+    cfg = tmp_path / "ppo.json"
+    cfg.write_text(json.dumps({"num_envs": 2, "n_steps": 16, "update_epochs": 1, "normalize_obs": True}))
+    r = cli_main(capsys, "train", "--algo", "ppo", "--env", "InvertedPendulum-v5", "--steps", "32", "--config", cfg,
+                 "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert "1 iterations x 32 steps per iteration" in r.stdout and "mlp policy" in r.stdout
+    assert "final mean return" in r.stdout and "K* =" not in r.stdout
+    if not _has_mp4_writer():
+        one_line_error(cli_main(capsys, "eval", out, "--video", tmp_path / "v.mp4"), "imageio-ffmpeg")
+    # rendering needs MUJOCO_GL set before MuJoCo loads: a fresh process
+    r = run("eval", str(out), "--episodes", "2", "--video", str(tmp_path / "v.gif"))
+    if r.returncode != 0:  # no headless OpenGL on this machine: still one clear line
+        one_line_error(r, "cannot render")
+        pytest.skip("no headless renderer on this machine")
+    assert "return over 2 episodes" in r.stdout and "video:" in r.stdout
+    assert (tmp_path / "v.gif").stat().st_size > 0
+
+
+def test_console_script_is_python_m():
+    script = Path(sys.executable).parent / "pgcontrol"
+    if not script.exists():
+        pytest.skip("the pgcontrol console script is not installed next to this interpreter")
+    for args in (("train", "--help"), ("reproduce", "--help")):
+        a = subprocess.run([str(script), *args], capture_output=True, text=True, timeout=120)
+        b = run(*args)
+        assert a.returncode == b.returncode == 0 and a.stdout == b.stdout
+    help_text = run("train", "--help").stdout
+    assert "num_envs x episode length" in help_text and "num_envs x n_steps" in help_text
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("train", "--algo", "sarsa", "--env", "scalar-lqg"), "invalid choice: 'sarsa'"),
+        (("train", "--algo", "vpg", "--env", "scalar-lqg", "--steps", "0"), "--steps: must be a positive integer"),
+        (("train", "--algo", "vpg"), "the following arguments are required: --env"),
+        (("eval",), "the following arguments are required: CHECKPOINT"),
+        (("eval", "x.pt", "--episodes", "many"), "--episodes: must be a positive integer"),
+        (("reproduce", "nope"), "invalid choice: 'nope'"),
+        (("reproduce", "plateau", "--seeds", "0"), "--seeds: must be a positive integer"),
+    ],
+)
+def test_usage_errors(args, message):
+    one_line_error(run(*args), message)
+
+
+def test_input_errors_in_a_subprocess(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"kl_bound": 0.01, "learning_rate": 1}))
+    r = run("train", "--algo", "npg", "--env", "scalar-lqg", "--config", str(bad), "--out", str(tmp_path / "x"))
+    one_line_error(r, "unknown key 'learning_rate'")
+    assert "valid keys: num_envs, iterations" in r.stderr and "kl_bound" in r.stderr
+    assert not (tmp_path / "x").exists()
+    corrupt = tmp_path / "checkpoint.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    one_line_error(run("eval", str(corrupt)), "is corrupt or not a pgcontrol checkpoint")
+
+
+def test_input_errors(tmp_path, npg_run, capsys):
+    bad = tmp_path / "bad.json"
+    cases = [
+        ('{"lr": "fast"}', "VPGConfig.lr must be a number; got 'fast'"),
+        ('{"num_envs": 2.5}', "VPGConfig.num_envs must be an integer; got 2.5"),
+        ('{"num_envs": 0}', "num_envs must be a positive integer"),
+        ('{"estimator": "magic"}', "estimator must be"),
+        ("[1, 2]", "must hold an object of Config fields"),
+        ("{nope", "is not valid JSON"),
+    ]
+    for text, message in cases:
+        bad.write_text(text)
+        one_line_error(cli_main(capsys, "train", "--algo", "vpg", "--env", "scalar-lqg", "--config", bad,
+                                "--out", tmp_path / "x"), message)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("kl_bound = \n")
+    one_line_error(cli_main(capsys, "train", "--algo", "npg", "--env", "scalar-lqg", "--config", bad), "not valid TOML")
+    for args, message in [
+        (("--env", "no-such-plant"), "unknown environment 'no-such-plant'"),
+        (("--env", "NoSuchTask-v3"), "unknown environment 'NoSuchTask-v3'"),
+        (("--env", "scalar-lqg", "--config", tmp_path / "missing.json"), "does not exist"),
+        (("--env", "scalar-lqg", "--device", "tpu"), "unknown device 'tpu'"),
+        (("--env", "scalar-lqg", "--resume"), "nothing to resume"),
+    ]:
+        one_line_error(cli_main(capsys, "train", "--algo", "vpg", *args, "--out", tmp_path / "x"), message)
+    assert not (tmp_path / "x").exists()
+    one_line_error(cli_main(capsys, "eval", tmp_path / "missing.pt"), "does not exist")
+    one_line_error(cli_main(capsys, "eval", tmp_path), "does not exist")
+    (tmp_path / "other.pt").write_bytes(__import__("pickle").dumps({"format": "x"}))
+    one_line_error(cli_main(capsys, "eval", tmp_path / "other.pt"), "not a pgcontrol checkpoint")
+    one_line_error(cli_main(capsys, "eval", npg_run[0], "--video", tmp_path / "v.gif"), "has no renderer")
+
+
+def test_reproduce_runs_the_registry(tmp_path, capsys, monkeypatch):
+    import pgcontrol.reproduce as rep
+
+    calls = []
+
+    def fake_run(name, **kw):
+        calls.append((name, kw))
+        (kw["out"] / f"{name}.json").write_text("{}")
+        return {"headline": [f"{name}: all good"]}
+
+    monkeypatch.setattr(rep, "run", fake_run)
+    r = cli_main(capsys, "reproduce", "plateau", "--quick", "--seeds", "2", "--out", tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert calls == [("plateau", {"quick": True, "seeds": 2, "out": tmp_path, "progress": True})]
+    assert "plateau: all good" in r.stdout and "plateau.json" in r.stdout and str(tmp_path) in r.stdout
