@@ -1,0 +1,132 @@
+"""Quick modes of the `variance` and `lqg` reproductions, their claims and the exact calculus behind them."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from pgcontrol import lqr, plants
+from pgcontrol.algos.vpg import surrogate_loss
+from pgcontrol.policies import LinearGaussianPolicy
+from pgcontrol.reproduce import run
+from pgcontrol.reproduce import lqg as lqg_mod
+from pgcontrol.reproduce import variance as var_mod
+from pgcontrol.sim import rollout_linear
+
+
+# ------------------------------------------------------------------ variance
+
+
+def test_finite_horizon_value_matches_policy_cost():
+    p = plants.make("double-integrator")
+    P, q = var_mod.finite_horizon_value(p, var_mod.GAIN, var_mod.STD, p.horizon)
+    S0 = np.outer(p.x0_mean, p.x0_mean) + p.x0_cov
+    J = lqr.policy_cost(p, var_mod.GAIN, var_mod.STD, horizon=p.horizon)
+    assert np.trace(P[0] @ S0) + q[0] == pytest.approx(J, rel=1e-10)
+    assert np.all(P[-1] == 0) and q[-1] == 0
+
+
+def test_analytic_scores_give_the_vpg_surrogate_gradient():
+    """The per-episode terms averaged over episodes are −(autograd gradient of the VPG loss (3.26)), negated for cost."""
+    p = plants.make("double-integrator")
+    K, s = p.check_gain(var_mod.GAIN, var_mod.STD)
+    ro = rollout_linear(p, K, s, n_traj=8, seed=1)
+    batch = var_mod._batch(ro, 8, 1)
+    from pgcontrol.rollout import pg_advantages
+
+    psi, _ = pg_advantages(batch, estimator="rtg", baseline="mean", gamma=p.gamma)
+    g = var_mod._per_episode(var_mod.scores(batch, K, s), psi).mean(0)[0].numpy()
+    pol = LinearGaussianPolicy(2, 1, K0=K, std0=s)
+    loss = surrogate_loss(pol, batch, psi, 8)
+    loss.backward()
+    auto = np.concatenate([pol.gain.grad.numpy().ravel(), pol.raw_std.grad.numpy()])
+    np.testing.assert_allclose(g, auto, rtol=1e-8)  # loss gradient = −ĝ_return = +ĝ_cost
+
+
+@pytest.fixture(scope="module")
+def variance_summary(tmp_path_factory):
+    out = tmp_path_factory.mktemp("variance")
+    s = run("variance", quick=True, out=out, progress=False)
+    assert (out / "variance.png").stat().st_size > 10_000
+    assert json.loads((out / "variance.json").read_text())["headline"] == s["headline"]
+    return s
+
+
+def test_variance_ordering_total_rtg_baseline(variance_summary):
+    s = variance_summary
+    st, n = s["stats"], str(s["n_ref"])
+    v = {k: st[k][n]["var_trace"] for k in st}
+    assert v["total"] > v["rtg"] > v["rtg_mean"]
+    assert v["rtg"] > v["rtg_value"]
+    # GAE with λ < 1 on the exact value: less variance than λ = 1 (= rtg − V)
+    assert v["gae_exact_0"] < v["gae_exact_0.5"] < v["gae_exact_0.9"] < v["rtg_value"]
+    # variance falls like 1/N for the i.i.d. estimators
+    ns = s["ns"]
+    ratio = st["rtg"][str(ns[0])]["var_trace"] / st["rtg"][str(ns[-1])]["var_trace"]
+    assert ratio == pytest.approx(ns[-1] / ns[0], rel=0.35)
+
+
+def test_unbiased_estimators_have_no_detectable_bias(variance_summary):
+    s = variance_summary
+    n_max = str(max(s["ns"]))
+    for k in s["unbiased_by_construction"]:
+        row = s["stats"][k][n_max]
+        assert row["max_abs_z"] < 4.0, (k, row)
+        assert row["p_value"] > 1e-3, (k, row)
+
+
+def test_biased_estimators_are_detected(variance_summary):
+    """GAE(λ=0) with the fitted critic and reward-to-go without γ^t (3.21) are measurably biased."""
+    s = variance_summary
+    n_max = str(max(s["ns"]))
+    for k in ("gae_fitted_0", "rtg_nodisc"):
+        row = s["stats"][k][n_max]
+        assert row["p_value"] < 1e-6 and row["rel_bias"] > 3 * row["rel_bias_noise"], (k, row)
+    # the same λ = 0 is unbiased with the exact value
+    assert s["stats"]["gae_exact_0"][n_max]["p_value"] > 1e-3
+
+
+# ----------------------------------------------------------------------- lqg
+
+
+def test_static_output_cost_matches_monte_carlo_and_gradient_matches_differences():
+    p = plants.make("double-integrator-output")
+    T = p.horizon
+    K, std = [[0.02]], 0.1
+    ro = rollout_linear(p, K, std, n_traj=4000, seed=0, output_feedback=True)
+    c = ro.discounted_cost(p.gamma).numpy()
+    J = lqg_mod.static_output_cost(p, K, std, T)
+    assert abs(c.mean() - J) < 4 * c.std() / np.sqrt(len(c))
+    dK, ds = lqg_mod.static_output_gradient(p, K, std, T)
+    h = 1e-7
+    fdK = (lqg_mod.static_output_cost(p, [[0.02 + h]], std, T) - lqg_mod.static_output_cost(p, [[0.02 - h]], std, T)) / (2 * h)
+    fds = (lqg_mod.static_output_cost(p, K, std + h, T) - lqg_mod.static_output_cost(p, K, std - h, T)) / (2 * h)
+    assert dK[0, 0] == pytest.approx(fdK, rel=1e-5)
+    assert ds[0] == pytest.approx(fds, rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def lqg_summary(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lqg")
+    s = run("lqg", quick=True, out=out, progress=False)
+    assert (out / "lqg.png").stat().st_size > 10_000
+    assert json.loads((out / "lqg.json").read_text())["headline"] == s["headline"]
+    return s
+
+
+def test_lqg_claims(lqg_summary):
+    s = lqg_summary
+    J_lqg, J_star = s["J_lqg"], s["J_static_star"]
+    final = np.array(s["J_learned_final"])
+    assert not s["diverged"]
+    # the exact-gradient-descent optimum is the grid optimum (global over the gains with finite cost)
+    assert J_star <= s["grid_check"]["J_best"] * (1 + 1e-9)
+    assert abs(s["K_static_star"][0][0] - s["grid_check"]["k_best"]) < 1e-3
+    # LQG (a Kalman filter) beats every static output feedback, by a wide margin on the double integrator
+    assert J_lqg < J_star / 5
+    # learned static gains: never better than the best static gain, never near LQG, close to J_static*
+    assert np.all(final >= J_star * (1 - 1e-9))
+    assert np.all(final > 5 * J_lqg)
+    assert np.all(final < s["J_start"] / 5)
+    assert np.median(final) < 1.25 * J_star
