@@ -249,7 +249,8 @@ def _history_csv(history: list[dict]) -> str:
 
 
 def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", out_dir=None, resume=False,
-          progress: bool = True, policy_kind: str = "linear", checkpoint_every: int = 10, critic=None):
+          progress: bool = True, policy_kind: str = "linear", checkpoint_every: int = 10, critic=None,
+          max_steps: int | None = None):
     """Train a policy with one of the learners.
 
     Parameters
@@ -270,6 +271,11 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
         Where to write ``checkpoint.pt``, ``progress.csv``, ``history.json``.
     resume : bool
         Continue from ``out_dir/checkpoint.pt``.
+    max_steps : int, optional
+        An environment-step budget: stop after the iteration in which the
+        total number of (valid) steps reaches it, even before
+        ``config.iterations``. Episodic learners on tasks whose episodes
+        end early (MuJoCo) use it to spend a budget exactly.
 
     Returns
     -------
@@ -282,6 +288,9 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
     config = Algo.Config() if config is None else config
     if not isinstance(config, Algo.Config):
         raise ConfigError(f"config for {algo_name!r} must be a {Algo.Config.__name__}, got {type(config).__name__}")
+    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer))
+                                  or max_steps < 1):
+        raise ConfigError(f"max_steps must be a positive integer (an environment-step budget); got {max_steps!r}")
     dev = resolve_device(device)
     torch.manual_seed(seed)
     gamma_env = None
@@ -370,8 +379,13 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
         history.append(row)
         if bar is not None:
             bar.set_postfix({k: f"{row[k]:.4g}" for k in ("return_mean", "gap") if k in row and np.isfinite(row[k])})
-        if (it + 1) % checkpoint_every == 0 or it + 1 == config.iterations:
+        done = max_steps is not None and total_steps >= max_steps
+        if (it + 1) % checkpoint_every == 0 or it + 1 == config.iterations or done:
             save(it)
+        if done:
+            break
+    if bar is not None:
+        bar.close()
     return history
 
 

@@ -157,3 +157,13 @@ def test_cuda_training_runs_on_the_gpu():
     hist = train("npg", "double-integrator", config=NPGConfig(num_envs=64, iterations=5), device="cuda",
                  seed=0, progress=False)
     assert np.isfinite(hist[-1]["gap"]) and hist[-1]["gap"] < hist[0]["gap"]
+
+
+def test_max_steps_stops_at_the_step_budget(tmp_path):
+    """scalar-lqg: 5 episodes of 50 steps = 250 steps per iteration; a 600-step budget takes 3 iterations."""
+    cfg = VPGConfig(num_envs=5, iterations=100, lr=0.01)
+    h = train("vpg", "scalar-lqg", config=cfg, seed=0, progress=False, out_dir=tmp_path, max_steps=600)
+    assert [r["steps"] for r in h] == [250, 500, 750]
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["iteration"] == 2  # the last iteration is saved
+    with pytest.raises(ConfigError, match="max_steps"):
+        train("vpg", "scalar-lqg", config=cfg, progress=False, max_steps=0)
