@@ -271,6 +271,16 @@ def test_input_errors(tmp_path, npg_run, capsys):
     one_line_error(cli_main(capsys, "eval", npg_run[0], "--video", tmp_path / "v.gif"), "has no renderer")
 
 
+def test_divergence_is_one_line_and_keeps_the_checkpoint(tmp_path, capsys):
+    cfg = tmp_path / "wild.json"
+    cfg.write_text(json.dumps({"lr": 1000.0, "num_envs": 4, "iterations": 3}))
+    r = cli_main(capsys, "train", "--algo", "vpg", "--env", "double-integrator", "--config", cfg, "--out", tmp_path / "d")
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    last = r.stderr.strip().splitlines()[-1]  # after the progress bar
+    assert last.startswith("pgcontrol: error: training diverged: iteration 1:") and "last good checkpoint" in last
+    assert len(json.loads((tmp_path / "d" / "history.json").read_text())) == 1
+
+
 def test_reproduce_runs_the_registry(tmp_path, capsys, monkeypatch):
     import pgcontrol.reproduce as rep
 
