@@ -244,7 +244,9 @@ def _cmd_train(args) -> int:
     last = history[-1]
     if args.resume and last["iteration"] + 1 >= config.iterations and done_before >= config.iterations:
         print(f"nothing to do: the run already has {done_before} iterations (give a larger --steps to continue)")
-    print(f"iterations: {last['iteration'] + 1} of {config.iterations}, environment steps: {last['steps']}")
+    n_done = last["iteration"] + 1
+    print(f"iterations: {n_done}{f' of {config.iterations}' if n_done <= config.iterations else ''}, "
+          f"environment steps: {last['steps']}")
     rets = [row for row in history if "return_mean" in row]
     if rets:
         r = rets[-1]
