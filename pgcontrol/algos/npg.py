@@ -136,11 +136,11 @@ class NPG(VPG):
     def natural_direction(self, g: torch.Tensor, batch) -> torch.Tensor:
         """F⁻¹ĝ with the configured Fisher."""
         cfg = self.cfg
+        if cfg.fisher == "exact":  # no batch statistics needed
+            return torch.linalg.solve(self._exact_fisher(), g)
         obs, act = batch.obs[batch.valid], batch.actions[batch.valid]
         w = state_weights(batch, self.gamma)[batch.valid]
         eye = torch.eye(g.numel(), dtype=g.dtype, device=g.device)
-        if cfg.fisher == "exact":
-            return torch.linalg.solve(self._exact_fisher(), g)
         if cfg.fisher == "sample":
             return torch.linalg.solve(sample_fisher(self.policy, obs, act, w) + cfg.damping * eye, g)
         with torch.no_grad():

@@ -36,6 +36,17 @@ class ReinforceConfig(CommonConfig):
         ``"mlp"`` or ``"quadratic"``, used when ``baseline="value"``.
     critic_lr, critic_epochs : float, int
         Adam step size and full-batch epochs of the value regression.
+    critic_optimizer : str
+        ``"adam"`` (default: ``critic_epochs`` full-batch Adam steps) or
+        ``"lstsq"``: fit a critic linear in its parameters
+        (:class:`~pgcontrol.policies.QuadraticValue`, the exact value class on
+        LQ plants) to the batch's reward-to-go in closed form, the minimiser
+        of (4.20) (:meth:`~pgcontrol.policies.QuadraticValue.fit_least_squares`).
+        The fit is cheap, so it is done *before* the advantages are computed:
+        the baseline is the value of the current policy rather than of the
+        previous one (whose critic lags by a whole policy step). The few fitted
+        weights depend on the batch's own actions only through a regression
+        on all its N·T samples, a bias of order n_features / (N·T).
     lam : float
         GAE λ when ``estimator="gae"``.
     """
@@ -46,6 +57,7 @@ class ReinforceConfig(CommonConfig):
     critic: str = "quadratic"
     critic_lr: float = 1e-2
     critic_epochs: int = 50
+    critic_optimizer: str = "adam"
     lam: float = 0.95
 
     def __post_init__(self):
@@ -62,6 +74,11 @@ class ReinforceConfig(CommonConfig):
             raise ConfigError("the GAE estimator (6.46) needs baseline='value' (a critic)")
         if not 0.0 <= self.lam <= 1.0:
             raise ConfigError(f"lam must lie in [0, 1]; got {self.lam!r}")
+        if self.critic_optimizer not in ("adam", "lstsq"):
+            raise ConfigError(f"critic_optimizer must be 'adam' or 'lstsq'; got {self.critic_optimizer!r}")
+        if self.critic_optimizer == "lstsq" and self.critic == "mlp":
+            raise ConfigError("critic_optimizer='lstsq' needs a critic linear in its parameters "
+                              "(critic='quadratic'); use critic_optimizer='adam' with critic='mlp'")
 
 
 @dataclass(frozen=True)
@@ -76,11 +93,16 @@ class VPGConfig(ReinforceConfig):
         ``"sgd"`` (plain gradient ascent) or ``"adam"``.
     max_grad_norm : float or None
         Clip the policy gradient norm (None: no clipping).
+    anneal_lr : bool
+        Decay ``lr`` linearly, ``lr · (1 − iteration / iterations)``, to
+        ``lr / iterations`` at the last iteration (as ``ACConfig.anneal_lr``).
+        Default False.
     """
 
     lr: float = 0.01
     optimizer: str = "sgd"
     max_grad_norm: float | None = None
+    anneal_lr: bool = False
 
 
 def surrogate_loss(policy, batch, psi, num_episodes: int) -> torch.Tensor:
@@ -102,7 +124,16 @@ class VPG:
             self.critic = critic if critic is not None else make_critic(config.critic, obs_dim, device, dtype)
         else:
             self.critic = None
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr) if self.critic else None
+        self.critic_opt = None
+        if self.critic is not None:
+            if config.critic_optimizer == "lstsq":
+                if not hasattr(self.critic, "fit_least_squares"):
+                    from ..train import ConfigError
+
+                    raise ConfigError("critic_optimizer='lstsq' needs a critic with fit_least_squares() "
+                                      f"(QuadraticValue); got {type(self.critic).__name__}")
+            else:
+                self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.generator = torch.Generator().manual_seed(0)
         self.opt = self._policy_optimizer()
 
@@ -114,6 +145,8 @@ class VPG:
 
     def gradient_estimate(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """``(loss, psi)`` with the policy gradient of ``loss`` left in ``.grad`` (= -ĝ)."""
+        if self.critic is not None and self.critic_opt is None:  # "lstsq": the critic of this batch first
+            self._value_metrics = self._fit_value_lstsq(batch)
         values, next_values = values_of(self.critic, batch)
         psi, _ = pg_advantages(batch, estimator=self.cfg.estimator, baseline=self.cfg.baseline, gamma=self.gamma,
                                values=values, next_values=next_values, lam=self.cfg.lam,
@@ -124,6 +157,9 @@ class VPG:
         return loss, psi
 
     def update(self, batch, iteration: int) -> dict:
+        if getattr(self.cfg, "anneal_lr", False) and self.opt is not None:
+            for group in self.opt.param_groups:
+                group["lr"] = self.cfg.lr * (1.0 - iteration / self.cfg.iterations)
         loss, _ = self.gradient_estimate(batch)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(),
                                                    self.cfg.max_grad_norm or float("inf"))
@@ -132,10 +168,29 @@ class VPG:
         out.update(self.fit_value(batch))
         return out
 
+    def _fit_value_lstsq(self, batch) -> dict:
+        """Closed-form fit of the critic to the batch's reward-to-go (bootstrapped at truncation)."""
+        values, next_values = values_of(self.critic, batch)
+        _, rtg = pg_advantages(batch, estimator="rtg", baseline="none", gamma=self.gamma,
+                               next_values=next_values, discount_weighting=False)
+        m = batch.valid
+        out = {"explained_variance": explained_variance(values, rtg, m)}  # the critic before the fit
+        obs, y = batch.obs[m], rtg[m]
+        self.critic.fit_least_squares(obs, y)  # minimiser of (4.20)
+        with torch.no_grad():
+            out["loss_value"] = float(0.5 * (self.critic(obs).to(y.dtype) - y).pow(2).mean())
+        return out
+
     def fit_value(self, batch) -> dict:
-        """Refit the critic on the batch's reward-to-go (bootstrapped at truncation); entropy for the log."""
+        """Refit the critic on the batch's reward-to-go (bootstrapped at truncation); entropy for the log.
+
+        With ``critic_optimizer="lstsq"`` the fit already happened in
+        :meth:`gradient_estimate`; its metrics are reported here.
+        """
         out = {}
-        if self.critic is not None:
+        if self.critic is not None and self.critic_opt is None:
+            out.update(getattr(self, "_value_metrics", {}))
+        elif self.critic is not None:
             values, next_values = values_of(self.critic, batch)
             _, rtg = pg_advantages(batch, estimator="rtg", baseline="none", gamma=self.gamma,
                                    next_values=next_values, discount_weighting=False)
@@ -157,5 +212,6 @@ class VPG:
             self.opt.load_state_dict(state["opt"])
         if self.critic is not None:
             self.critic.load_state_dict(state["critic"])
-            self.critic_opt.load_state_dict(state["critic_opt"])
+            if self.critic_opt is not None:
+                self.critic_opt.load_state_dict(state["critic_opt"])
         self.generator.set_state(state["generator"])
