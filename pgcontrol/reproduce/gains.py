@@ -67,6 +67,7 @@ QUICK_PLANTS = ["scalar-lqg", "double-integrator"]
 LEARNERS = {"VPG": "vpg", "NPG": "npg", "actor-critic": "ac", "PPO": "ppo"}
 COLORS = {"VPG": "tab:blue", "NPG": "tab:orange", "actor-critic": "tab:green", "PPO": "tab:red"}
 DEFAULT_SEEDS, QUICK_SEEDS = 5, 2
+FULL_WORKERS = 2  # the full run trains in two processes (one torch thread each); quick mode in one
 
 PI_TOL, PI_MAX_ITER = 1e-12, 100
 GD_TOL, GD_MAX_ITER = 1e-7, 5000
@@ -121,7 +122,7 @@ def configs(quick: bool = False) -> dict[tuple[str, str], Setting]:
             "tests/test_ppo.py LQ_CONFIG"),
         # ---- laplacian-3
         ("laplacian-3", "VPG"): Setting(
-            VPGConfig(num_envs=64, iterations=40, lr=0.02, optimizer="adam"),
+            VPGConfig(num_envs=32, iterations=30, lr=0.02, optimizer="adam"),
             "Adam lr 0.02 (tests/test_learning_lq.py: no VPG config reaches 5 % on laplacian-3)"),
         ("laplacian-3", "NPG"): Setting(
             NPGConfig(num_envs=256, iterations=40, kl_bound=0.02, fisher="exact"),
@@ -134,17 +135,20 @@ def configs(quick: bool = False) -> dict[tuple[str, str], Setting]:
             "tests/test_ppo.py LQ_CONFIG"),
         # ---- cartpole-linearized (no tested configs: chosen for this figure)
         ("cartpole-linearized", "VPG"): Setting(
-            VPGConfig(num_envs=32, iterations=40, lr=0.05, optimizer="adam"),
-            "chosen here"),
+            VPGConfig(num_envs=32, iterations=30, lr=0.1, optimizer="adam"),
+            "chosen here (Adam lr 0.05, 40 it: gap 2.2 on seed 0); first-order steps barely move the "
+            "badly scaled gain (K₀ ≈ −(13, 17, 122, 26), K* ≈ −(1.3, 2.1, 30, 7.3))"),
         ("cartpole-linearized", "NPG"): Setting(
-            NPGConfig(num_envs=32, iterations=30, kl_bound=0.01),
-            "chosen here"),
+            NPGConfig(num_envs=64, iterations=60, kl_bound=0.05, fisher="exact"),
+            "chosen here: the exact Fisher makes the step scale-free (seed 0, 30 it: gap 0.24; "
+            "kl 0.1, 40 it: 0.06-0.16, jitter of the fixed-KL step; CG Fisher, 32 envs, kl 0.01: stalls at 1.9)"),
         ("cartpole-linearized", "actor-critic"): Setting(
-            ACConfig(num_envs=64, n_steps=16, iterations=100, lr=0.05, ent_coef=0.5, **_AC_LQ),
-            "chosen here"),
+            ACConfig(num_envs=64, n_steps=16, iterations=150, lr=0.3, ent_coef=0.1, **_AC_LQ),
+            "chosen here (seed 0: lr 0.05, ent 0.5, 100 it: gap 2.5; lr 0.1, ent 0.1, 150 it: 2.0)"),
         ("cartpole-linearized", "PPO"): Setting(
-            PPOConfig(num_envs=64, n_steps=64, iterations=30, **_PPO_LQ),
-            "chosen here"),
+            PPOConfig(num_envs=64, n_steps=64, iterations=30, **{**_PPO_LQ, "lr": 0.1}),
+            "tests/test_ppo.py LQ_CONFIG with lr 0.1 (seed 0: lr 0.005 gap 2.1, lr 0.03 1.7, lr 0.1 1.6; "
+            "σ collapses)"),
     }
     if quick:
         c = {k: v for k, v in c.items() if k[0] in QUICK_PLANTS}
@@ -160,6 +164,13 @@ QUICK_ITERATIONS = {
     ("scalar-lqg", "VPG"): 20, ("scalar-lqg", "NPG"): 25, ("scalar-lqg", "actor-critic"): 40,
     ("scalar-lqg", "PPO"): 12, ("double-integrator", "actor-critic"): 60, ("double-integrator", "PPO"): 15,
 }
+
+
+def _changed(config) -> dict:
+    """The fields of a config that differ from the class defaults."""
+    default = type(config)()
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
+            if getattr(config, f.name) != getattr(default, f.name)}
 
 
 def budget(config) -> str:
@@ -249,14 +260,14 @@ def _reference_result(plant, K, K_star, errors) -> dict:
 def run_learner(plant_name: str, setting: Setting, algo: str, seed: int) -> dict:
     """One training run; a ``TrainingDiverged`` is recorded, not raised."""
     plant = plants.make(plant_name)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         history = train(algo, plant_name, config=setting.config, seed=seed, progress=False)
     except TrainingDiverged as exc:
         return {"seed": seed, "diverged": str(exc), "stabilising": False, "gain_error": math.inf,
                 "gap": math.inf, "steps": None, "iterations": None,
-                "wall_s": time.perf_counter() - t0, "curve": None}
-    wall = time.perf_counter() - t0
+                "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "curve": None}
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     rho = [lqr.spectral_radius(plant.A - plant.B @ np.array(r["K"])) for r in history]
     last = history[-1]
     stabilising = all(r < 1 for r in rho) and all(np.isfinite(r["gap"]) for r in history)
@@ -272,6 +283,7 @@ def run_learner(plant_name: str, setting: Setting, algo: str, seed: int) -> dict
         "std": last["std"],
         "max_spectral_radius": float(max(rho)),
         "wall_s": wall,
+        "cpu_s": cpu,
         "curve": {"steps": [int(r["steps"]) for r in history],
                   "gain_error": [float(r["gain_error"]) for r in history],
                   "gap": [float(r["gap"]) for r in history]},
@@ -294,6 +306,7 @@ def summarise(runs: list[dict]) -> dict:
         "steps": int(np.median([r["steps"] for r in done])) if done else None,
         "iterations": int(np.median([r["iterations"] for r in done])) if done else None,
         "wall_s": float(sum(r["wall_s"] for r in runs)),
+        "cpu_s": float(sum(r["cpu_s"] for r in runs)),
     }
 
 
@@ -321,8 +334,9 @@ def markdown(result: dict) -> str:
     lines = [
         "# Learned gains vs the Riccati gain K*",
         "",
-        f"Command: `{result['command']}` ({result['seeds']} seeds, seeds 0–{result['seeds'] - 1}; "
-        f"wall time {result['wall_s']:.0f} s on this machine).",
+        f"Command: `{result['command']}` (seeds 0–{result['seeds'] - 1}; "
+        f"{result['wall_s']:.0f} s wall with {result['workers']} worker process(es), {result['cpu_s']:.0f} s CPU "
+        "in the training runs, on two CPU cores shared with other jobs).",
         "",
         "Gain error = ‖K − K*‖_F/‖K*‖_F of the final mean gain; gap = (J(K) − J*)/J* from the exact "
         "formula (σ = 0, infinite horizon); both as median [min–max] over seeds (a diverged run "
@@ -352,12 +366,15 @@ def markdown(result: dict) -> str:
                 f"| {p} | {name} | {s['seeds']} | {_range(s['gain_error'])} | {_range(s['gap'])} | "
                 f"{n_stab}/{s['seeds']} | {_f(s['steps'], 3) if s['steps'] else '—'} | {s['iterations'] or '—'} | "
                 f"{entry['budget']} |")
+    lines += ["", "CPU seconds for all seeds of a learner: " + "; ".join(
+        f"{p} " + ", ".join(f"{n} {result['learners'][p][n]['summary']['cpu_s']:.0f}"
+                           for n in LEARNERS if n in result["learners"][p]) for p in result["plants"]) + "."]
     lines += ["", "Configurations (`pgcontrol.reproduce.gains.configs`):", ""]
     for p in result["plants"]:
         for name in LEARNERS:
             entry = result["learners"][p].get(name)
             if entry is not None:
-                cfg = ", ".join(f"{k}={v!r}" for k, v in entry["config"].items() if k not in ("gamma",))
+                cfg = ", ".join(f"{k}={v!r}" for k, v in entry["config_changed"].items())
                 lines.append(f"* {p}, {name}: `{entry['config_class']}({cfg})` — {entry['note']}")
     if result.get("notes"):
         lines += ["", *result["notes"]]
@@ -441,63 +458,107 @@ def _run(*, quick: bool, seeds: int | None, out: Path, progress: bool) -> dict:
     log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
 
     references, learners = {}, {}
+    workers = 1 if quick else FULL_WORKERS
+    pool = None
+    if workers > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_init)
+    # every (plant, learner, seed) job, in plant order: a pool works through them first in, first out
+    jobs = {}
     for p in plant_names:
-        plant = plants.make(p)
-        K_star, _ = lqr.optimal_gain(plant)
-        J_star = lqr.policy_cost(plant, K_star)
-        K0 = default_initial_gain(plant)
-        references[p] = {
-            "K_star": K_star.tolist(),
-            "J_star": J_star,
-            "initial": {"K": K0.tolist(), "gain_error": gain_error(K0, K_star), "gap": cost_gap(plant, K0, J_star)},
-            "policy_iteration": policy_iteration(plant, K0),
-            "gradient_descent": exact_gradient_descent(plant, K0),
-        }
-        r = references[p]
-        log(f"[gains] {p}: PI {r['policy_iteration']['iterations']} it (err {r['policy_iteration']['gain_error']:.1e}), "
-            f"exact GD {r['gradient_descent']['iterations']} it (err {r['gradient_descent']['gain_error']:.1e})")
-        learners[p] = {}
         for name, algo in LEARNERS.items():
             setting = settings.get((p, name))
-            if setting is None:
-                continue
-            runs = []
-            for seed in range(n_seeds):
-                run_ = run_learner(p, setting, algo, seed)
-                runs.append(run_)
-                log(f"[gains] {p} {name} seed {seed}: "
-                    + (f"DIVERGED ({run_['diverged']})" if run_["diverged"] else
-                       f"gain error {run_['gain_error']:.3g}, gap {run_['gap']:.3g}, "
-                       f"{run_['steps']} steps, {run_['wall_s']:.1f} s"))
-            learners[p][name] = {
-                "algo": algo,
-                "config_class": type(setting.config).__name__,
-                "config": dataclasses.asdict(setting.config),
-                "note": setting.note,
-                "budget": budget(setting.config),
-                "summary": summarise(runs),
-                "runs": runs,
+            for seed in range(n_seeds if setting is not None else 0):
+                args = (p, setting, algo, seed)
+                jobs[p, name, seed] = pool.submit(run_learner, *args) if pool else args
+    try:
+        for p in plant_names:
+            plant = plants.make(p)
+            K_star, _ = lqr.optimal_gain(plant)
+            J_star = lqr.policy_cost(plant, K_star)
+            K0 = default_initial_gain(plant)
+            references[p] = {
+                "K_star": K_star.tolist(),
+                "J_star": J_star,
+                "initial": {"K": K0.tolist(), "gain_error": gain_error(K0, K_star),
+                            "gap": cost_gap(plant, K0, J_star)},
+                "policy_iteration": policy_iteration(plant, K0),
+                "gradient_descent": exact_gradient_descent(plant, K0),
             }
+            r = references[p]
+            log(f"[gains] {p}: PI {r['policy_iteration']['iterations']} it "
+                f"(err {r['policy_iteration']['gain_error']:.1e}), exact GD {r['gradient_descent']['iterations']} it "
+                f"(err {r['gradient_descent']['gain_error']:.1e})")
+            learners[p] = {}
+            for name, algo in LEARNERS.items():
+                setting = settings.get((p, name))
+                if setting is None:
+                    continue
+                runs = []
+                for seed in range(n_seeds):
+                    job = jobs[p, name, seed]
+                    run_ = job.result() if pool else run_learner(*job)
+                    runs.append(run_)
+                    log(f"[gains] {p} {name} seed {seed}: "
+                        + (f"DIVERGED ({run_['diverged']})" if run_["diverged"] else
+                           f"gain error {run_['gain_error']:.3g}, gap {run_['gap']:.3g}, "
+                           f"{run_['steps']} steps, {run_['wall_s']:.1f} s ({run_['cpu_s']:.1f} s CPU)"))
+                learners[p][name] = {
+                    "algo": algo,
+                    "config_class": type(setting.config).__name__,
+                    "config": dataclasses.asdict(setting.config),
+                    "config_changed": _changed(setting.config),
+                    "note": setting.note,
+                    "budget": budget(setting.config),
+                    "summary": summarise(runs),
+                    "runs": runs,
+                }
+            # write after every plant, so that an interrupted full run leaves its finished plants on disk
+            done = plant_names[:plant_names.index(p) + 1]
+            result = _result(quick, seeds, n_seeds, done, references, learners, t_start, workers)
+            if len(done) < len(plant_names):
+                result["notes"].append(f"**Partial result**: {', '.join(plant_names[len(done):])} not run yet.")
+            _write(out, result)
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    return result
 
+
+def _worker_init() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _result(quick, seeds, n_seeds, done, references, learners, t_start, workers) -> dict:
     command = "python experiments/gains.py" + (" --quick" if quick else "") + (
         f" --seeds {seeds}" if seeds is not None else "")
     result = {
         "experiment": "gains",
         "quick": quick,
         "seeds": n_seeds,
-        "plants": plant_names,
+        "plants": list(done),
         "command": command,
         "references": references,
         "learners": learners,
         "notes": [],
+        "wall_s": time.perf_counter() - t_start,
+        "cpu_s": sum(e["summary"]["cpu_s"] for p in done for e in learners[p].values()),
+        "workers": workers,
     }
-    result["wall_s"] = time.perf_counter() - t_start
     result["headline"] = _headline(result)
+    return result
 
+
+def _write(out: Path, result: dict) -> None:
     atomic_write(out / "gains.md", markdown(result))
     save_figure(figure(result), out / "gains.png")
     save_json(out / "gains.json", result)
-    return result
+
 
 
 def _headline(result: dict) -> list[str]:
