@@ -75,7 +75,7 @@ GAIN = [[0.3, 0.9]]
 STD = 0.4
 N_REF = 16
 N_PILOT = 8  # episodes the fitted critic is regressed on
-CHUNK_EPISODES = 8192  # rollouts simulated at once (memory bound)
+CHUNK_EPISODES = 2048  # rollouts simulated and processed at once (bounds the memory to ~1 GB)
 LAMBDAS = (0.0, 0.5, 0.9)
 
 #: name -> (label, estimator, baseline, critic, lambda, discount_weighting)
@@ -180,6 +180,21 @@ def _values(batch: Batch, kind: str, P, q, critic):
     return v, nv
 
 
+def _release_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc ``malloc_trim``; a no-op elsewhere).
+
+    The chunks allocate and free hundreds of MB of tensors of many sizes; without
+    this glibc's heap fragments and the resident size grows by the size of
+    one chunk per chunk (measured: 9 GB for the full run instead of ~0.5 GB).
+    """
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def fit_critic(plant, K, std, n_episodes: int, seed: int) -> QuadraticValue:
     """The fitted critic: :meth:`QuadraticValue.fit_least_squares` on the reward-to-go (3.21 targets) of pilot episodes."""
     ro = rollout_linear(plant, K, std, n_traj=n_episodes, seed=seed)
@@ -225,6 +240,8 @@ def estimates(plant, K, std, ns, reps: int, *, seed: int = 0, progress: bool = F
             csum = g.cumsum(0)
             for n in ns:
                 out[name][n].append((csum[n - 1] / n).numpy())
+        del ro, batch, sc, vals, psi, g, csum
+        _release_memory()
     return {k: {n: np.concatenate(v[n]) for n in ns} for k, v in out.items()}, critic
 
 
@@ -294,18 +311,19 @@ def _figure(stats: dict, ns, exact, meta) -> "Figure":  # noqa: F821
     ax = axs[2]
     yy = np.arange(len(names))
     ax.barh(yy, rb, color=[colors[k] for k in names], alpha=0.8, hatch=None)
-    ax.plot(noise, yy, "k|", ms=12, mew=2, label="sampling noise level $\\sqrt{\\mathrm{tr\\,Cov}/R}\\,/\\,\\|\\nabla J\\|$")
+    ax.plot(noise, yy, "k|", ms=12, mew=2)
     for i, k in enumerate(names):
         p = stats[k][n_max]["p_value"]
-        ax.text(max(rb[i], noise[i]) * 1.15, i, f"p={p:.2g}", va="center", fontsize=7)
+        ax.text(max(rb[i], noise[i]) * 1.15, i, f"p={p:.2g}" if p > 0 else "p<1e-300", va="center", fontsize=7)
     ax.set_yticks(yy, [ESTIMATORS[k][0] for k in names], fontsize=7)
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlabel("relative bias $\\|\\overline{\\hat g} - \\nabla J\\| / \\|\\nabla J\\|$")
     ax.set_title(f"(c) bias, pooled over R·N = {meta['reps'] * n_max} rollouts\n"
-                 "(p: Hotelling test of zero bias)", fontsize=10)
+                 "| = sampling-noise level $\\sqrt{\\mathrm{tr\\,Cov}/R}/\\|\\nabla J\\|$; "
+                 "p = Hotelling test of zero bias", fontsize=9)
     ax.grid(True, axis="x", which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_xlim(right=max(rb) * 8)
     fig.suptitle(f"Gradient estimators on {meta['plant']}, K = {meta['K']}, σ = {meta['std']}, T = {meta['T']}, "
                  f"γ = {meta['gamma']}; R = {meta['reps']} repetitions; |∇J| = {np.linalg.norm(exact):.3g}",
                  fontsize=10)
