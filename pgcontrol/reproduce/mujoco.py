@@ -1,0 +1,153 @@
+"""Learning curves of the four learners on MuJoCo tasks (InvertedPendulum-v5, HalfCheetah-v5).
+
+Every learner trains an MLP Gaussian policy (tanh 64-64, state-independent
+log-std) through :func:`pgcontrol.train.train`, on Gymnasium's
+``SyncVectorEnv``; the curve is the mean undiscounted return of the
+episodes that ended in each iteration, against environment steps, median
+and min–max over seeds (interpolated onto a common step grid).
+
+Budgets are short: this is a smoke-level comparison on two cores, not a
+tuned benchmark (the figure's title states the budget). The settings:
+
+* VPG: REINFORCE with GAE(γ=0.99, λ=0.95) advantages against an MLP critic
+  (6.46), Adam, whole episodes;
+* NPG: the same estimator, the natural step with conjugate-gradient
+  Fisher-vector products, ε = 0.01;
+* AC: batch actor-critic, TD advantage (4.21)–(4.22) with an MLP critic
+  trained by Adam, normalised advantages;
+* PPO: clipped surrogate (6.37) with GAE, 10 epochs of minibatches,
+  observation normalisation and reward scaling.
+
+``quick=True``: InvertedPendulum-v5 only, one seed, about 6 000 steps per learner;
+the full run: 30 000 (InvertedPendulum) and 40 000 (HalfCheetah) steps, 3 seeds.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import save_figure, save_json
+
+ENVS = ("InvertedPendulum-v5", "HalfCheetah-v5")
+LEARNERS = ("vpg", "npg", "ac", "ppo")
+BUDGET = {"InvertedPendulum-v5": 30_000, "HalfCheetah-v5": 40_000}  # environment steps per run (full)
+QUICK_BUDGET = 6_000
+
+
+def config(algo: str, env_id: str, budget: int):
+    """The documented configuration of ``algo`` for a budget of about ``budget`` environment steps."""
+    from ..algos.ac import ACConfig
+    from ..algos.npg import NPGConfig
+    from ..algos.ppo import PPOConfig
+    from ..algos.vpg import VPGConfig
+
+    if algo in ("vpg", "npg"):  # whole episodes; ``train(max_steps=budget)`` ends the run
+        num_envs = 4 if env_id.startswith("HalfCheetah") else 8
+        common = dict(num_envs=num_envs, iterations=10_000, estimator="gae",
+                      baseline="value", critic="mlp", critic_lr=1e-3, critic_epochs=10, lam=0.95, gamma=0.99)
+        if algo == "vpg":
+            return VPGConfig(lr=3e-3, optimizer="adam", max_grad_norm=0.5, **common)
+        return NPGConfig(kl_bound=0.01, fisher="cg", cg_iters=10, damping=0.1, **common)
+    if algo == "ac":
+        return ACConfig(num_envs=8, n_steps=16, iterations=max(2, budget // 128), lr=3e-4, critic="mlp",
+                        critic_optimizer="adam", critic_lr=1e-3, critic_steps=1, normalize_advantage=True,
+                        max_grad_norm=0.5, gamma=0.99)
+    n_steps = 256 if budget < 20_000 else 512
+    return PPOConfig(num_envs=4, n_steps=n_steps, iterations=max(2, budget // (4 * n_steps)), update_epochs=10,
+                     num_minibatches=8, normalize_obs=True, normalize_reward=True, gamma=0.99)
+
+
+def curve(history: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """(steps, mean episode return) over the iterations in which some episode ended."""
+    pts = [(r["steps"], r["return_mean"]) for r in history if "return_mean" in r]
+    if not pts:
+        return np.zeros(0), np.zeros(0)
+    s, r = np.array(pts, dtype=float).T
+    return s, r
+
+
+def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: bool = True) -> dict:
+    """Make ``out/mujoco.png`` and ``out/mujoco.json``; see the module docstring."""
+    from ..train import TrainingDiverged, train
+
+    t0 = time.perf_counter()
+    envs = ENVS[:1] if quick else ENVS
+    n_seeds = seeds if seeds is not None else (1 if quick else 3)
+    jobs = [(e, a, s) for e in envs for a in LEARNERS for s in range(n_seeds)]
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc="mujoco", unit="run", dynamic_ncols=True)
+    runs: dict = {e: {a: [] for a in LEARNERS} for e in envs}
+    for env_id, algo, seed in jobs:
+        budget = QUICK_BUDGET if quick else BUDGET[env_id]
+        cfg = config(algo, env_id, budget)
+        t = time.perf_counter()
+        try:
+            hist = train(algo, env_id, config=cfg, seed=seed, policy_kind="mlp", progress=False, max_steps=budget)
+            status = "ok"
+        except TrainingDiverged as exc:
+            hist, status = [], f"diverged: {exc}"
+        s, r = curve(hist)
+        runs[env_id][algo].append({"seed": seed, "steps": s.tolist(), "returns": r.tolist(), "status": status,
+                                   "total_steps": int(hist[-1]["steps"]) if hist else 0,
+                                   "seconds": time.perf_counter() - t})
+        if bar is not None:
+            bar.update()
+    if bar is not None:
+        bar.close()
+
+    table = {}
+    lines = []
+    for env_id in envs:
+        table[env_id] = {}
+        for algo in LEARNERS:
+            rs = runs[env_id][algo]
+            first = [x["returns"][0] for x in rs if x["returns"]]
+            last = [float(np.mean(x["returns"][-3:])) for x in rs if x["returns"]]
+            table[env_id][algo] = {
+                "first_return_median": float(np.median(first)) if first else None,
+                "final_return_median": float(np.median(last)) if last else None,
+                "final_return_range": [float(min(last)), float(max(last))] if last else None,
+                "steps_median": float(np.median([x["total_steps"] for x in rs])),
+                "diverged": sum(x["status"] != "ok" for x in rs),
+                "steps_per_s": float(np.median([x["total_steps"] / x["seconds"] for x in rs])),
+            }
+            t_ = table[env_id][algo]
+            lines.append(f"{env_id} {algo:>4}: return {t_['first_return_median']:.1f} -> {t_['final_return_median']:.1f} "
+                         f"(median of {n_seeds} seeds, last 3 iterations) in {t_['steps_median']:.0f} steps; "
+                         f"{t_['steps_per_s']:.0f} steps/s")
+    summary = {"quick": quick, "seeds": n_seeds, "budget": {e: (QUICK_BUDGET if quick else BUDGET[e]) for e in envs},
+               "configs": {e: {a: repr(config(a, e, QUICK_BUDGET if quick else BUDGET[e])) for a in LEARNERS}
+                           for e in envs},
+               "results": table, "runs": runs, "seconds": time.perf_counter() - t0, "headline": lines}
+    _figure(runs, summary, out / "mujoco.png")
+    save_json(out / "mujoco.json", summary)
+    return summary
+
+
+def _figure(runs, summary, path) -> None:
+    from matplotlib.figure import Figure
+
+    colors = {"vpg": "tab:red", "npg": "tab:blue", "ac": "tab:green", "ppo": "tab:purple"}
+    envs = list(runs)
+    fig = Figure(figsize=(6.2 * len(envs), 4.2), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(1, len(envs)))
+    for ax, env_id in zip(axes, envs):
+        for algo, rs in runs[env_id].items():
+            rs = [x for x in rs if len(x["steps"]) > 1]
+            if not rs:
+                continue
+            hi = min(x["steps"][-1] for x in rs)
+            grid = np.linspace(max(x["steps"][0] for x in rs), hi, 60)
+            ys = np.array([np.interp(grid, x["steps"], x["returns"]) for x in rs])
+            ax.plot(grid, np.median(ys, 0), color=colors[algo], label=algo.upper())
+            ax.fill_between(grid, ys.min(0), ys.max(0), color=colors[algo], alpha=0.15)
+        ax.set(xlabel="environment steps", ylabel="episode return",
+               title=f"{env_id}: budget {summary['budget'][env_id]:,} steps, {summary['seeds']} seed(s)")
+        ax.legend(fontsize=8)
+    save_figure(fig, path)
