@@ -8,15 +8,14 @@ the measured final gaps for seeds 0, 1 and 2 (where measured) and the times are 
 each docstring. Times were taken on 2 CPU cores shared with other jobs (load
 average 6-10), so they are several times what an idle machine needs.
 
-double-integrator: VPG, NPG and TRPO, 5-16 s each.
+double-integrator: VPG, NPG and TRPO (25-32 s each under pytest at load ~9).
 
 laplacian-3 (horizon 500, start gap ~3): all three use the quadratic critic fitted in
 closed form before the advantages (``critic_optimizer="lstsq"``) and GAE λ = 0.9.
-NPG (exact Fisher, 64 envs, 18 iterations) runs in CI, but takes 60-110 s on the
-loaded machine, not the 40 s aimed for; TRPO (kl_bound 0.12, which its
-line search halves once per iteration to NPG's step) likewise. VPG reaches the bound only with
-128 envs × 24 iterations and σ held fixed (~200 s loaded) and is marked ``slow``
-(``pytest -m slow``); with 64 envs it ends at 0.06-0.08.
+NPG (exact Fisher, 64 envs, 18 iterations; 34 s) and TRPO (kl_bound 0.12, which its line
+search halves once per iteration to NPG's step; 57 s) run in CI. VPG reaches the bound
+only with 128 envs x 24 iterations and σ held fixed (200-230 s loaded), so it is marked
+``slow`` (``pytest -m slow``); with 64 envs it ends at 0.06-0.08.
 """
 
 from __future__ import annotations
@@ -95,8 +94,8 @@ def test_npg_laplacian3():
 
     Measured final gap (start ~3.0): seed 0 0.0390, seed 1 0.0392, seed 2 0.0370; σ ends near 0.08.
     The last iterations sit at 0.04-0.06: with a fixed KL per step the gain keeps moving
-    by about sqrt(2ε / F_KK), and that floor only falls as σ shrinks. Time: 61 s (load
-    ~6.5 on the 2 shared cores), 111-113 s (load ~9-10).
+    by about sqrt(2ε / F_KK), and that floor only falls as σ shrinks. Time: 34 s under
+    pytest (load ~9 on the 2 shared cores), 61-113 s as a script with other runs alongside.
     """
     cfg = NPGConfig(num_envs=64, iterations=18, kl_bound=0.03, fisher="exact", **LAPLACIAN_REINFORCE)
     gap, history = _final_gap("npg", "laplacian-3", cfg)
@@ -117,7 +116,9 @@ def test_vpg_laplacian3():
     below lr ≈ 0.005 (lr 0.004 diverged at iteration 6), and Adam (exact gradients plus noise,
     and sampled runs with learned σ) stalls at 0.06-1.7.
 
-    Measured final gap (start ~2.9): seed 0 0.0255. SEEDS_1_2
+    Measured final gap (start ~2.8-2.9): seed 0 0.0255, seed 1 0.0400, seed 2 0.0105; 200-230 s each
+    (three runs sharing the cores, load ~9-12). The path is not monotone (excursions to 0.1-0.24
+    around iterations 11-14 while lr is still ~0.001); the decayed step size brings it back.
     With 64 envs the same settings end at 0.061 (24 iterations, seed 0, ~133 s) and 0.081
     (20 iterations): the floor is gradient noise, which is why this run does not fit a CI budget.
     """
@@ -144,8 +145,8 @@ def test_trpo_laplacian3():
     (CG Fisher) the halved steps are too short: 0.58 and 0.80 after 18 iterations.
 
     Measured final gap (start ~3.0): seed 0 0.0390, seed 1 0.0392, seed 2 0.0370 (all three identical to NPG).
-    Time: ~240-255 s with five runs sharing the 2 cores (load ~12); alone it costs what
-    the NPG run does (60-110 s at load 6-10).
+    Time: 57 s under pytest (load ~9 on the 2 shared cores); 240-255 s as three parallel
+    scripts alongside two other runs (load ~12).
     """
     cfg = NPGConfig(num_envs=64, iterations=18, kl_bound=0.12, fisher="exact", line_search=True,
                     **LAPLACIAN_REINFORCE)
