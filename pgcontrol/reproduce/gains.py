@@ -80,6 +80,7 @@ class Setting:
 
     config: object
     note: str
+    fixed_std: bool = False  # hold σ at its start value (the policy's raw_std is not trained)
 
 
 # ---------------------------------------------------------------- configurations
@@ -154,8 +155,8 @@ def configs(quick: bool = False) -> dict[tuple[str, str], Setting]:
         c = {k: v for k, v in c.items() if k[0] in QUICK_PLANTS}
         for key, n in QUICK_ITERATIONS.items():
             s = c[key]
-            c[key] = Setting(dataclasses.replace(s.config, iterations=n),
-                             f"{s.note}; quick mode: {n} iterations")
+            c[key] = dataclasses.replace(s, config=dataclasses.replace(s.config, iterations=n),
+                                         note=f"{s.note}; quick mode: {n} iterations")
     return c
 
 
@@ -261,8 +262,14 @@ def run_learner(plant_name: str, setting: Setting, algo: str, seed: int) -> dict
     """One training run; a ``TrainingDiverged`` is recorded, not raised."""
     plant = plants.make(plant_name)
     t0, c0 = time.perf_counter(), time.process_time()
+    policy = None
+    if setting.fixed_std:
+        from ..train import build_policy
+
+        policy = build_policy("linear", plant.n, plant.m, plant=plant)  # default_initial_gain, default σ0
+        policy.raw_std.requires_grad_(False)
     try:
-        history = train(algo, plant_name, config=setting.config, seed=seed, progress=False)
+        history = train(algo, plant_name, policy=policy, config=setting.config, seed=seed, progress=False)
     except TrainingDiverged as exc:
         return {"seed": seed, "diverged": str(exc), "stabilising": False, "gain_error": math.inf,
                 "gap": math.inf, "steps": None, "iterations": None,
@@ -375,7 +382,8 @@ def markdown(result: dict) -> str:
             entry = result["learners"][p].get(name)
             if entry is not None:
                 cfg = ", ".join(f"{k}={v!r}" for k, v in entry["config_changed"].items())
-                lines.append(f"* {p}, {name}: `{entry['config_class']}({cfg})` — {entry['note']}")
+                fixed = " with σ held at σ₀" if entry.get("fixed_std") else ""
+                lines.append(f"* {p}, {name}: `{entry['config_class']}({cfg})`{fixed} — {entry['note']}")
     if result.get("notes"):
         lines += ["", *result["notes"]]
     return "\n".join(lines) + "\n"
@@ -512,6 +520,7 @@ def _run(*, quick: bool, seeds: int | None, out: Path, progress: bool) -> dict:
                     "config": dataclasses.asdict(setting.config),
                     "config_changed": _changed(setting.config),
                     "note": setting.note,
+                    "fixed_std": setting.fixed_std,
                     "budget": budget(setting.config),
                     "summary": summarise(runs),
                     "runs": runs,
