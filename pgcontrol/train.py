@@ -600,7 +600,7 @@ def evaluate(checkpoint, episodes: int = 100, *, seed: int = 0, device="cpu", ba
     Returns
     -------
     dict
-        ``returns`` (list, in environment order), ``mean``, ``std``
+        ``returns`` (list, in the order the episodes ended), ``mean``, ``std``
         (population), ``stderr``, ``lengths``, ``diverged`` (count), ``env``,
         ``algo``, ``iteration``, ``steps``, ``train_return_mean`` (the last
         training row's, if any) and, for a linear policy on a state-feedback
@@ -632,12 +632,10 @@ def evaluate(checkpoint, episodes: int = 100, *, seed: int = 0, device="cpu", ba
                 collector.generator.set_state(previous.generator.get_state())
                 collector._seed = previous._seed
         b = collector.collect(episodes=True)
-        valid = b.valid
-        acc = torch.zeros(n, dtype=torch.float64, device=b.rewards.device)
-        for t in range(b.rewards.shape[0]):  # summed in time order, as the collector does in training
-            acc += torch.where(valid[t], b.rewards[t].double(), 0.0)
-        returns += acc.cpu().tolist()
-        lengths += valid.sum(0).cpu().tolist()
+        if not b.episode_returns:
+            raise ConfigError(f"no episode of {env!r} ended within 100000 steps; it cannot be evaluated by episodes")
+        returns += b.episode_returns[: episodes - len(returns)]  # exactly what training logs as return_mean
+        lengths += b.episode_lengths[: episodes - len(lengths)]
         diverged += int(b.diverged)
     vec.close()
     r = np.asarray(returns)
