@@ -124,11 +124,12 @@ STEPS_HELP = """\
 --steps N is a budget of environment steps; it sets the number of iterations
 to ceil(N / steps per iteration), where one iteration takes
   vpg, npg, trpo (episodic): num_envs x episode length (the plant's horizon T,
-      or the Gymnasium time limit max_episode_steps; episodes that terminate
-      early take fewer steps, so the run may use fewer than N steps);
+      or the Gymnasium time limit max_episode_steps); on Gymnasium tasks, where
+      episodes may end early, iterations go on until N steps are spent;
   ac, ppo: num_envs x n_steps (n_steps = 1 for ac with "online": true).
 Without --steps the config's "iterations" is used (default 100). With --resume,
 N is the budget of the whole run (continue a finished run with a larger N).
+Every run stops once N environment steps have been taken.
 
 --config FILE is a JSON object (or a TOML table, FILE ending in .toml) of the
 learner's Config fields, e.g. {"num_envs": 32, "kl_bound": 0.01}; unknown keys
@@ -231,8 +232,14 @@ def _cmd_train(args) -> int:
     config = T.config_from_dict(args.algo, values, base=base, source=args.config or "config")
     if args.steps is not None:
         per = T.steps_per_iteration(args.algo, config, env)
-        config = dataclasses.replace(config, iterations=max(1, math.ceil(args.steps / per)))
-        budget = f"--steps {args.steps}: {config.iterations} iterations x {per} steps per iteration"
+        if not hasattr(config, "n_steps") and plant is None:
+            # whole episodes that may end early: iterate until the budget is spent (train's max_steps)
+            config = dataclasses.replace(config, iterations=max(1, math.ceil(args.steps / config.num_envs)))
+            budget = (f"--steps {args.steps}: iterations of {config.num_envs} whole episodes (at most {per} steps each) "
+                      "until the budget is spent")
+        else:
+            config = dataclasses.replace(config, iterations=max(1, math.ceil(args.steps / per)))
+            budget = f"--steps {args.steps}: {config.iterations} iterations x {per} steps per iteration"
     else:
         budget = f"{config.iterations} iterations (config)"
     device = T.resolve_device(args.device)
@@ -240,7 +247,8 @@ def _cmd_train(args) -> int:
     print(f"{'resuming' if args.resume else 'training'} {args.algo} on {env} ({kind} policy, seed {seed}, "
           f"device {device}): {budget}; writing to {out}", flush=True)
     history = T.train(args.algo, env, config=config, seed=seed, device=device, out_dir=out, resume=args.resume,
-                      progress=True, policy_kind=kind, checkpoint_every=max(1, min(10, config.iterations // 100)))
+                      progress=True, policy_kind=kind, checkpoint_every=max(1, min(10, config.iterations // 100)),
+                      max_steps=args.steps)
     last = history[-1]
     if args.resume and last["iteration"] + 1 >= config.iterations and done_before >= config.iterations:
         print(f"nothing to do: the run already has {done_before} iterations (give a larger --steps to continue)")
