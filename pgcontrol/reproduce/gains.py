@@ -36,6 +36,11 @@ The learner configurations (:func:`configs`) are those of the learning tests
 ``tests/test_learners.py``) where they exist; each carries a note of where it
 comes from. Its budget (iterations × environments × steps) is in the table.
 
+Cost, measured on two CPU cores shared with other jobs: the full run (5 seeds,
+four plants, two worker processes) took 749 s wall and 537 s CPU in training;
+``--quick`` (scalar-lqg and double-integrator, 2 seeds, shorter runs, one
+process) about 36 s.
+
 Outputs: ``gains.md`` (table), ``gains.png`` (one panel per plant: gain error
 vs environment steps, median and min–max band over seeds, one colour per
 learner, the references' result marked), ``gains.json`` (everything,
