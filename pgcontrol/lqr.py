@@ -472,7 +472,7 @@ def lqg_controller(plant: LinearGaussianPlant, horizon: int | None = None) -> LQ
     """
     K, _ = optimal_gain(plant)
     L, _ = kalman_filter(plant)
-    n, p = plant.n, plant.p
+    n = plant.n
     A, B, C, Q, R, W, V, g = plant.A, plant.B, plant.C, plant.Q, plant.R, plant.W, plant.V, plant.gamma
     I = np.eye(n)
     H = np.hstack([-K, K @ (I - L @ C)])  # u = H z + Jv v

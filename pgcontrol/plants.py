@@ -24,7 +24,7 @@ This module is pure NumPy: no torch, no Gymnasium.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np

@@ -4,7 +4,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from pgcontrol import lqr, plants
 from pgcontrol.algos.vpg import surrogate_loss
