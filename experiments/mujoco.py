@@ -7,14 +7,7 @@ Same as ``pgcontrol reproduce mujoco [--quick]``; writes figures/mujoco.png and
 figures/mujoco.json. The experiment is :mod:`pgcontrol.reproduce.mujoco`.
 """
 
-import argparse
-
-from pgcontrol.reproduce import headline, run
+from pgcontrol.reproduce import script
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="InvertedPendulum only, one seed, tiny budget")
-    ap.add_argument("--seeds", type=int, default=None, help="number of seeds (default 3; quick 1)")
-    ap.add_argument("--out", default="figures", help="output folder (default figures/)")
-    args = ap.parse_args()
-    print(headline(run("mujoco", quick=args.quick, seeds=args.seeds, out=args.out)))
+    script("mujoco")

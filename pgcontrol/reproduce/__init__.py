@@ -72,3 +72,21 @@ def save_json(path: str | Path, obj) -> None:
 def headline(summary: dict) -> str:
     """The lines the CLI prints for a summary."""
     return "\n".join(summary.get("headline", []))
+
+
+def script(name: str, argv: list[str] | None = None) -> dict:
+    """The command line of ``experiments/<name>.py``: ``[--quick] [--seeds N] [--out DIR] [--no-progress]``.
+
+    Runs :func:`run` and prints the headline; the same as ``pgcontrol reproduce NAME``.
+    """
+    import argparse
+
+    ap = argparse.ArgumentParser(prog=f"experiments/{name}.py", description=EXPERIMENTS[name])
+    ap.add_argument("--quick", action="store_true", help="the reduced run CI executes (about a minute)")
+    ap.add_argument("--seeds", type=int, default=None, help="number of seeds (or repetitions); default per experiment")
+    ap.add_argument("--out", default="figures", help="output folder (default: figures)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = ap.parse_args(argv)
+    summary = run(name, quick=args.quick, seeds=args.seeds, out=args.out, progress=not args.no_progress)
+    print(headline(summary))
+    return summary
