@@ -296,3 +296,12 @@ def test_reproduce_runs_the_registry(tmp_path, capsys, monkeypatch):
     assert r.returncode == 0, r.stderr
     assert calls == [("plateau", {"quick": True, "seeds": 2, "out": tmp_path, "progress": True})]
     assert "plateau: all good" in r.stdout and "plateau.json" in r.stdout and str(tmp_path) in r.stdout
+
+
+def test_reproduce_end_to_end_through_the_command(tmp_path):
+    """The real experiment through the console entry point: files written, headline printed."""
+    r = run("reproduce", "variance", "--quick", "--out", str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "variance.png").stat().st_size > 10_000
+    assert json.loads((tmp_path / "variance.json").read_text())["headline"][0] in r.stdout
+    assert "variance.png" in r.stdout
