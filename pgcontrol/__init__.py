@@ -1,0 +1,12 @@
+"""pgcontrol: policy-gradient control with exact LQ baselines.
+
+Modules (imported on demand; importing ``pgcontrol`` itself does nothing else):
+``plants`` (linear-Gaussian plants, catalog), ``lqr`` (Riccati, exact cost,
+gradient, Fisher, natural gradient, Kalman/LQG), ``sim`` and ``envs``
+(batched simulation, Gymnasium environments), ``policies``, ``rollout``
+(returns and advantages), ``algos`` (VPG, NPG/TRPO, actor-critic, PPO),
+``train`` (the shared training loop), ``reproduce`` (the figures) and ``cli``.
+Convention everywhere: a linear policy is u = -K x + eps.
+"""
+
+__version__ = "0.1.0"
