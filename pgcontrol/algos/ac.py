@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import torch
 
 from ..rollout import explained_variance, gae
-from .base import CommonConfig, make_critic, make_optimizer, values_of
+from .base import CommonConfig, lr_fraction, make_critic, make_optimizer, values_of
 
 
 @dataclass(frozen=True)
@@ -284,7 +284,7 @@ class ActorCritic:
         """
         cfg, m = self.cfg, batch.valid
         if cfg.anneal_lr:
-            frac = 1.0 - iteration / cfg.iterations
+            frac = lr_fraction(cfg, iteration)
             for opt, lr in ((self.opt, cfg.lr), (self.critic_opt, cfg.critic_lr)):
                 for group in getattr(opt, "param_groups", ()):
                     group["lr"] = frac * lr

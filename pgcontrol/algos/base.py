@@ -104,3 +104,17 @@ def fit_critic(critic, optimizer, obs, targets, *, epochs: int, minibatch: int |
             loss.backward()
             optimizer.step()
     return loss.item()
+
+
+def check_least_squares_critic(critic) -> None:
+    """``critic_optimizer="lstsq"`` needs a critic linear in its parameters with ``fit_least_squares()``."""
+    if not hasattr(critic, "fit_least_squares"):
+        from ..train import ConfigError
+
+        raise ConfigError("critic_optimizer='lstsq' needs a critic with fit_least_squares() (QuadraticValue); "
+                          f"got {type(critic).__name__}")
+
+
+def lr_fraction(config, iteration: int) -> float:
+    """The factor of ``anneal_lr``: 1 − iteration/iterations (``lr/iterations`` at the last), else 1."""
+    return 1.0 - iteration / config.iterations if getattr(config, "anneal_lr", False) else 1.0

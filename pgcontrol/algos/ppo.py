@@ -51,7 +51,7 @@ from dataclasses import dataclass
 import torch
 
 from ..rollout import explained_variance, gae
-from .base import CommonConfig, make_critic, values_of
+from .base import CommonConfig, check_least_squares_critic, lr_fraction, make_critic, values_of
 
 
 @dataclass(frozen=True)
@@ -225,15 +225,12 @@ class PPO:
     name = "ppo"
 
     def __init__(self, policy, config: PPOConfig, *, gamma, obs_dim, device, critic=None, plant=None):
-        from ..train import ConfigError
-
         self.policy, self.cfg, self.gamma = policy, config, gamma
         dtype = next(policy.parameters()).dtype
         self.critic = critic if critic is not None else make_critic(config.critic, obs_dim, device, dtype)
         self.lstsq = config.critic_optimizer == "lstsq"
-        if self.lstsq and not hasattr(self.critic, "fit_least_squares"):
-            raise ConfigError("critic_optimizer='lstsq' needs a critic with fit_least_squares() (QuadraticValue); "
-                              f"got {type(self.critic).__name__}")
+        if self.lstsq:
+            check_least_squares_critic(self.critic)
         self.lrs = (config.lr, config.lr if config.critic_lr is None else config.critic_lr)
         critic_params = [] if self.lstsq else list(self.critic.parameters())
         self.opt = torch.optim.Adam([{"params": list(policy.parameters()), "lr": self.lrs[0]},
@@ -270,7 +267,7 @@ class PPO:
             critic of the start of the iteration; ``lr`` (the policy's step size).
         """
         cfg, m = self.cfg, batch.valid
-        frac = 1.0 - iteration / cfg.iterations if cfg.anneal_lr else 1.0
+        frac = lr_fraction(cfg, iteration)
         for group, lr in zip(self.opt.param_groups, self.lrs):
             group["lr"] = frac * lr
         values, adv, returns = self.advantages(batch)

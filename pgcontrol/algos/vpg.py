@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import torch
 
 from ..rollout import explained_variance, pg_advantages
-from .base import CommonConfig, fit_critic, make_critic, make_optimizer, values_of
+from .base import (CommonConfig, check_least_squares_critic, fit_critic, lr_fraction, make_critic,
+                   make_optimizer, values_of)
 
 
 @dataclass(frozen=True)
@@ -127,11 +128,7 @@ class VPG:
         self.critic_opt = None
         if self.critic is not None:
             if config.critic_optimizer == "lstsq":
-                if not hasattr(self.critic, "fit_least_squares"):
-                    from ..train import ConfigError
-
-                    raise ConfigError("critic_optimizer='lstsq' needs a critic with fit_least_squares() "
-                                      f"(QuadraticValue); got {type(self.critic).__name__}")
+                check_least_squares_critic(self.critic)
             else:
                 self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
         self.generator = torch.Generator().manual_seed(0)
@@ -159,7 +156,7 @@ class VPG:
     def update(self, batch, iteration: int) -> dict:
         if getattr(self.cfg, "anneal_lr", False) and self.opt is not None:
             for group in self.opt.param_groups:
-                group["lr"] = self.cfg.lr * (1.0 - iteration / self.cfg.iterations)
+                group["lr"] = self.cfg.lr * lr_fraction(self.cfg, iteration)
         loss, _ = self.gradient_estimate(batch)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(),
                                                    self.cfg.max_grad_norm or float("inf"))
@@ -168,11 +165,16 @@ class VPG:
         out.update(self.fit_value(batch))
         return out
 
-    def _fit_value_lstsq(self, batch) -> dict:
-        """Closed-form fit of the critic to the batch's reward-to-go (bootstrapped at truncation)."""
+    def _value_targets(self, batch):
+        """The critic's values on the batch and its regression targets, the reward-to-go bootstrapped at truncation."""
         values, next_values = values_of(self.critic, batch)
         _, rtg = pg_advantages(batch, estimator="rtg", baseline="none", gamma=self.gamma,
                                next_values=next_values, discount_weighting=False)
+        return values, rtg
+
+    def _fit_value_lstsq(self, batch) -> dict:
+        """Closed-form fit of the critic to the batch's reward-to-go (bootstrapped at truncation)."""
+        values, rtg = self._value_targets(batch)
         m = batch.valid
         out = {"explained_variance": explained_variance(values, rtg, m)}  # the critic before the fit
         obs, y = batch.obs[m], rtg[m]
@@ -191,9 +193,7 @@ class VPG:
         if self.critic is not None and self.critic_opt is None:
             out.update(getattr(self, "_value_metrics", {}))
         elif self.critic is not None:
-            values, next_values = values_of(self.critic, batch)
-            _, rtg = pg_advantages(batch, estimator="rtg", baseline="none", gamma=self.gamma,
-                                   next_values=next_values, discount_weighting=False)
+            values, rtg = self._value_targets(batch)
             m = batch.valid
             out["loss_value"] = fit_critic(self.critic, self.critic_opt, batch.obs[m], rtg[m],
                                            epochs=self.cfg.critic_epochs, generator=self.generator)

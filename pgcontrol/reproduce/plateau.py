@@ -181,11 +181,10 @@ def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: b
 
         bar = tqdm(total=len(jobs), desc="plateau", unit="run", dynamic_ncols=True)
     results: dict[str, dict[float, list[RunResult]]] = {a: {} for a in grid}
-    with torch.inference_mode(False):
-        for a, step, seed in jobs:
-            results[a].setdefault(step, []).append(learn(a, step, seed, UPDATES[a], plant))
-            if bar is not None:
-                bar.update()
+    for a, step, seed in jobs:
+        results[a].setdefault(step, []).append(learn(a, step, seed, UPDATES[a], plant))
+        if bar is not None:
+            bar.update()
     if bar is not None:
         bar.close()
     table = {a: {str(step): summarise(runs, k_opt) for step, runs in results[a].items()} for a in results}
