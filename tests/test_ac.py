@@ -211,7 +211,7 @@ DI_CONFIG = ACConfig(num_envs=64, n_steps=16, iterations=80, lr=0.05, ent_coef=0
 
 LAPLACIAN_CONFIG = ACConfig(num_envs=256, n_steps=16, iterations=200, lr=0.005, ent_coef=0.1,
                             center_advantage=True, anneal_lr=True)
-"""Measured final gaps, seeds 0-4 (start 3.1): 0.015-0.018; ~6-10 s. (64 envs x 150 its at
+"""Measured final gaps, seeds 0-4 (start 3.1): 0.0145-0.018 (re-measured 2026-11-22); ~6-10 s. (64 envs x 150 its at
 lr 0.01: 0.011-0.054; 256 envs x 300 its: 0.005-0.014. Without centring, or with gradient
 steps on the quadratic critic, the gap stalls at 0.1-2.)"""
 
