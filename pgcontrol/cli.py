@@ -8,17 +8,17 @@ Subcommands
     Riccati-optimal gain K*, cost-to-go P*, optimal cost J*, closed-loop
     spectral radius; with ``--gain``, that gain's exact cost and its gap to J*.
 ``pgcontrol train --algo {vpg,npg,trpo,ac,ppo} --env ENV [--steps N] [--policy linear|mlp] [--seed S]
-[--device cpu|cuda|auto] [--config FILE] [--out DIR] [--resume]``
+[--device cpu|cuda|auto] [--config FILE] [--out DIR] [--resume] [--threads N]``
     Train with :func:`pgcontrol.train.train` (tqdm progress bar; ``checkpoint.pt``,
     ``progress.csv``, ``history.json`` in ``DIR``, default
     ``runs/<algo>-<env>-seed<S>``). ``--steps`` is an environment-step budget,
-    converted to iterations by :func:`pgcontrol.train.steps_per_iteration`;
+    converted to iterations by :func:`pgcontrol.config.steps_per_iteration`;
     ``--config`` is a JSON or TOML table of the learner's Config fields. At
     the end: learned K beside K* and the exact cost gap (linear policy on an
     LQ plant), otherwise the final mean return.
 ``pgcontrol eval CHECKPOINT [--episodes N] [--seed S] [--video FILE] [--json]``
     Rebuild the policy and environment of a checkpoint (observation
-    normaliser frozen), run N episodes (:func:`pgcontrol.train.evaluate`) and
+    normaliser frozen), run N episodes (:func:`pgcontrol.evaluate.evaluate`) and
     print the mean ± std return (and, on LQ plants, the exact J, K vs K*);
     ``--video`` records one episode through Gymnasium's ``rgb_array``
     rendering (MuJoCo tasks; ``.gif`` always, ``.mp4`` with imageio-ffmpeg).
@@ -192,12 +192,17 @@ def _env_label(env: str) -> str:
 def _cmd_train(args) -> int:
     import dataclasses
 
-    from . import train as T
+    from .checkpoint import load_checkpoint, policy_kind
+    from .config import config_from_dict, resolve_device, steps_per_iteration
+    from .envs import episode_length, is_plant
+    from .evaluate import lq_report
+    from .plants import make as make_plant
+    from .train import train
 
     env = args.env
-    plant = T.checkpoint_plant({"env": env})
+    plant = make_plant(env) if is_plant(env) else None
     if plant is None:
-        T.episode_length(env)  # an unknown Gymnasium id fails here, with one line
+        episode_length(env)  # an unknown Gymnasium id fails here, with one line
     seed = 0 if args.seed is None else args.seed
     out = Path(args.out) if args.out else Path("runs") / f"{args.algo}-{_env_label(env)}-seed{seed}"
     ckpt_path = out / "checkpoint.pt"
@@ -207,17 +212,17 @@ def _cmd_train(args) -> int:
         if not ckpt_path.exists():
             raise CLIError(f"nothing to resume: {str(ckpt_path)!r} does not exist (train without --resume first, "
                            "or give the run's --out)")
-        ckpt = T.load_checkpoint(ckpt_path)
+        ckpt = load_checkpoint(ckpt_path)
         if ckpt.get("algo") != args.algo:
             raise CLIError(f"{str(ckpt_path)!r} is a {ckpt.get('algo')!r} run, not {args.algo!r}")
         ck_env = ckpt.get("env")
-        ck_env = getattr(ck_env, "name", ck_env)
+        ck_env = ck_env.get("name") if isinstance(ck_env, dict) else ck_env
         if ck_env != env:
             raise CLIError(f"{str(ckpt_path)!r} was trained on {ck_env!r}, not {env!r}")
         if args.seed is not None and args.seed != ckpt.get("seed"):
             raise CLIError(f"{str(ckpt_path)!r} was trained with --seed {ckpt.get('seed')}, not {args.seed}")
         seed = ckpt.get("seed", seed)
-        ck_kind = (ckpt.get("policy_spec") or {}).get("kind") or T._infer_policy_spec(ckpt["policy"])["kind"]
+        ck_kind = policy_kind(ckpt)
         if kind is not None and kind != ck_kind:
             raise CLIError(f"{str(ckpt_path)!r} holds a {ck_kind!r} policy, not {kind!r}")
         kind = ck_kind
@@ -228,9 +233,9 @@ def _cmd_train(args) -> int:
     if kind is None:
         kind = "linear" if plant is not None else "mlp"
     values = _read_config_file(args.config) if args.config else {}
-    config = T.config_from_dict(args.algo, values, base=base, source=args.config or "config")
+    config = config_from_dict(args.algo, values, base=base, source=args.config or "config")
     if args.steps is not None:
-        per = T.steps_per_iteration(args.algo, config, env)
+        per = steps_per_iteration(args.algo, config, env)
         if not hasattr(config, "n_steps") and plant is None:
             # whole episodes that may end early: iterate until the budget is spent (train's max_steps)
             config = dataclasses.replace(config, iterations=max(1, math.ceil(args.steps / config.num_envs)))
@@ -241,13 +246,13 @@ def _cmd_train(args) -> int:
             budget = f"--steps {args.steps}: {config.iterations} iterations x {per} steps per iteration"
     else:
         budget = f"{config.iterations} iterations (config)"
-    device = T.resolve_device(args.device)
+    device = resolve_device(args.device)
     done_before = ckpt["iteration"] + 1 if args.resume else 0
     print(f"{'resuming' if args.resume else 'training'} {args.algo} on {env} ({kind} policy, seed {seed}, "
           f"device {device}): {budget}; writing to {out}", flush=True)
-    history = T.train(args.algo, env, config=config, seed=seed, device=device, out_dir=out, resume=args.resume,
+    history = train(args.algo, env, config=config, seed=seed, device=device, out_dir=out, resume=args.resume,
                       progress=True, policy_kind=kind, checkpoint_every=max(1, min(10, config.iterations // 100)),
-                      max_steps=args.steps)
+                      max_steps=args.steps, threads=args.threads)
     last = history[-1]
     if args.resume and last["iteration"] + 1 >= config.iterations and done_before >= config.iterations:
         print(f"nothing to do: the run already has {done_before} iterations (give a larger --steps to continue)")
@@ -260,7 +265,7 @@ def _cmd_train(args) -> int:
         print(f"final mean return: {r['return_mean']:.6g} ± {r.get('return_std', float('nan')):.4g} (std over the "
               f"episodes of iteration {r['iteration']})")
     if plant is not None and "K" in last:
-        rep = T.lq_report(plant, last["K"], last["std"])
+        rep = lq_report(plant, last["K"], last["std"])
         print(f"learned K  = {_fmt(rep['K'])}   std = {_fmt(rep['std'])}")
         print(f"optimal K* = {_fmt(rep['K_opt'])}   (Riccati, pgcontrol.lqr.optimal_gain)")
         print(f"J(K) = {rep['J_K']:.8g}   J* = {rep['J_opt']:.8g}   cost gap (J(K) - J*)/J* = {rep['gap']:.6g}   "
@@ -271,11 +276,11 @@ def _cmd_train(args) -> int:
 
 def _video_check(ckpt: dict, path: str, seed: int):
     """Fail early, with one line, if a video of this checkpoint cannot be written; return the render env."""
-    from . import train as T
+    from .checkpoint import checkpoint_plant
 
     env = ckpt.get("env")
-    if T.checkpoint_plant(ckpt) is not None or not isinstance(env, str):
-        name = getattr(env, "name", env)
+    if checkpoint_plant(ckpt) is not None or not isinstance(env, str):
+        name = env.get("name") if isinstance(env, dict) else env
         raise CLIError(f"cannot record a video: {name!r} is a linear-Gaussian plant, which has no renderer "
                        "(videos need a Gymnasium environment with rgb_array rendering, e.g. a MuJoCo task)")
     suffix = Path(path).suffix.lower()
@@ -313,15 +318,13 @@ def _record_video(ckpt: dict, env, path: str, seed: int) -> int:
     import torch
     from gymnasium.wrappers import NormalizeObservation
 
-    from . import train as T
+    from .checkpoint import load_normaliser_state, policy_from_checkpoint
 
-    policy = T.policy_from_checkpoint(ckpt)
-    norm = (ckpt.get("normaliser") or {}).get("NormalizeObservation")
-    if norm is not None:
+    policy = policy_from_checkpoint(ckpt)
+    normaliser = ckpt.get("normaliser") or {}
+    if "NormalizeObservation" in normaliser:
         env = NormalizeObservation(env)
-        env.obs_rms.mean, env.obs_rms.var, env.obs_rms.count = (np.array(norm["mean"]), np.array(norm["var"]),
-                                                                norm["count"])
-        env.update_running_mean = False
+        load_normaliser_state(env, normaliser, freeze=True)
     gen = torch.Generator().manual_seed(seed)
     obs, _ = env.reset(seed=seed)
     frames = [env.render()]
@@ -347,11 +350,12 @@ def _record_video(ckpt: dict, env, path: str, seed: int) -> int:
 def _cmd_eval(args) -> int:
     if args.video:
         os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering; must be set before mujoco loads
-    from . import train as T
+    from .checkpoint import load_checkpoint
+    from .evaluate import evaluate
 
-    ckpt = T.load_checkpoint(args.checkpoint)
+    ckpt = load_checkpoint(args.checkpoint)
     render_env = _video_check(ckpt, args.video, args.seed) if args.video else None
-    res = T.evaluate(ckpt, args.episodes, seed=args.seed)
+    res = evaluate(ckpt, args.episodes, seed=args.seed)
     if args.json:
         if render_env is not None:
             res["video"], res["video_frames"] = args.video, _record_video(ckpt, render_env, args.video, args.seed)
@@ -433,6 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", metavar="FILE", help="JSON (or .toml) file of the learner's Config fields")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/<algo>-<env>-seed<S>)")
     p.add_argument("--resume", action="store_true", help="continue the run in the output folder")
+    p.add_argument("--threads", type=_positive_int, metavar="N",
+                   help="torch intra-op threads (default 1: faster for these small tensors, see README)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(

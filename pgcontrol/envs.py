@@ -87,10 +87,13 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from .plants import InvalidPlantError, LinearGaussianPlant, make
+from .errors import ConfigError, InvalidPlantError
+from .plants import LinearGaussianPlant, make
+from .plants import names as plant_names
 from .sim import make_generator, plant_tensors, sqrt_psd, stage_cost, within_bound
 
-__all__ = ["LinearGaussianEnv", "LinearGaussianVectorEnv", "register_envs", "ENV_IDS"]
+__all__ = ["LinearGaussianEnv", "LinearGaussianVectorEnv", "register_envs", "ENV_IDS", "is_plant", "make_vec_env",
+           "find_plant", "find_wrapper", "episode_length"]
 
 ENV_IDS = ("pgcontrol/LinearGaussian-v0", "pgcontrol/ScalarLQG-v0")
 
@@ -386,3 +389,78 @@ def register_envs() -> None:
 
 
 register_envs()
+
+
+# ------------------------------------------------------- the trainer's env factory
+
+
+def is_plant(env) -> bool:
+    """True for a :class:`~pgcontrol.plants.LinearGaussianPlant` or a catalog plant name."""
+    return isinstance(env, LinearGaussianPlant) or (isinstance(env, str) and env in plant_names())
+
+
+def _unknown_env(env, exc) -> ConfigError:
+    return ConfigError(f"unknown environment {env!r} ({exc}); give a Gymnasium id such as 'InvertedPendulum-v5' "
+                       f"or a plant name: {', '.join(plant_names())}")
+
+
+def make_vec_env(env, num_envs: int, *, device="cpu", normalize_obs=False, normalize_reward=False, gamma=0.99):
+    """A Gymnasium vector env for a plant (name or object) or a Gymnasium id.
+
+    Plants get the native batched :class:`LinearGaussianVectorEnv`
+    (stepping on ``device``); other ids a ``SyncVectorEnv``. Optional
+    Gymnasium normalisation wrappers are added outermost, after
+    ``RecordEpisodeStatistics`` so logged returns stay unnormalised.
+    """
+    from gymnasium.wrappers import vector as vw
+
+    if is_plant(env):
+        vec = gymnasium.make_vec("pgcontrol/LinearGaussian-v0", num_envs=num_envs,
+                                 vectorization_mode="vector_entry_point", plant=env, device=device)
+    elif isinstance(env, str):
+        try:
+            vec = gymnasium.make_vec(env, num_envs=num_envs, vectorization_mode="sync")
+        except gymnasium.error.Error as exc:
+            raise _unknown_env(env, exc) from None
+    else:
+        vec = env  # already a vector env
+    vec = vw.RecordEpisodeStatistics(vec)
+    if normalize_obs:
+        vec = vw.NormalizeObservation(vec)
+    if normalize_reward:
+        vec = vw.NormalizeReward(vec, gamma=gamma)
+    return vec
+
+
+def find_plant(vec) -> LinearGaussianPlant | None:
+    """The plant simulated inside a (wrapped) env, or None."""
+    e = vec
+    while e is not None:
+        if isinstance(getattr(e, "plant", None), LinearGaussianPlant):
+            return e.plant
+        e = getattr(e, "env", None)
+    return None
+
+
+def find_wrapper(vec, name: str):
+    """The wrapper of class name ``name`` around ``vec`` (e.g. ``"NormalizeObservation"``), or None."""
+    e = vec
+    while e is not None:
+        if type(e).__name__ == name:
+            return e
+        e = getattr(e, "env", None)
+    return None
+
+
+def episode_length(env) -> int | None:
+    """Steps of one episode at most: the plant's horizon, or a Gymnasium id's ``max_episode_steps`` (None if unset)."""
+    if is_plant(env):
+        return int(make(env).horizon)
+    try:
+        spec = gymnasium.spec(env)
+    except gymnasium.error.Error as exc:
+        raise _unknown_env(env, exc) from None
+    if spec.max_episode_steps is not None:
+        return int(spec.max_episode_steps)
+    horizon = (spec.kwargs or {}).get("max_episode_steps")
+    return None if horizon is None else int(horizon)

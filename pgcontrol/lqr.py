@@ -27,7 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg
 
-from .plants import InvalidPlantError, LinearGaussianPlant
+from .errors import InvalidPlantError, NotStabilizableError
+from .plants import LinearGaussianPlant
 
 __all__ = [
     "NotStabilizableError",
@@ -43,11 +44,9 @@ __all__ = [
     "kalman_filter",
     "LQGController",
     "lqg_controller",
+    "gain_error",
+    "cost_gap",
 ]
-
-
-class NotStabilizableError(ValueError):
-    """(A, B) is not stabilisable (for the discounted problem), so no LQR gain exists."""
 
 
 # --------------------------------------------------------------------- helpers
@@ -513,3 +512,20 @@ def _linear_system_cost(F, N, M, c0, z_mean, z_cov, gamma, horizon) -> float:
             S = F @ S @ F.T + N
             disc *= gamma
     return cost if np.isfinite(cost) else np.inf
+
+
+# ------------------------------------------------------------ comparing to K*
+
+
+def gain_error(K, K_opt) -> float:
+    """Relative gain error :math:`\\|K - K^\\star\\|_F / \\|K^\\star\\|_F` (shapes must match)."""
+    K, K_opt = np.asarray(K, dtype=float), np.asarray(K_opt, dtype=float)
+    if K.shape != K_opt.shape:
+        raise InvalidPlantError(f"gain_error: K has shape {K.shape} but K* has shape {K_opt.shape}")
+    return float(np.linalg.norm(K - K_opt) / np.linalg.norm(K_opt))
+
+
+def cost_gap(J, J_opt) -> float:
+    """Relative cost gap :math:`(J - J^\\star)/J^\\star`; ``inf`` when ``J`` is infinite (an unstable gain)."""
+    J, J_opt = float(J), float(J_opt)
+    return (J - J_opt) / J_opt if np.isfinite(J) else float("inf")

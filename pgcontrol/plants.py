@@ -29,6 +29,8 @@ from typing import Callable
 
 import numpy as np
 
+from .errors import InvalidPlantError
+
 __all__ = [
     "InvalidPlantError",
     "LinearGaussianPlant",
@@ -38,10 +40,6 @@ __all__ = [
     "random",
     "cartpole_linearized",
 ]
-
-
-class InvalidPlantError(ValueError):
-    """A plant (or a matrix passed with one) is malformed."""
 
 
 def _as_matrix(name: str, value, shape: tuple[int | None, int | None], *, scalar_is_identity: bool = False) -> np.ndarray:

@@ -91,17 +91,30 @@ class Collector:
     device : torch.device
     seed : int
         Seeds the first reset and the action noise generator.
+    rng : dict, optional
+        Continue the streams of another collector instead (:meth:`rng_state`).
     """
 
-    def __init__(self, envs, policy, device, seed: int = 0, dtype=None):
+    def __init__(self, envs, policy, device, seed: int = 0, dtype=None, rng: dict | None = None):
         self.envs, self.policy, self.device = envs, policy, torch.device(device)
         self.dtype = dtype or next(policy.parameters()).dtype
         self.generator = torch.Generator(device=self.device).manual_seed(int(seed))
         self._seed = int(seed)
+        if rng is not None:
+            self.load_rng_state(rng)
         self._obs = None
         self._resetting = None  # envs whose next step is an autoreset
         self._tau = None
         self._ep_ret = None
+
+    def rng_state(self) -> dict:
+        """The random state: the action-noise generator's and the seed of the next reset (for checkpoints)."""
+        return {"collector": self.generator.get_state(), "reset_seed": self._seed}
+
+    def load_rng_state(self, state: dict) -> None:
+        """Continue the random streams saved by :meth:`rng_state`."""
+        self.generator.set_state(state["collector"])
+        self._seed = int(state["reset_seed"])
 
     def _tensor(self, x, dtype=None):
         return torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x, device=self.device,

@@ -198,7 +198,7 @@ def test_online_two_timescale_smoke():
 
 
 # Learning on the LQ plants from the documented default start
-# (pgcontrol.train.default_initial_gain: LQR gain for Q0 = 100 Q, σ0 = 0.5): the exact
+# (pgcontrol.policies.default_initial_gain: LQR gain for Q0 = 100 Q, σ0 = 0.5): the exact
 # relative cost gap (J(K) - J*)/J* must fall below 5 %. Both configs use the default
 # quadratic critic with closed-form TD(0) steps (5 per iteration), the TD advantage
 # (λ = 0) centred over the batch, Adam on the actor with a linearly annealed step size,

@@ -1,4 +1,4 @@
-"""Rebuilding a policy from a checkpoint and evaluating it (pgcontrol.train.evaluate), configs from files."""
+"""Rebuilding a policy from a checkpoint and evaluating it (pgcontrol.evaluate), configs from files."""
 
 import json
 import math
@@ -13,8 +13,11 @@ from pgcontrol.algos.npg import NPGConfig
 from pgcontrol.algos.ppo import PPOConfig
 from pgcontrol.algos.vpg import VPGConfig
 from pgcontrol.policies import LinearGaussianPolicy, MLPGaussianPolicy, PolicyError, policy_from_spec
-from pgcontrol.train import (ConfigError, config_from_dict, evaluate, load_checkpoint, lq_report,
-                             policy_from_checkpoint, steps_per_iteration, train)
+from pgcontrol.checkpoint import load_checkpoint, policy_from_checkpoint
+from pgcontrol.config import config_from_dict, steps_per_iteration
+from pgcontrol.errors import ConfigError
+from pgcontrol.evaluate import evaluate, lq_report
+from pgcontrol.train import train
 
 
 @pytest.mark.parametrize("policy", [

@@ -9,7 +9,10 @@ from pgcontrol.algos.npg import NPG, NPGConfig, sample_fisher, state_weights
 from pgcontrol.algos.vpg import VPG, VPGConfig
 from pgcontrol.policies import LinearGaussianPolicy
 from pgcontrol.rollout import Collector, pg_advantages
-from pgcontrol.train import ConfigError, TrainingDiverged, load_checkpoint, make_vec_env, train
+from pgcontrol.checkpoint import load_checkpoint
+from pgcontrol.envs import make_vec_env
+from pgcontrol.errors import ConfigError, TrainingDiverged
+from pgcontrol.train import train
 
 
 def _episodes(name, K, std, n, seed=0):

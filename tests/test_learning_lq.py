@@ -1,7 +1,7 @@
 """Learning tests: linear-policy VPG, NPG and TRPO on LQ plants.
 
 Each run starts from the documented default initial gain
-(:func:`pgcontrol.train.default_initial_gain`) and must bring the exact relative
+(:func:`pgcontrol.policies.default_initial_gain`) and must bring the exact relative
 cost gap ``history[-1]["gap"]`` (= (J(K) - J*) / J*, computed by
 :func:`pgcontrol.train.train`) below 0.05. Runs are deterministic on CPU (seed 0);
 the measured final gaps for seeds 0, 1 and 2 (where measured) and the times are in
@@ -26,7 +26,8 @@ import math
 from pgcontrol import plants
 from pgcontrol.algos.npg import NPGConfig
 from pgcontrol.algos.vpg import VPGConfig
-from pgcontrol.train import build_policy, train
+from pgcontrol.policies import build_policy
+from pgcontrol.train import train
 
 GAP_TOL = 0.05
 

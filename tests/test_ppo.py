@@ -15,7 +15,9 @@ from pgcontrol import plants
 from pgcontrol.algos.ppo import PPO, PPOConfig, clipped_surrogate, policy_loss, value_loss
 from pgcontrol.policies import LinearGaussianPolicy, QuadraticValue
 from pgcontrol.rollout import Batch, Collector
-from pgcontrol.train import ConfigError, make_vec_env, train
+from pgcontrol.envs import make_vec_env
+from pgcontrol.errors import ConfigError
+from pgcontrol.train import train
 
 EPS = 0.2
 
@@ -187,7 +189,7 @@ def test_checkpoint_resume(tmp_path):
 
 
 # Learning on the LQ plants from the documented default start
-# (pgcontrol.train.default_initial_gain: LQR gain for Q0 = 100 Q, σ0 = 0.5): the exact
+# (pgcontrol.policies.default_initial_gain: LQR gain for Q0 = 100 Q, σ0 = 0.5): the exact
 # relative cost gap (J(K) - J*)/J* must fall below 5 %. One config for both plants: the
 # quadratic critic refitted in closed form to the returns each iteration, TD advantages
 # (λ = 0: with the exact value class, GAE's longer sums only add variance), no gradient

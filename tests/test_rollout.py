@@ -137,7 +137,7 @@ def test_collect_episodes_and_determinism():
 
 def test_logged_returns_are_unnormalised_under_reward_scaling():
     """With NormalizeReward the policy learns from scaled rewards, but episode returns are the plant's own."""
-    from pgcontrol.train import make_vec_env
+    from pgcontrol.envs import make_vec_env
 
     def returns(normalize_reward):
         vec = make_vec_env("scalar-lqg", 3, normalize_reward=normalize_reward, gamma=0.9)

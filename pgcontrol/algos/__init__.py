@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from ..errors import ConfigError
+
 
 def get_algorithm(algo):
     """``(LearnerClass, name)`` for ``"vpg"``, ``"npg"``, ``"trpo"``, ``"ac"``, ``"ppo"`` or a learner class."""
-    from ..train import ConfigError
 
     if isinstance(algo, type):
         return algo, getattr(algo, "name", algo.__name__.lower())

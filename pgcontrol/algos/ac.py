@@ -45,6 +45,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import ConfigError
 from ..rollout import explained_variance, gae
 from .base import CommonConfig, lr_fraction, make_critic, make_optimizer, values_of
 
@@ -130,7 +131,6 @@ class ACConfig(CommonConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        from ..train import ConfigError
 
         if self.online:  # the slides' variant: one transition per env, plain SGD on both timescales
             object.__setattr__(self, "n_steps", 1)
@@ -220,8 +220,6 @@ class LeastSquaresStep:
     """
 
     def __init__(self, critic, rate: float, ridge: float = 1e-8):
-        from ..train import ConfigError
-
         if not (hasattr(critic, "features") and isinstance(getattr(critic, "weight", None), torch.Tensor)):
             raise ConfigError("critic_optimizer='lstsq' needs a critic with features() and a weight vector "
                               f"(V = features(x) @ weight, e.g. QuadraticValue); got {type(critic).__name__}")

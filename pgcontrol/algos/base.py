@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import ConfigError
 from ..policies import MLPValue, QuadraticValue
 
 
@@ -40,8 +41,6 @@ class CommonConfig:
     gamma: float | None = None
 
     def __post_init__(self):
-        from ..train import ConfigError
-
         for name in ("num_envs", "iterations"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
@@ -55,7 +54,6 @@ class CommonConfig:
 
 def make_critic(kind: str, obs_dim: int, device, dtype) -> torch.nn.Module | None:
     """``"none"``, ``"mlp"`` (:class:`MLPValue`) or ``"quadratic"`` (:class:`QuadraticValue`, exact for LQ)."""
-    from ..train import ConfigError
 
     if kind == "none":
         return None
@@ -68,7 +66,6 @@ def make_critic(kind: str, obs_dim: int, device, dtype) -> torch.nn.Module | Non
 
 def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     """``"sgd"`` (plain gradient steps, eq. (3.22)) or ``"adam"``."""
-    from ..train import ConfigError
 
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr)
@@ -109,7 +106,6 @@ def fit_critic(critic, optimizer, obs, targets, *, epochs: int, minibatch: int |
 def check_least_squares_critic(critic) -> None:
     """``critic_optimizer="lstsq"`` needs a critic linear in its parameters with ``fit_least_squares()``."""
     if not hasattr(critic, "fit_least_squares"):
-        from ..train import ConfigError
 
         raise ConfigError("critic_optimizer='lstsq' needs a critic with fit_least_squares() (QuadraticValue); "
                           f"got {type(critic).__name__}")

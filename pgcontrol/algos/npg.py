@@ -27,6 +27,7 @@ import torch
 from torch.func import functional_call, grad, vmap
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
+from ..errors import ConfigError
 from .. import lqr
 from .vpg import VPG, ReinforceConfig
 
@@ -63,7 +64,6 @@ class NPGConfig(ReinforceConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        from ..train import ConfigError
 
         if self.fisher not in ("sample", "cg", "exact"):
             raise ConfigError(f"fisher must be 'sample', 'cg' or 'exact'; got {self.fisher!r}")

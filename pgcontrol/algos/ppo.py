@@ -40,7 +40,7 @@ be refitted in closed form to the λ-returns once per iteration
 (``critic_optimizer="lstsq"``), which is far more accurate than Adam steps
 on its badly conditioned features. Observation normalisation and reward
 scaling are environment wrappers (``normalize_obs``, ``normalize_reward``,
-read by :func:`pgcontrol.train.make_vec_env`; their statistics are saved in
+read by :func:`pgcontrol.envs.make_vec_env`; their statistics are saved in
 checkpoints by :func:`pgcontrol.train.train`), not part of the update.
 """
 
@@ -50,6 +50,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import ConfigError
 from ..rollout import explained_variance, gae
 from .base import CommonConfig, check_least_squares_critic, lr_fraction, make_critic, values_of
 
@@ -149,7 +150,6 @@ class PPOConfig(CommonConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        from ..train import ConfigError
 
         for name in ("n_steps", "update_epochs", "num_minibatches"):
             v = getattr(self, name)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import ConfigError
 from ..rollout import explained_variance, pg_advantages
 from .base import (CommonConfig, check_least_squares_critic, fit_critic, lr_fraction, make_critic,
                    make_optimizer, values_of)
@@ -63,7 +64,6 @@ class ReinforceConfig(CommonConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        from ..train import ConfigError
 
         if self.estimator not in ("total", "rtg", "gae"):
             raise ConfigError(f"estimator must be 'total', 'rtg' or 'gae'; got {self.estimator!r}")

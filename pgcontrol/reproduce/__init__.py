@@ -53,7 +53,7 @@ def save_figure(fig, path: str | Path, **kw) -> None:
     """
     import io
 
-    from ..train import atomic_write
+    from ..checkpoint import atomic_write
 
     buf = io.BytesIO()
     kw.setdefault("dpi", 150)
@@ -64,7 +64,7 @@ def save_figure(fig, path: str | Path, **kw) -> None:
 
 def save_json(path: str | Path, obj) -> None:
     """Write a JSON summary atomically (NumPy scalars become floats)."""
-    from ..train import atomic_write
+    from ..checkpoint import atomic_write
 
     atomic_write(path, json.dumps(obj, indent=1, default=float) + "\n")
 

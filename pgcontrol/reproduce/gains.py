@@ -3,7 +3,7 @@
 For each plant (``scalar-lqg``, ``double-integrator``, ``laplacian-3``,
 ``cartpole-linearized``) and each learner (VPG, NPG, actor-critic, PPO) with a
 linear Gaussian policy ``u = -K x + eps`` started from the documented gain
-(:func:`pgcontrol.train.default_initial_gain`), over several seeds, this
+(:func:`pgcontrol.policies.default_initial_gain`), over several seeds, this
 experiment records
 
 * the relative gain error ``‖K − K*‖_F / ‖K*‖_F`` (``K*`` from the discounted
@@ -11,7 +11,7 @@ experiment records
 * the exact cost gap ``(J(K) − J*)/J*`` of the final mean gain (σ = 0;
   :func:`pgcontrol.lqr.policy_cost`),
 * whether the run stayed stabilising: it finished without
-  :class:`~pgcontrol.train.TrainingDiverged` *and* every logged iterate had
+  :class:`~pgcontrol.errors.TrainingDiverged` *and* every logged iterate had
   ``ρ(A − BK) < 1`` (a diverged run is recorded, counts as not stabilising and
   enters the medians with gain error and gap ``+inf``),
 * the environment steps used (``history[-1]["steps"]``).
@@ -64,7 +64,10 @@ from ..algos.ac import ACConfig
 from ..algos.npg import NPGConfig
 from ..algos.ppo import PPOConfig
 from ..algos.vpg import VPGConfig
-from ..train import TrainingDiverged, atomic_write, default_initial_gain, train
+from ..checkpoint import atomic_write
+from ..errors import TrainingDiverged
+from ..policies import build_policy, default_initial_gain
+from ..train import train
 from . import save_figure, save_json
 
 PLANTS = ["scalar-lqg", "double-integrator", "laplacian-3", "cartpole-linearized"]
@@ -276,7 +279,6 @@ def run_learner(plant_name: str, setting: Setting, algo: str, seed: int) -> dict
     t0, c0 = time.perf_counter(), time.process_time()
     policy = None
     if setting.fixed_std:
-        from ..train import build_policy
 
         policy = build_policy("linear", plant.n, plant.m, plant=plant)  # default_initial_gain, default σ0
         policy.raw_std.requires_grad_(False)

@@ -69,7 +69,8 @@ import numpy as np
 from .. import lqr, plants
 from ..algos.npg import NPGConfig
 from ..policies import LinearGaussianPolicy
-from ..train import TrainingDiverged, train
+from ..errors import TrainingDiverged
+from ..train import train
 from . import save_figure, save_json
 
 PLANT = "double-integrator-output"

@@ -29,6 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..algos.ac import ACConfig
+from ..algos.npg import NPGConfig
+from ..algos.ppo import PPOConfig
+from ..algos.vpg import VPGConfig
+from ..errors import TrainingDiverged
+from ..train import train
 from . import save_figure, save_json
 
 ENVS = ("InvertedPendulum-v5", "HalfCheetah-v5")
@@ -39,11 +45,6 @@ QUICK_BUDGET = 6_000
 
 def config(algo: str, env_id: str, budget: int):
     """The documented configuration of ``algo`` for a budget of about ``budget`` environment steps."""
-    from ..algos.ac import ACConfig
-    from ..algos.npg import NPGConfig
-    from ..algos.ppo import PPOConfig
-    from ..algos.vpg import VPGConfig
-
     if algo in ("vpg", "npg"):  # whole episodes; ``train(max_steps=budget)`` ends the run
         num_envs = 4 if env_id.startswith("HalfCheetah") else 8
         common = dict(num_envs=num_envs, iterations=10_000, estimator="gae",
@@ -71,7 +72,6 @@ def curve(history: list[dict]) -> tuple[np.ndarray, np.ndarray]:
 
 def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: bool = True) -> dict:
     """Make ``out/mujoco.png`` and ``out/mujoco.json``; see the module docstring."""
-    from ..train import TrainingDiverged, train
 
     t0 = time.perf_counter()
     envs = ENVS[:1] if quick else ENVS

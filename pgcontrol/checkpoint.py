@@ -1,0 +1,223 @@
+"""Checkpoints: what a run saves, how it is written, and how it is read back safely.
+
+A checkpoint (``checkpoint.pt``, written by :func:`save_checkpoint`) is a
+dict of tensors and plain data only::
+
+    {"format": "pgcontrol-2", "algo", "iteration", "config" (dict), "env" (a name, or a plant's matrices),
+     "gamma", "seed", "policy_spec" (dict), "policy" (state dict), "learner" (state dict),
+     "normaliser" (lists), "rng" (byte tensors), "history" (list of dicts)}
+
+It is read with ``torch.load(..., weights_only=True)``, so a file cannot run
+code when it is loaded (a crafted pickle raises :class:`CheckpointError`):
+students exchange checkpoints. Plants are stored as their matrices and
+rebuilt (and validated again) by :class:`~pgcontrol.plants.LinearGaussianPlant`.
+
+Every file is written atomically (:func:`atomic_write`: a temporary file in
+the same folder, ``fsync``, then :func:`os.replace`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import re
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .envs import find_wrapper
+from .errors import CheckpointError, PolicyError
+from .plants import LinearGaussianPlant
+from .plants import make as make_plant
+from .plants import names as plant_names
+from .policies import policy_from_spec
+
+__all__ = ["FORMAT", "atomic_write", "save_checkpoint", "load_checkpoint", "checkpoint_plant", "plant_to_dict",
+           "plant_from_dict", "normaliser_state", "load_normaliser_state", "policy_from_checkpoint", "policy_kind"]
+
+FORMAT = "pgcontrol-2"
+_FORMATS = ("pgcontrol-1", FORMAT)
+
+
+def atomic_write(path: str | Path, data: bytes | str) -> None:
+    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    try:
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions open() would
+        with os.fdopen(fd, "wb") as f:
+            f.write(data.encode() if isinstance(data, str) else data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+# ------------------------------------------------------------------ plants
+
+
+def plant_to_dict(plant: LinearGaussianPlant) -> dict:
+    """A plant as plain data (nested lists, floats, a string): safe to store in a checkpoint."""
+    out = {}
+    for f in dataclasses.fields(plant):
+        v = getattr(plant, f.name)
+        out[f.name] = v.tolist() if isinstance(v, np.ndarray) else v
+    return out
+
+
+def plant_from_dict(d: dict) -> LinearGaussianPlant:
+    """Rebuild (and validate) a plant stored by :func:`plant_to_dict`."""
+    fields = {f.name for f in dataclasses.fields(LinearGaussianPlant)}
+    if not isinstance(d, dict) or not {"A", "B", "Q", "R"} <= set(d) or not set(d) <= fields:
+        raise CheckpointError("the checkpoint's plant is not a table of LinearGaussianPlant fields")
+    return LinearGaussianPlant(**d)
+
+
+def checkpoint_plant(ckpt: dict) -> LinearGaussianPlant | None:
+    """The plant a checkpoint was trained on, or None for a Gymnasium environment."""
+    env = ckpt.get("env")
+    if isinstance(env, LinearGaussianPlant):
+        return env
+    if isinstance(env, dict):
+        return plant_from_dict(env)
+    if isinstance(env, str) and env in plant_names():
+        return make_plant(env)
+    return None
+
+
+# ------------------------------------------------------- normaliser statistics
+
+_NORMALISERS = (("NormalizeObservation", "obs_rms"), ("NormalizeReward", "return_rms"))
+
+
+def normaliser_state(vec) -> dict:
+    """Running statistics of Gymnasium's vector normalisation wrappers, as lists (for checkpoints)."""
+    out = {}
+    for name, attr in _NORMALISERS:
+        w = find_wrapper(vec, name)
+        if w is not None:
+            rms = getattr(w, attr)
+            out[name] = {"mean": np.asarray(rms.mean).tolist(), "var": np.asarray(rms.var).tolist(),
+                         "count": float(rms.count)}
+    return out
+
+
+def load_normaliser_state(vec, state: dict, *, freeze: bool = False) -> None:
+    """Restore :func:`normaliser_state` into the wrappers of ``vec`` (``freeze``: stop updating them).
+
+    ``vec`` may also be a single-env ``NormalizeObservation`` wrapper.
+    """
+    for name, attr in _NORMALISERS:
+        w = find_wrapper(vec, name)
+        if w is not None and name in state:
+            rms = getattr(w, attr)
+            s = state[name]
+            rms.mean, rms.var, rms.count = np.array(s["mean"], dtype=float), np.array(s["var"], dtype=float), \
+                float(s["count"])
+            if freeze:
+                w.update_running_mean = False
+
+
+# --------------------------------------------------------------- save / load
+
+
+def save_checkpoint(path: str | Path, ckpt: dict) -> None:
+    """Write a checkpoint dict atomically; plants become their matrices (:func:`plant_to_dict`)."""
+    ckpt = dict(ckpt, format=FORMAT)
+    if isinstance(ckpt.get("env"), LinearGaussianPlant):
+        ckpt["env"] = plant_to_dict(ckpt["env"])
+    buf = io.BytesIO()
+    torch.save(ckpt, buf)
+    atomic_write(path, buf.getvalue())
+
+
+_REQUIRED = {"algo": str, "iteration": int, "policy": dict, "history": list}
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint` (the file, or its run folder).
+
+    Loads with ``weights_only=True``: only tensors and plain data are
+    accepted, never code.
+
+    Raises
+    ------
+    CheckpointError
+        If the file is missing, corrupt, not a pgcontrol checkpoint, holds
+        anything but tensors and plain data, or lacks a required entry.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.pt"
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        with warnings.catch_warnings():  # plain pickles of other protocols warn before they are refused
+            warnings.simplefilter("ignore")
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many types for a damaged or unsafe file
+        unsafe = re.search(r"unsupported (GLOBAL|global)|Unsupported class", str(exc))
+        what = "holds objects other than tensors and plain data (refused: loading it could run code)" if unsafe \
+            else f"is corrupt or not a pgcontrol checkpoint ({type(exc).__name__})"
+        raise CheckpointError(f"checkpoint {str(path)!r} {what}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") not in _FORMATS:
+        raise CheckpointError(f"{str(path)!r} is not a pgcontrol checkpoint")
+    for key, typ in _REQUIRED.items():
+        if not isinstance(ckpt.get(key), typ):
+            raise CheckpointError(f"checkpoint {str(path)!r} is incomplete: {key!r} must be a {typ.__name__}, "
+                                  f"got {type(ckpt.get(key)).__name__}")
+    env = ckpt.get("env")
+    if env is not None and not isinstance(env, (str, dict)):
+        raise CheckpointError(f"checkpoint {str(path)!r}: 'env' must be a name or a plant's matrices; "
+                              f"got {type(env).__name__}")
+    return ckpt
+
+
+# ------------------------------------------------------------------ policies
+
+
+def _infer_policy_spec(state: dict) -> dict:
+    if "gain" in state:
+        m, n = state["gain"].shape
+        return {"kind": "linear", "obs_dim": n, "act_dim": m, "dtype": str(state["gain"].dtype).removeprefix("torch.")}
+    weights = [state[k] for k in sorted((k for k in state if k.startswith("mean_net.") and k.endswith(".weight")),
+                                        key=lambda k: int(k.split(".")[1]))]
+    if not weights:
+        raise CheckpointError("the checkpoint's policy has no spec and unknown parameters; it cannot be rebuilt")
+    return {"kind": "mlp", "obs_dim": weights[0].shape[1], "act_dim": weights[-1].shape[0],
+            "hidden": [w.shape[0] for w in weights[:-1]], "dtype": str(weights[0].dtype).removeprefix("torch.")}
+
+
+def policy_kind(ckpt: dict) -> str:
+    """``"linear"`` or ``"mlp"``: the kind of policy a checkpoint holds."""
+    spec = ckpt.get("policy_spec")
+    return (spec if isinstance(spec, dict) and "kind" in spec else _infer_policy_spec(ckpt["policy"]))["kind"]
+
+
+def policy_from_checkpoint(ckpt: dict, device="cpu"):
+    """The trained policy of a checkpoint (a dict from :func:`load_checkpoint`), on ``device``, in eval mode.
+
+    Built from the stored ``policy_spec`` (:func:`pgcontrol.policies.policy_from_spec`);
+    checkpoints without one are recognised from their parameter names.
+    """
+    state = ckpt.get("policy")
+    if not isinstance(state, dict):
+        raise CheckpointError("checkpoint holds no policy parameters")
+    spec = ckpt.get("policy_spec")
+    if spec is None:
+        spec = _infer_policy_spec(state)
+    try:
+        policy = policy_from_spec(spec)
+        policy.load_state_dict(state)
+    except (PolicyError, RuntimeError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"the checkpoint's policy cannot be rebuilt ({str(exc).splitlines()[0]})") from None
+    return policy.to(device).eval()

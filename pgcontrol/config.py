@@ -1,0 +1,136 @@
+"""Training settings at the boundary: configs from dicts, step budgets, devices and threads.
+
+Everything a user types (a ``--config`` file, ``--steps``, ``--device``,
+``--threads``) is checked here, before any training starts, and a bad value
+raises :class:`~pgcontrol.errors.ConfigError` naming the setting, the
+expected form and the value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+
+import torch
+
+from .algos import get_algorithm
+from .envs import episode_length
+from .errors import ConfigError
+
+__all__ = ["config_from_dict", "steps_per_iteration", "resolve_device", "set_threads", "DEFAULT_THREADS"]
+
+DEFAULT_THREADS = 1
+"""Torch intra-op threads used by ``train`` and the CLI unless asked otherwise.
+
+The learners' tensors are tiny ((N, n) with n ≤ 10): on many cores torch's
+intra-op thread pool spins more than it computes. Measured with
+``experiments/bench_training.py --threads`` (see README, "Threads")."""
+
+
+def resolve_device(device: str | torch.device = "cpu") -> torch.device:
+    """``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"auto"`` (CUDA when available) as a :class:`torch.device`."""
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ConfigError(f"unknown device {device!r}; use 'cpu', 'cuda' or 'auto'") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise ConfigError(f"device must be 'cpu', 'cuda[:i]' or 'auto'; got {device!r}")
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was requested but CUDA is not available; use --device cpu or auto")
+    return dev
+
+
+def set_threads(threads: int | None = None) -> int:
+    """Set torch's intra-op threads: ``threads``, or :data:`DEFAULT_THREADS` when None; returns the number set."""
+    n = DEFAULT_THREADS if threads is None else threads
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"threads must be a positive integer; got {threads!r}")
+    torch.set_num_threads(n)
+    return n
+
+
+def config_from_dict(algo, values: dict, *, base=None, source: str = "config"):
+    """The algorithm's ``Config`` from a dict of field values (a ``--config`` file).
+
+    ``base`` (a dict of field values, e.g. a checkpoint's ``config``) is
+    applied first, then ``values``. Each value is checked against the field's
+    type (``int``, ``float`` — an int is accepted —, ``bool``, ``str``,
+    optionally ``None``) before the Config's own validation runs.
+
+    Raises
+    ------
+    ConfigError
+        For a non-dict, an unknown key (the message lists the valid keys) or a
+        bad value (the message names the key); ``source`` prefixes the message.
+    """
+    Algo, algo_name = get_algorithm(algo)
+    Config = Algo.Config
+    hints = typing.get_type_hints(Config)
+    fields = [f.name for f in dataclasses.fields(Config) if f.init]
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source}: expected a table of {Config.__name__} fields (key: value), "
+                          f"got {type(values).__name__}")
+    unknown = [k for k in values if k not in fields]
+    if unknown:
+        raise ConfigError(f"{source}: unknown key {unknown[0]!r} for {algo_name} ({Config.__name__}); "
+                          f"valid keys: {', '.join(fields)}")
+    merged = {k: v for k, v in (base or {}).items() if k in fields}
+    merged.update(values)
+    for key, value in merged.items():
+        merged[key] = _check_field(source, Config.__name__, key, value, hints.get(key))
+    try:
+        return Config(**merged)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def _check_field(source, cls, key, value, hint):
+    args = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union \
+        else (hint,)
+    optional = type(None) in args
+    words = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    names = [words.get(a, getattr(a, "__name__", str(a))) for a in args if a is not type(None)]
+    names += ["null"] if optional else []
+    if value is None:
+        if optional:
+            return None
+    elif bool in args:
+        if isinstance(value, bool):
+            return value
+    elif int in args:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif float in args:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif str in args:
+        if isinstance(value, str):
+            return value
+    else:  # a type this checker does not know: leave it to the Config
+        return value
+    raise ConfigError(f"{source}: {cls}.{key} must be {' or '.join(names)}; got {value!r}")
+
+
+def steps_per_iteration(algo, config, env) -> int:
+    """Environment steps one iteration of ``train`` takes (at most), for converting a step budget.
+
+    * episodic learners (``vpg``, ``npg``, ``trpo``): ``num_envs`` whole
+      episodes, ``num_envs × episode length`` (the plant's horizon, or the
+      Gymnasium time limit ``max_episode_steps``; episodes that terminate
+      earlier take fewer steps);
+    * ``ac`` and ``ppo``: ``num_envs × n_steps`` (``n_steps = 1`` for
+      ``ACConfig(online=True)``).
+    """
+    _, name = get_algorithm(algo)
+    if hasattr(config, "n_steps"):
+        return int(config.num_envs) * int(config.n_steps)
+    T = episode_length(env)
+    if T is None:
+        raise ConfigError(f"environment {env!r} has no time limit (max_episode_steps), so a step budget cannot "
+                          f"be converted to iterations of the episodic learner {name!r}; set 'iterations' instead")
+    return int(config.num_envs) * T

@@ -1,0 +1,127 @@
+"""Scoring a trained policy: exact figures on LQ plants, sampled episode returns everywhere.
+
+* :func:`lq_report` — the exact costs of a linear policy on a state-feedback
+  plant (:mod:`pgcontrol.lqr`), against the Riccati optimum; training logs a
+  subset of it every iteration;
+* :func:`evaluate` — run a checkpoint's policy for whole episodes and
+  summarise the returns.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import lqr
+from .checkpoint import checkpoint_plant, load_checkpoint, load_normaliser_state, policy_from_checkpoint
+from .config import resolve_device
+from .envs import is_plant, make_vec_env
+from .errors import ConfigError
+from .plants import LinearGaussianPlant
+from .rollout import Collector
+
+__all__ = ["lq_report", "evaluate"]
+
+
+def lq_report(plant: LinearGaussianPlant, K, std, *, expected_return: bool = True) -> dict:
+    """Exact figures of a linear policy ``u = -Kx + ε`` on a state-feedback plant.
+
+    ``J`` are the infinite-horizon discounted costs of :func:`pgcontrol.lqr.policy_cost`:
+    ``J`` = J(K, σ), ``J_K`` = J(K, 0) (the gain alone, as in training's
+    ``gap``), ``J_opt`` = J(K*, 0); ``gap`` = (J_K − J*)/J*
+    (:func:`~pgcontrol.lqr.cost_gap`), ``gain_error`` = ‖K − K*‖/‖K*‖.
+    With ``expected_return``, also ``expected_return``, the exact mean of
+    one episode's undiscounted return, −J_T with γ = 1 over the horizon T,
+    which is what :func:`evaluate` samples.
+    """
+    K = np.asarray(K, dtype=float)
+    std = np.asarray(std, dtype=float)
+    K_opt, _ = lqr.optimal_gain(plant)
+    J_opt = lqr.policy_cost(plant, K_opt)
+    J_K = lqr.policy_cost(plant, K, 0.0)
+    out = {
+        "K": K.tolist(), "std": std.tolist(), "K_opt": K_opt.tolist(), "J_opt": J_opt,
+        "J": lqr.policy_cost(plant, K, std), "J_K": J_K,
+        "gap": lqr.cost_gap(J_K, J_opt), "gain_error": lqr.gain_error(K, K_opt),
+    }
+    if expected_return:
+        out["expected_return"] = -lqr.policy_cost(plant.replace(gamma=1.0), K, std, horizon=plant.horizon)
+        out["horizon"] = plant.horizon
+    return out
+
+
+def evaluate(checkpoint, episodes: int = 100, *, seed: int = 0, device="cpu", batch_size: int | None = None) -> dict:
+    """Run a trained policy for ``episodes`` whole episodes and summarise the returns.
+
+    The policy is rebuilt from the checkpoint (:func:`~pgcontrol.checkpoint.policy_from_checkpoint`),
+    the environment from its recorded name (or plant), and the observation
+    normaliser (``normalize_obs`` configs) gets the checkpoint's running
+    statistics, frozen. Rewards are never normalised here: the returns are the
+    environment's undiscounted episode returns, as training's ``return_mean``
+    (which is their mean over one training batch). Actions are sampled from
+    the stochastic policy, exactly as in training. Episodes are run
+    ``batch_size`` at a time (default: all at once on plants, 16 otherwise),
+    each batch by :meth:`pgcontrol.rollout.Collector.collect` with
+    ``episodes=True``; with ``batch_size = episodes = num_envs`` and the
+    training seed, the first evaluation batch is the first training batch.
+
+    Parameters
+    ----------
+    checkpoint : path or dict
+        A ``checkpoint.pt`` (or its folder), or a dict from :func:`~pgcontrol.checkpoint.load_checkpoint`.
+
+    Returns
+    -------
+    dict
+        ``returns`` (list, in the order the episodes ended), ``mean``, ``std``
+        (population), ``stderr``, ``lengths``, ``diverged`` (count), ``env``,
+        ``algo``, ``iteration``, ``steps``, ``train_return_mean`` (the last
+        training row's, if any) and, for a linear policy on a state-feedback
+        plant, ``lq`` (:func:`lq_report`).
+    """
+    ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
+    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
+        raise ConfigError(f"episodes must be a positive integer; got {episodes!r}")
+    plant = checkpoint_plant(ckpt)
+    env = plant if isinstance(ckpt.get("env"), dict) else ckpt.get("env")
+    if env is None:
+        raise ConfigError("the checkpoint does not record its environment (it was trained on a ready vector env)")
+    dev = resolve_device(device)
+    policy = policy_from_checkpoint(ckpt, dev)
+    cfg = ckpt.get("config") or {}
+    batch = int(batch_size or (episodes if is_plant(env) else 16))
+    batch = max(1, min(batch, episodes))
+    returns, lengths, diverged = [], [], 0
+    vec = collector = None
+    torch.manual_seed(seed)
+    while len(returns) < episodes:
+        n = min(batch, episodes - len(returns))
+        if vec is None or vec.num_envs != n:
+            if vec is not None:
+                vec.close()
+            vec = make_vec_env(env, n, device=dev, normalize_obs=bool(cfg.get("normalize_obs", False)))
+            load_normaliser_state(vec, ckpt.get("normaliser") or {}, freeze=True)
+            collector = Collector(vec, policy, dev, seed=seed, rng=None if collector is None else collector.rng_state())
+        b = collector.collect(episodes=True)
+        if not b.episode_returns:
+            raise ConfigError(f"no episode of {env!r} ended within 100000 steps; it cannot be evaluated by episodes")
+        returns += b.episode_returns[: episodes - len(returns)]  # exactly what training logs as return_mean
+        lengths += b.episode_lengths[: episodes - len(lengths)]
+        diverged += int(b.diverged)
+    vec.close()
+    r = np.asarray(returns)
+    hist = ckpt.get("history") or []
+    train_rows = [row for row in hist if "return_mean" in row]
+    out = {
+        "env": env if isinstance(env, str) else env.name, "algo": ckpt.get("algo"),
+        "iteration": ckpt.get("iteration"), "steps": hist[-1]["steps"] if hist else 0,
+        "episodes": int(episodes), "seed": int(seed),
+        "returns": r.tolist(), "lengths": [int(x) for x in lengths],
+        "mean": float(r.mean()), "std": float(r.std()),
+        "stderr": float(r.std(ddof=1) / np.sqrt(len(r))) if len(r) > 1 else float("nan"),
+        "diverged_batches": diverged,
+        "train_return_mean": train_rows[-1]["return_mean"] if train_rows else None,
+    }
+    if plant is not None and getattr(policy, "is_linear", False) and not plant.has_output:
+        out["lq"] = lq_report(plant, policy.K, policy.std)
+    return out
