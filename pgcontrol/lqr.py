@@ -46,6 +46,12 @@ __all__ = [
     "lqg_controller",
     "gain_error",
     "cost_gap",
+    "policy_iteration",
+    "gradient_descent",
+    "finite_horizon_value",
+    "static_output_cost",
+    "static_output_gradient",
+    "best_static_output_gain",
 ]
 
 
@@ -529,3 +535,253 @@ def cost_gap(J, J_opt) -> float:
     """Relative cost gap :math:`(J - J^\\star)/J^\\star`; ``inf`` when ``J`` is infinite (an unstable gain)."""
     J, J_opt = float(J), float(J_opt)
     return (J - J_opt) / J_opt if np.isfinite(J) else float("inf")
+
+
+# ------------------------------------------------- model-based reference methods
+
+
+def _stop(K, K_prev, K_ref, tol) -> bool:
+    """Stopping rule of the iterative methods: within ``tol`` of ``K_ref``, or a relative change below ``tol``."""
+    return gain_error(K, K_ref) < tol if K_ref is not None else gain_error(K, K_prev) < tol
+
+
+def policy_iteration(plant: LinearGaussianPlant, K0, *, tol: float = 1e-10, max_iter: int = 100, K_ref=None):
+    """Hewer's policy iteration for the discounted LQR, from a stabilising gain ``K0``.
+
+    Alternates exact policy evaluation, the discounted Lyapunov equation
+    :math:`P_K = Q + K^\\top R K + \\gamma (A - BK)^\\top P_K (A - BK)`, and the
+    greedy improvement :math:`K \\leftarrow (R + \\gamma B^\\top P_K B)^{-1}\\gamma B^\\top P_K A`.
+    Every iterate stabilises √γ(A − BK) and the cost decreases monotonically;
+    convergence to K* is quadratic (Hewer 1971).
+
+    Parameters
+    ----------
+    plant : LinearGaussianPlant
+    K0 : (m, n) array_like
+        Stabilising starting gain (u = −Kx).
+    tol : float
+        Stop when ‖K − K_ref‖/‖K_ref‖ < tol (with ``K_ref``), else when the
+        relative change of K in one iteration is below ``tol``.
+    max_iter : int
+    K_ref : (m, n) array_like, optional
+        A reference gain, e.g. ``optimal_gain(plant)[0]``.
+
+    Returns
+    -------
+    K : (m, n) ndarray
+        The last iterate.
+    iterates : list of (m, n) ndarray
+        ``K0, K1, ...`` (``len = iterations + 1``).
+
+    Raises
+    ------
+    NotStabilizableError
+        If an iterate (``K0`` included) does not stabilise √γ(A − BK).
+    """
+    K, _ = plant.check_gain(K0)
+    A, B, Q, R, g = plant.A, plant.B, plant.Q, plant.R, plant.gamma
+    iterates = [K]
+    for _ in range(int(max_iter)):
+        Acl = np.sqrt(g) * (A - B @ K)
+        if spectral_radius(Acl) >= 1:
+            raise NotStabilizableError(f"policy iteration on {plant.name!r}: the gain {K.tolist()} is not "
+                                       "stabilising; start from a stabilising K0")
+        P = scipy.linalg.solve_discrete_lyapunov(Acl.T, Q + K.T @ R @ K)  # P = Q + KᵀRK + γ A_Kᵀ P A_K
+        P = (P + P.T) / 2
+        K_prev, K = K, np.linalg.solve(R + g * B.T @ P @ B, g * B.T @ P @ A)
+        iterates.append(K)
+        if _stop(K, K_prev, K_ref, tol):
+            break
+    return K, iterates
+
+
+def gradient_descent(plant: LinearGaussianPlant, K0, *, tol: float = 1e-10, max_iter: int = 5000, K_ref=None,
+                     eta0: float = 1e-3):
+    """Gradient descent on the exact cost J(K) (σ = 0) with Armijo backtracking.
+
+    Each step :math:`K \\leftarrow K - \\eta \\nabla J(K)` (:func:`policy_gradient`)
+    first doubles η, then halves it until the Armijo condition
+    :math:`J(K - \\eta G) \\le J(K) - \\tfrac12 \\eta \\|G\\|^2` holds (with a
+    slack of 1e-13·J for steps below rounding). J is gradient dominated on
+    the stabilising set, so this converges to K* (Fazel et al. 2018).
+
+    Parameters
+    ----------
+    plant, K0, tol, max_iter, K_ref
+        As in :func:`policy_iteration`.
+    eta0 : float
+        The first trial step (before its doubling).
+
+    Returns
+    -------
+    K : (m, n) ndarray
+    iterates : list of (m, n) ndarray
+    steps : list of float
+        The accepted step sizes η.
+
+    Raises
+    ------
+    NotStabilizableError
+        If ``K0`` does not stabilise (J(K0) = inf).
+    RuntimeError
+        If the line search cannot find a decrease (η < 1e-300).
+    """
+    K, _ = plant.check_gain(K0)
+    J = policy_cost(plant, K)
+    if not np.isfinite(J):
+        raise NotStabilizableError(f"gradient descent on {plant.name!r}: the starting gain {K.tolist()} has "
+                                   "infinite cost; start from a stabilising K0")
+    eta = float(eta0)
+    iterates, steps = [K], []
+    for _ in range(int(max_iter)):
+        G, _ = policy_gradient(plant, K)
+        gg = float(np.sum(G * G))
+        eta *= 2.0
+        while True:
+            K_new = K - eta * G
+            J_new = policy_cost(plant, K_new)
+            if np.isfinite(J_new) and J_new <= J - 0.5 * eta * gg + 1e-13 * abs(J):
+                break
+            eta *= 0.5
+            if eta < 1e-300:
+                raise RuntimeError(f"exact gradient descent on {plant.name!r}: the line search failed")
+        K_prev, K, J = K, K_new, J_new
+        steps.append(eta)
+        iterates.append(K)
+        if _stop(K, K_prev, K_ref, tol):
+            break
+    return K, iterates, steps
+
+
+def finite_horizon_value(plant: LinearGaussianPlant, K, std, horizon: int):
+    """Exact T-step cost-to-go :math:`V_t(x) = x^\\top P_t x + q_t` of ``u = −Kx + ε`` (the value recursion).
+
+    With :math:`A_K = A - BK`, :math:`\\Sigma_\\varepsilon = \\mathrm{diag}(\\sigma^2)`,
+    :math:`P_T = 0`, :math:`q_T = 0` and, for t = T−1, ..., 0,
+
+    .. math::
+
+        P_t = Q + K^\\top R K + \\gamma A_K^\\top P_{t+1} A_K,\\qquad
+        q_t = \\mathrm{tr}(R\\Sigma_\\varepsilon) + \\gamma\\,[q_{t+1} + \\mathrm{tr}(P_{t+1}(B\\Sigma_\\varepsilon B^\\top + W))].
+
+    ``E[V_0(x_0)] = tr(P_0 S_0) + q_0`` equals :func:`policy_cost` ``(plant, K, std, horizon)``;
+    V_t is the exact critic of (4.12) at time t.
+
+    Returns
+    -------
+    P : (T+1, n, n) ndarray
+    q : (T+1,) ndarray
+    """
+    K, s = plant.check_gain(K, std)
+    T = _check_horizon(horizon)
+    Se = np.diag(s**2)
+    Acl = plant.A - plant.B @ K
+    M = plant.Q + K.T @ plant.R @ K
+    N = plant.B @ Se @ plant.B.T + plant.W
+    c0 = float(np.trace(plant.R @ Se))
+    g = plant.gamma
+    P = np.zeros((T + 1, plant.n, plant.n))
+    q = np.zeros(T + 1)
+    for t in range(T - 1, -1, -1):
+        P[t] = M + g * Acl.T @ P[t + 1] @ Acl
+        q[t] = c0 + g * (q[t + 1] + float(np.trace(P[t + 1] @ N)))
+    return P, q
+
+
+def _check_horizon(horizon) -> int:
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
+        raise InvalidPlantError(f"horizon must be an integer >= 1; got {horizon!r}")
+    return int(horizon)
+
+
+# ------------------------------------------------------- static output feedback
+
+
+def _static_equivalent(plant: LinearGaussianPlant, K, std):
+    """``(K, σ, KC, σ̃)``: the state-feedback policy with the same closed loop as ``u = −Ky + ε``."""
+    if not plant.has_output:
+        raise InvalidPlantError(f"plant {plant.name!r} has no output y = Cx + v; static output feedback needs one")
+    if plant.m != 1:
+        raise InvalidPlantError(f"the exact static output-feedback cost needs a single-input plant (m = 1); "
+                                f"{plant.name!r} has m = {plant.m}")
+    K, s = plant.check_gain(K, std, output_feedback=True)
+    s_eff = np.sqrt(s**2 + np.diag(K @ plant.V @ K.T))
+    return K, s, K @ plant.C, s_eff
+
+
+def static_output_cost(plant: LinearGaussianPlant, K, std=0.0, horizon: int | None = None) -> float:
+    """Exact cost :math:`J_y(K, \\sigma)` of the static output feedback ``u = −K y + ε``, y = Cx + v.
+
+    For one input the two Gaussian noises add up: ε − Kv ~ N(0, σ² + KVKᵀ),
+    independent of the state, so the closed loop is the state-feedback policy
+    with gain KC and std :math:`\\tilde\\sigma = \\sqrt{\\sigma^2 + KVK^\\top}`:
+    :math:`J_y(K, \\sigma) = J(KC, \\tilde\\sigma)` (:func:`policy_cost`); ``inf`` if it diverges.
+
+    Raises
+    ------
+    InvalidPlantError
+        Without an output (C), or with more than one input.
+    """
+    _, _, Kt, s_eff = _static_equivalent(plant, K, std)
+    return policy_cost(plant, Kt, s_eff, horizon=horizon)
+
+
+def static_output_gradient(plant: LinearGaussianPlant, K, std=0.0, horizon: int | None = None):
+    """Exact ``(∇_K J_y, ∂J_y/∂σ)`` of :func:`static_output_cost` by the chain rule.
+
+    .. math::
+
+        \\nabla_K J_y = \\nabla_{\\tilde K} J\\, C^\\top + \\frac{\\partial J}{\\partial\\tilde\\sigma}\\frac{KV}{\\tilde\\sigma},\\qquad
+        \\frac{\\partial J_y}{\\partial\\sigma} = \\frac{\\partial J}{\\partial\\tilde\\sigma}\\frac{\\sigma}{\\tilde\\sigma},
+
+    where :math:`\\partial J/\\partial\\tilde\\sigma = 2\\tilde\\sigma G` with G independent
+    of :math:`\\tilde\\sigma` (so the ratios stay finite at :math:`\\tilde\\sigma = 0`).
+    """
+    K, s, Kt, s_eff = _static_equivalent(plant, K, std)
+    dKt, ds_eff = policy_gradient(plant, Kt, s_eff, horizon=horizon)
+    if np.all(s_eff > 0):
+        G = ds_eff / (2 * s_eff)
+    else:  # G does not depend on σ̃: read it off at σ̃ = 1
+        G = policy_gradient(plant, Kt, np.ones_like(s_eff), horizon=horizon)[1] / 2
+    dK = dKt @ plant.C.T + (2 * G)[:, None] * (K @ plant.V)
+    return dK, 2 * G * s
+
+
+def best_static_output_gain(plant: LinearGaussianPlant, K_init, horizon: int | None = None, *, iters: int = 500,
+                            tol: float = 1e-10):
+    """The best static output-feedback gain: exact gradient descent on :math:`J_y(K, 0)`, Armijo backtracking.
+
+    Static output feedback is not convex in K; this finds the local optimum
+    reached from ``K_init`` (check it against a grid for small problems).
+
+    Returns
+    -------
+    K : (m, p) ndarray
+    J : float
+        :func:`static_output_cost` of K (σ = 0).
+    steps : int
+        Gradient steps taken.
+    """
+    K = np.array(K_init, dtype=float).reshape(plant.m, plant.p)
+    J = static_output_cost(plant, K, 0.0, horizon)
+    if not np.isfinite(J):
+        raise InvalidPlantError(f"the starting gain {K.tolist()} has infinite cost; start from a finite-cost gain")
+    alpha, steps = 1e-4, 0
+    for steps in range(1, iters + 1):
+        g, _ = static_output_gradient(plant, K, 0.0, horizon)
+        g2 = float((g * g).sum())
+        if g2 == 0:
+            break
+        while True:
+            K_new = K - alpha * g
+            J_new = static_output_cost(plant, K_new, 0.0, horizon)
+            if np.isfinite(J_new) and J_new <= J - 1e-4 * alpha * g2:
+                break
+            alpha *= 0.5
+            if alpha < 1e-16:
+                return K, J, steps
+        improvement = J - J_new
+        K, J, alpha = K_new, J_new, alpha * 2.0
+        if improvement < tol * max(1.0, abs(J)):
+            break
+    return K, J, steps

@@ -8,6 +8,7 @@ import pytest
 from pgcontrol import lqr, plants
 from pgcontrol.lqr import NotStabilizableError
 from pgcontrol.plants import InvalidPlantError, LinearGaussianPlant
+from pgcontrol.sim import rollout_linear
 
 LQ_PLANTS = ["scalar-lqg", "double-integrator", "laplacian-3", "cartpole-linearized"]
 
@@ -233,3 +234,105 @@ def test_lqg_cost_matches_monte_carlo_and_exceeds_full_state_cost():
     # with a near-perfect full-state sensor, LQG cost -> LQR cost
     q = p.replace(C=np.eye(2), V=1e-10)
     assert lqr.lqg_controller(q).cost == pytest.approx(full, rel=1e-6)
+
+
+# ------------------------------------------------------ model-based reference methods
+
+
+def test_finite_horizon_value_matches_policy_cost():
+    p = plants.make("double-integrator")
+    P, q = lqr.finite_horizon_value(p, [[0.3, 0.9]], 0.4, p.horizon)
+    S0 = np.outer(p.x0_mean, p.x0_mean) + p.x0_cov
+    J = lqr.policy_cost(p, [[0.3, 0.9]], 0.4, horizon=p.horizon)
+    assert np.trace(P[0] @ S0) + q[0] == pytest.approx(J, rel=1e-10)
+    assert np.all(P[-1] == 0) and q[-1] == 0
+
+    # the value recursion is the exact critic: V_t(x) = E[Σ_{k≥t} γ^{k-t} c_k | x_t = x]
+    K, s = [[0.3, 0.9]], 0.4
+    x = np.array([0.7, -0.2])
+    ro = rollout_linear(p.replace(x0_mean=x, x0_cov=0.0), K, s, n_traj=4000, horizon=p.horizon - 5, seed=3)
+    c = ro.discounted_cost(p.gamma).numpy()
+    P5, q5 = P[5], q[5]
+    assert abs(c.mean() - (x @ P5 @ x + q5)) < 4 * c.std() / np.sqrt(len(c))
+
+
+def test_finite_horizon_value_rejects_bad_horizons():
+    p = plants.make("double-integrator")
+    for bad in (0, -5, 2.5, True):
+        with pytest.raises(InvalidPlantError, match="horizon"):
+            lqr.finite_horizon_value(p, [[0.3, 0.9]], 0.4, bad)
+
+
+@pytest.mark.parametrize("name", LQ_PLANTS)
+def test_policy_iteration_reaches_the_riccati_gain_with_decreasing_cost(name):
+    from pgcontrol.policies import default_initial_gain
+
+    p = plants.make(name)
+    K_star, _ = lqr.optimal_gain(p)
+    K, iterates = lqr.policy_iteration(p, default_initial_gain(p), tol=1e-12)
+    assert lqr.gain_error(K, K_star) < 1e-8
+    costs = [lqr.policy_cost(p, Ki) for Ki in iterates]
+    assert all(b <= a * (1 + 1e-12) for a, b in zip(costs, costs[1:]))  # Hewer: monotone
+    assert len(iterates) <= 12  # quadratic convergence
+    with pytest.raises(NotStabilizableError, match="not stabilising"):
+        lqr.policy_iteration(p, 100 * np.ones_like(K_star) if name != "scalar-lqg" else [[-5.0]])
+
+
+def test_policy_iteration_first_step_on_a_scalar_plant_by_hand():
+    # x' = a x + b u, cost q x² + r u², γ: P_k = (q + r k²)/(1 − γ(a − bk)²), k' = γ b P a/(r + γ b² P)
+    a, b, q, r, g, k = 1.2, 0.5, 1.0, 0.3, 0.9, 1.5
+    p = LinearGaussianPlant(A=a, B=b, Q=q, R=r, gamma=g)
+    P = (q + r * k**2) / (1 - g * (a - b * k) ** 2)
+    k1 = g * b * P * a / (r + g * b**2 * P)
+    _, iterates = lqr.policy_iteration(p, [[k]], max_iter=1)
+    assert iterates[1][0, 0] == pytest.approx(k1, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["scalar-lqg", "double-integrator", "laplacian-3"])
+def test_gradient_descent_reaches_the_riccati_gain(name):
+    from pgcontrol.policies import default_initial_gain
+
+    p = plants.make(name)
+    K_star, _ = lqr.optimal_gain(p)
+    K, iterates, steps = lqr.gradient_descent(p, default_initial_gain(p), tol=1e-6, K_ref=K_star)
+    assert lqr.gain_error(K, K_star) < 1e-6 and len(steps) == len(iterates) - 1
+    costs = [lqr.policy_cost(p, Ki) for Ki in iterates]
+    assert all(b <= a + 1e-12 * abs(a) for a, b in zip(costs, costs[1:]))  # Armijo: never up
+    with pytest.raises(NotStabilizableError, match="infinite cost"):
+        lqr.gradient_descent(p, 1e3 * np.ones_like(K_star))
+
+
+def test_gain_error_and_cost_gap_by_hand():
+    assert lqr.gain_error([[3.0, 4.0]], [[0.0, 5.0]]) == pytest.approx(np.sqrt(10) / 5)
+    assert lqr.cost_gap(12.0, 10.0) == pytest.approx(0.2)
+    assert lqr.cost_gap(np.inf, 10.0) == np.inf
+    with pytest.raises(InvalidPlantError, match="shape"):
+        lqr.gain_error([[1.0]], [[1.0, 2.0]])
+
+
+def test_static_output_cost_matches_monte_carlo_and_gradient_matches_differences():
+    p = plants.make("double-integrator-output")
+    T = p.horizon
+    K, std = [[0.02]], 0.1
+    ro = rollout_linear(p, K, std, n_traj=4000, seed=0, output_feedback=True)
+    c = ro.discounted_cost(p.gamma).numpy()
+    J = lqr.static_output_cost(p, K, std, T)
+    assert abs(c.mean() - J) < 4 * c.std() / np.sqrt(len(c))
+    dK, ds = lqr.static_output_gradient(p, K, std, T)
+    h = 1e-7
+    fdK = (lqr.static_output_cost(p, [[0.02 + h]], std, T) - lqr.static_output_cost(p, [[0.02 - h]], std, T)) / (2 * h)
+    fds = (lqr.static_output_cost(p, K, std + h, T) - lqr.static_output_cost(p, K, std - h, T)) / (2 * h)
+    assert dK[0, 0] == pytest.approx(fdK, rel=1e-5)
+    assert ds[0] == pytest.approx(fds, rel=1e-5)
+
+
+def test_best_static_output_gain_is_the_grid_minimum():
+    p = plants.make("double-integrator-output")
+    T = p.horizon
+    K, J, steps = lqr.best_static_output_gain(p, [[0.0]], T)
+    grid = np.linspace(0.0, 0.06, 601)
+    J_grid = np.array([lqr.static_output_cost(p, [[k]], 0.0, T) for k in grid])
+    assert J <= J_grid.min() + 1e-9 * J and abs(K[0, 0] - grid[J_grid.argmin()]) <= 2e-4
+    assert abs(lqr.static_output_gradient(p, K, 0.0, T)[0][0, 0] * K[0, 0]) < 1e-4 * J  # stationary
+    with pytest.raises(InvalidPlantError, match="no output"):
+        lqr.static_output_cost(plants.make("double-integrator"), [[0.1]], 0.0, T)

@@ -17,15 +17,6 @@ from pgcontrol.sim import rollout_linear
 # ------------------------------------------------------------------ variance
 
 
-def test_finite_horizon_value_matches_policy_cost():
-    p = plants.make("double-integrator")
-    P, q = var_mod.finite_horizon_value(p, var_mod.GAIN, var_mod.STD, p.horizon)
-    S0 = np.outer(p.x0_mean, p.x0_mean) + p.x0_cov
-    J = lqr.policy_cost(p, var_mod.GAIN, var_mod.STD, horizon=p.horizon)
-    assert np.trace(P[0] @ S0) + q[0] == pytest.approx(J, rel=1e-10)
-    assert np.all(P[-1] == 0) and q[-1] == 0
-
-
 def test_analytic_scores_give_the_vpg_surrogate_gradient():
     """The per-episode terms averaged over episodes are −(autograd gradient of the VPG loss (3.26)), negated for cost."""
     p = plants.make("double-integrator")
@@ -87,22 +78,6 @@ def test_biased_estimators_are_detected(variance_summary):
 
 
 # ----------------------------------------------------------------------- lqg
-
-
-def test_static_output_cost_matches_monte_carlo_and_gradient_matches_differences():
-    p = plants.make("double-integrator-output")
-    T = p.horizon
-    K, std = [[0.02]], 0.1
-    ro = rollout_linear(p, K, std, n_traj=4000, seed=0, output_feedback=True)
-    c = ro.discounted_cost(p.gamma).numpy()
-    J = lqg_mod.static_output_cost(p, K, std, T)
-    assert abs(c.mean() - J) < 4 * c.std() / np.sqrt(len(c))
-    dK, ds = lqg_mod.static_output_gradient(p, K, std, T)
-    h = 1e-7
-    fdK = (lqg_mod.static_output_cost(p, [[0.02 + h]], std, T) - lqg_mod.static_output_cost(p, [[0.02 - h]], std, T)) / (2 * h)
-    fds = (lqg_mod.static_output_cost(p, K, std + h, T) - lqg_mod.static_output_cost(p, K, std - h, T)) / (2 * h)
-    assert dK[0, 0] == pytest.approx(fdK, rel=1e-5)
-    assert ds[0] == pytest.approx(fds, rel=1e-5)
 
 
 @pytest.fixture(scope="module")

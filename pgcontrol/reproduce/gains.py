@@ -57,7 +57,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import scipy.linalg
 
 from .. import lqr, plants
 from ..algos.ac import ACConfig
@@ -200,59 +199,25 @@ def budget(config) -> str:
 
 
 def gain_error(K, K_star) -> float:
-    return float(np.linalg.norm(np.asarray(K) - K_star) / np.linalg.norm(K_star))
+    return lqr.gain_error(K, K_star)
 
 
 def cost_gap(plant, K, J_star) -> float:
-    J = lqr.policy_cost(plant, K)
-    return float((J - J_star) / J_star) if np.isfinite(J) else math.inf
+    return lqr.cost_gap(lqr.policy_cost(plant, K), J_star)
 
 
 def policy_iteration(plant, K0, *, tol: float = PI_TOL, max_iter: int = PI_MAX_ITER) -> dict:
-    """Hewer's policy iteration from ``K0`` with exact (Lyapunov) policy evaluation."""
-    A, B, Q, R, g = plant.A, plant.B, plant.Q, plant.R, plant.gamma
+    """Hewer's policy iteration from ``K0`` (:func:`pgcontrol.lqr.policy_iteration`), summarised."""
     K_star, _ = lqr.optimal_gain(plant)
-    K = np.array(K0, dtype=float)
-    errors = [gain_error(K, K_star)]
-    for _ in range(max_iter):
-        Acl = np.sqrt(g) * (A - B @ K)
-        if lqr.spectral_radius(Acl) >= 1:
-            raise ValueError(f"policy iteration on {plant.name}: gain {K.tolist()} is not stabilising")
-        P = scipy.linalg.solve_discrete_lyapunov(Acl.T, Q + K.T @ R @ K)  # P = Q + KᵀRK + γ A_Kᵀ P A_K
-        P = (P + P.T) / 2
-        K = np.linalg.solve(R + g * B.T @ P @ B, g * B.T @ P @ A)
-        errors.append(gain_error(K, K_star))
-        if errors[-1] < tol:
-            break
-    return _reference_result(plant, K, K_star, errors)
+    K, iterates = lqr.policy_iteration(plant, K0, tol=tol, max_iter=max_iter, K_ref=K_star)
+    return _reference_result(plant, K, K_star, [gain_error(Ki, K_star) for Ki in iterates])
 
 
 def exact_gradient_descent(plant, K0, *, tol: float = GD_TOL, max_iter: int = GD_MAX_ITER) -> dict:
-    """Gradient descent on J(K) (σ = 0) with the exact gradient and Armijo backtracking."""
+    """Exact-gradient descent with Armijo steps (:func:`pgcontrol.lqr.gradient_descent`), summarised."""
     K_star, _ = lqr.optimal_gain(plant)
-    K = np.array(K0, dtype=float)
-    J = lqr.policy_cost(plant, K)
-    eta = 1e-3
-    errors, steps = [gain_error(K, K_star)], []
-    for _ in range(max_iter):
-        G, _ = lqr.policy_gradient(plant, K)
-        gg = float(np.sum(G * G))
-        eta *= 2.0
-        while True:
-            K_new = K - eta * G
-            J_new = lqr.policy_cost(plant, K_new)
-            # the slack 1e-13·J lets the search accept steps whose decrease is below rounding
-            if np.isfinite(J_new) and J_new <= J - 0.5 * eta * gg + 1e-13 * abs(J):
-                break
-            eta *= 0.5
-            if eta < 1e-300:
-                raise RuntimeError(f"exact gradient descent on {plant.name}: line search failed")
-        K, J = K_new, J_new
-        steps.append(eta)
-        errors.append(gain_error(K, K_star))
-        if errors[-1] < tol:
-            break
-    out = _reference_result(plant, K, K_star, errors)
+    K, iterates, steps = lqr.gradient_descent(plant, K0, tol=tol, max_iter=max_iter, K_ref=K_star)
+    out = _reference_result(plant, K, K_star, [gain_error(Ki, K_star) for Ki in iterates])
     out["step_size_median"] = float(np.median(steps))
     return out
 

@@ -81,74 +81,13 @@ CONFIG = NPGConfig(num_envs=64, iterations=50, kl_bound=0.01, estimator="rtg", b
 EVAL_AT = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100, 150, 200)
 
 
-def _check_single_input(plant) -> None:
-    if not plant.has_output:
-        raise ValueError(f"plant {plant.name!r} has no output y = Cx + v; static output feedback needs one")
-    if plant.m != 1:
-        raise ValueError(f"the exact static output-feedback cost here needs a single-input plant (m = 1); "
-                         f"{plant.name!r} has m = {plant.m}")
-
-
-def _equivalent(plant, K, std):
-    """``(KC, σ̃)``: the state-feedback policy with the same closed loop (module docstring)."""
-    _check_single_input(plant)
-    K, s = plant.check_gain(K, std, output_feedback=True)
-    s_eff = np.sqrt(s**2 + np.diag(K @ plant.V @ K.T))
-    return K, s, K @ plant.C, s_eff
-
-
-def static_output_cost(plant, K, std=0.0, horizon: int | None = None) -> float:
-    """Exact expected cost :math:`J_y(K, \\sigma)` of ``u = -K y + eps`` (module docstring); ``+inf`` if it diverges."""
-    _, _, Kt, s_eff = _equivalent(plant, K, std)
-    return lqr.policy_cost(plant, Kt, s_eff, horizon=horizon)
-
-
-def static_output_gradient(plant, K, std=0.0, horizon: int | None = None):
-    """Exact ``(∇_K J_y, ∂J_y/∂σ)`` of :func:`static_output_cost`, by the chain rule of the module docstring."""
-    K, s, Kt, s_eff = _equivalent(plant, K, std)
-    dKt, ds_eff = lqr.policy_gradient(plant, Kt, s_eff, horizon=horizon)
-    if np.all(s_eff > 0):
-        G = ds_eff / (2 * s_eff)
-    else:  # G does not depend on σ̃: read it off at σ̃ = 1
-        G = lqr.policy_gradient(plant, Kt, np.ones_like(s_eff), horizon=horizon)[1] / 2
-    dK = dKt @ plant.C.T + (2 * G)[:, None] * (K @ plant.V)
-    return dK, 2 * G * s
-
-
-def best_static_gain(plant, K_init, horizon: int | None = None, *, iters: int = 500, tol: float = 1e-10):
-    """Exact gradient descent on :math:`J_y(K, 0)` with Armijo backtracking; returns ``(K, J, steps)``."""
-    K = np.array(K_init, dtype=float).reshape(plant.m, plant.p)
-    J = static_output_cost(plant, K, 0.0, horizon)
-    if not np.isfinite(J):
-        raise ValueError(f"the starting gain {K.tolist()} has infinite cost")
-    alpha, steps = 1e-4, 0
-    for steps in range(1, iters + 1):
-        g, _ = static_output_gradient(plant, K, 0.0, horizon)
-        g2 = float((g * g).sum())
-        if g2 == 0:
-            break
-        while True:
-            K_new = K - alpha * g
-            J_new = static_output_cost(plant, K_new, 0.0, horizon)
-            if np.isfinite(J_new) and J_new <= J - 1e-4 * alpha * g2:
-                break
-            alpha *= 0.5
-            if alpha < 1e-16:
-                return K, J, steps
-        improvement = J - J_new
-        K, J, alpha = K_new, J_new, alpha * 2.0
-        if improvement < tol * max(1.0, abs(J)):
-            break
-    return K, J, steps
-
-
 def _train_seed(plant, seed: int, iterations: int, progress=None):
     """One NPG run; exact scores of the gain after the iterations in :data:`EVAL_AT` (``resume`` chunks)."""
     T = plant.horizon
     cfg = dataclasses.replace(CONFIG, iterations=iterations)
     pol = LinearGaussianPolicy(plant.p, plant.m, K0=[[K0]], std0=STD0)
     rows = [{"iteration": 0, "steps": 0, "K": pol.K.tolist(), "std": pol.std.tolist(),
-             "J": static_output_cost(plant, pol.K, 0.0, T), "J_explore": static_output_cost(plant, pol.K, pol.std, T)}]
+             "J": lqr.static_output_cost(plant, pol.K, 0.0, T), "J_explore": lqr.static_output_cost(plant, pol.K, pol.std, T)}]
     diverged = None
     with tempfile.TemporaryDirectory(prefix="pgcontrol-lqg-") as d:
         ends = sorted({e for e in EVAL_AT if e < iterations} | {iterations})
@@ -161,8 +100,8 @@ def _train_seed(plant, seed: int, iterations: int, progress=None):
                 diverged = str(exc)
                 break
             rows.append({"iteration": end, "steps": int(hist[-1]["steps"]), "K": pol.K.tolist(),
-                         "std": pol.std.tolist(), "J": static_output_cost(plant, pol.K, 0.0, T),
-                         "J_explore": static_output_cost(plant, pol.K, pol.std, T)})
+                         "std": pol.std.tolist(), "J": lqr.static_output_cost(plant, pol.K, 0.0, T),
+                         "J_explore": lqr.static_output_cost(plant, pol.K, pol.std, T)})
             if progress is not None:
                 progress.update(end - done)
             done = end
@@ -231,10 +170,10 @@ def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: b
     J_lqg = lqr.lqg_controller(plant, horizon=T).cost
     K_lqr, _ = lqr.optimal_gain(plant)
     J_lqr = lqr.policy_cost(plant, K_lqr, 0.0, horizon=T)
-    J_start = static_output_cost(plant, [[K0]], 0.0, T)
-    K_star, J_star, gd_steps = best_static_gain(plant, [[K0]], T)
+    J_start = lqr.static_output_cost(plant, [[K0]], 0.0, T)
+    K_star, J_star, gd_steps = lqr.best_static_output_gain(plant, [[K0]], T)
     grid = np.linspace(-0.01, 0.1, 221)
-    J_grid = np.array([static_output_cost(plant, [[k]], 0.0, T) for k in grid])
+    J_grid = np.array([lqr.static_output_cost(plant, [[k]], 0.0, T) for k in grid])
     k_grid = float(grid[np.nanargmin(J_grid)])
 
     bar = None

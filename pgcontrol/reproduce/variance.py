@@ -95,27 +95,6 @@ ESTIMATORS = {
 UNBIASED = ["total", "rtg", "rtg_mean", "rtg_value", *[f"gae_exact_{lam:g}" for lam in LAMBDAS], "rtg_fitted"]
 
 
-def finite_horizon_value(plant, K, std, horizon: int):
-    """``(P, q)`` of the exact T-step cost-to-go :math:`x^\\top P_t x + q_t`, shapes ``(T+1, n, n)``, ``(T+1,)``.
-
-    The recursion in the module docstring; ``tr(P_0 S_0) + q_0`` equals
-    :func:`pgcontrol.lqr.policy_cost` ``(plant, K, std, horizon)``.
-    """
-    K, s = plant.check_gain(K, std)
-    Se = np.diag(s**2)
-    Acl = plant.A - plant.B @ K
-    M = plant.Q + K.T @ plant.R @ K
-    N = plant.B @ Se @ plant.B.T + plant.W
-    c0 = float(np.trace(plant.R @ Se))
-    g = plant.gamma
-    P = np.zeros((horizon + 1, plant.n, plant.n))
-    q = np.zeros(horizon + 1)
-    for t in range(horizon - 1, -1, -1):
-        P[t] = M + g * Acl.T @ P[t + 1] @ Acl
-        q[t] = c0 + g * (q[t + 1] + float(np.trace(P[t + 1] @ N)))
-    return P, q
-
-
 def _batch(ro, n_max: int, reps: int) -> Batch:
     """A :class:`Batch` of shape ``(T, n_max, reps)`` from ``reps * n_max`` rollouts (whole episodes).
 
@@ -207,7 +186,7 @@ def estimates(plant, K, std, ns, reps: int, *, seed: int = 0, progress: bool = F
     """Gradient estimates ``{name: {N: (reps, d) array}}`` of every estimator, plus the fitted critic."""
     K, s = plant.check_gain(K, std)
     T = plant.horizon
-    P, q = finite_horizon_value(plant, K, s, T)
+    P, q = lqr.finite_horizon_value(plant, K, s, T)
     critic = fit_critic(plant, K, s, N_PILOT, seed=10_000 + seed)
     n_max = max(ns)
     chunk = max(1, CHUNK_EPISODES // n_max)
@@ -347,7 +326,7 @@ def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: b
     finally:
         torch.set_num_threads(threads)
     stats = statistics(est, exact)
-    P, q = finite_horizon_value(plant, K, s, T)
+    P, q = lqr.finite_horizon_value(plant, K, s, T)
     n_ref = N_REF if N_REF in ns else ns[len(ns) // 2]
     n_max = max(ns)
     v_tot = stats["total"][n_ref]["var_trace"]
