@@ -1,0 +1,182 @@
+"""pgcontrol.labs: reference solutions score full marks, known mistakes lose exactly their items.
+
+The reference solutions and the known-wrong functions live in tests/lab_solutions/ (not installed).
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pgcontrol import labs
+from pgcontrol.labs import _core
+from pgcontrol.labs._core import Submission, get_lab, run_lab
+
+SOLUTIONS = Path(__file__).parent / "lab_solutions"
+sys.path.insert(0, str(SOLUTIONS))
+import mistakes  # noqa: E402  (tests/lab_solutions/mistakes.py)
+
+
+def _reference(lab: int) -> dict:
+    return dict(vars(importlib.import_module(f"lab{lab}")))
+
+
+_REF_REPORTS: dict[int, _core.Report] = {}
+
+
+def reference_report(lab: int) -> _core.Report:
+    if lab not in _REF_REPORTS:
+        _REF_REPORTS[lab] = labs.check(lab, SOLUTIONS / f"lab{lab}.py", verbose=False)
+    return _REF_REPORTS[lab]
+
+
+@pytest.mark.parametrize("lab", _core.LAB_NUMBERS)
+def test_reference_solution_full_marks(lab):
+    report = reference_report(lab)
+    assert report.full_marks, str(report)
+    assert report.max_score >= 8
+    assert report.flags == []
+    assert report.seed == get_lab(lab).default_seed
+
+
+@pytest.mark.parametrize("lab, name, overrides, lost, message", mistakes.MISTAKES,
+                         ids=[f"lab{m[0]}-{m[1]}" for m in mistakes.MISTAKES])
+def test_known_mistake_loses_exactly_its_items(lab, name, overrides, lost, message):
+    ns = _reference(lab)
+    ns.update(overrides)
+    report = run_lab(get_lab(lab), Submission(ns, name))
+    failed = {r.id for r in report.items if not r.passed}
+    assert failed == lost, str(report)
+    feedback = "\n".join(r.feedback for r in report.items if not r.passed)
+    assert message in feedback, str(report)
+    assert report.score == report.max_score - sum(it.points for it in get_lab(lab).items if it.id in lost)
+
+
+@pytest.mark.parametrize("lab", _core.LAB_NUMBERS)
+def test_stubs_score_zero_with_not_implemented(lab):
+    """A submission whose functions all raise NotImplementedError gets 0 and says so."""
+    def stub(*args, **kwargs):
+        raise NotImplementedError
+    ns = {name: stub for name in get_lab(lab).functions}
+    report = run_lab(get_lab(lab), Submission(ns, "stubs"))
+    assert report.score == 0
+    assert all("not filled in yet" in r.feedback for r in report.items), str(report)
+
+
+def test_same_file_same_report_and_seed_option():
+    a = labs.check(3, SOLUTIONS / "lab3.py", verbose=False).to_dict()
+    b = labs.check(3, SOLUTIONS / "lab3.py", verbose=False).to_dict()
+    for d in (a, b):
+        for it in d["items"]:
+            it.pop("seconds")
+    assert a == b
+    c = labs.check(3, SOLUTIONS / "lab3.py", seed=7, verbose=False)
+    assert c.seed == 7 and c.full_marks
+
+
+def test_hard_coded_answer_fails_with_another_seed():
+    """An answer recorded for the public seed's inputs fails when the instructor grades with another seed."""
+    ref = _reference(5)
+    seen = {}
+
+    def recorder(logp, logp_old, adv, clip):
+        seen["value"] = ref["ppo_clip_objective"](logp, logp_old, adv, clip)
+        return seen["value"]
+
+    run_lab(get_lab(5), Submission({"ppo_clip_objective": recorder}, "rec"), only="ppo_clip_objective")
+    hard = {"ppo_clip_objective": lambda *a: seen["value"]}
+    assert run_lab(get_lab(5), Submission(hard, "hard"), only="ppo_clip_objective").full_marks
+    assert not run_lab(get_lab(5), Submission(hard, "hard"), seed=99, only="ppo_clip_objective").full_marks
+
+
+def test_torch_outputs_are_accepted():
+    torch = pytest.importorskip("torch")
+    ref = _reference(3)
+    ns = {k: (lambda f: (lambda *a: torch.as_tensor(np.asarray(f(*a)))))(ref[k])
+          for k in ("td_targets", "critic_loss", "actor_loss")}
+    report = run_lab(get_lab(3), Submission(ns, "torch"))
+    assert {r.id for r in report.items if r.passed} == {"td_targets", "critic_loss", "actor_loss"}
+
+
+def test_only_runs_the_items_of_one_function_with_the_same_inputs():
+    full = reference_report(2)
+    part = labs.check(2, SOLUTIONS / "lab2.py", only="reward_to_go", verbose=False)
+    assert [r.id for r in part.items] == ["reward_to_go"]
+    assert part.items[0].feedback == next(r for r in full.items if r.id == "reward_to_go").feedback
+    with pytest.raises(labs.LabError, match="no function 'dare_gain'"):
+        labs.check(2, SOLUTIONS / "lab2.py", only="dare_gain", verbose=False)
+
+
+def test_wrong_shapes_and_missing_functions_are_feedback_not_crashes():
+    ns = {"gaussian_log_prob": lambda u, mean, std: np.zeros_like(u), "reward_to_go": "not a function"}
+    report = run_lab(get_lab(2), Submission(ns, "odd"), only="gaussian_log_prob")
+    assert "sum the last axis" in report.items[0].feedback
+    report = run_lab(get_lab(2), Submission(ns, "odd"), only="reward_to_go")
+    assert "not a function" in report.items[0].feedback
+    report = run_lab(get_lab(6), Submission({}, "empty"))
+    assert report.score == 0 and "defines no function `kalman_gain`" in report.items[0].feedback
+
+
+def test_exception_feedback_names_the_line(tmp_path):
+    f = tmp_path / "lab3.py"
+    f.write_text("import numpy as np\n\ndef critic_loss(v, targets):\n    return undefined_name\n")
+    report = labs.check(3, f, only="critic_loss", verbose=False)
+    assert "NameError" in report.items[0].feedback and "line 4 of lab3.py" in report.items[0].feedback
+
+
+def test_usage_errors_are_value_errors(tmp_path):
+    with pytest.raises(labs.UnknownLabError, match="unknown lab 7"):
+        labs.check(7, SOLUTIONS / "lab1.py")
+    with pytest.raises(labs.SubmissionError, match="no such file"):
+        labs.check(1, tmp_path / "missing.py")
+    bad = tmp_path / "lab1.py"
+    bad.write_text("def dare_gain(:\n")
+    with pytest.raises(labs.SubmissionError, match="not valid Python"):
+        labs.check(1, bad)
+    txt = tmp_path / "lab1.txt"
+    txt.write_text("hello")
+    with pytest.raises(labs.SubmissionError, match=".py file or a .ipynb"):
+        labs.check(1, txt)
+    assert issubclass(labs.LabError, ValueError)
+
+
+@pytest.mark.parametrize("code, flagged", [
+    ("from pgcontrol import lqr\n", "pgcontrol.lqr"),
+    ("import pgcontrol.rollout as r\n", "pgcontrol.rollout"),
+    ("from pgcontrol.algos.ppo import PPO\n", "pgcontrol.algos.ppo"),
+    ("import pgcontrol\nK = pgcontrol.lqr.optimal_gain\n", "pgcontrol.lqr"),
+    ("import importlib\nm = importlib.import_module('pgcontrol.lqr')\n", "pgcontrol.lqr"),
+    ("from pgcontrol.labs.lab1 import check_cost\n", "pgcontrol.labs.lab1"),
+    ("from pgcontrol.labs import check\nfrom pgcontrol import plants, sim\nimport numpy\n", None),
+])
+def test_static_scan_flags_pgcontrols_own_implementations(code, flagged):
+    hits = _core.scan_imports(code)
+    if flagged is None:
+        assert hits == []
+    else:
+        assert len(hits) == 1 and flagged in hits[0]
+
+
+def test_flag_appears_in_the_report(tmp_path):
+    f = tmp_path / "lab6.py"
+    f.write_text("from pgcontrol import lqr, plants\nimport numpy as np\n\ndef kalman_gain(A, C, W, V):\n"
+                 "    raise NotImplementedError\n")
+    report = labs.check(6, f, verbose=False, only="kalman_gain")
+    assert report.flags and "line 1" in report.flags[0] and "pgcontrol.lqr" in report.flags[0]
+    assert "flagged" in str(report)
+
+
+def test_report_json_round_trip():
+    d = json.loads(_core.to_json(reference_report(1)))
+    assert d["score"] == d["max_score"] == 10 and len(d["items"]) == 4
+
+
+def test_check_under_its_budget():
+    """Each lab's check is far under the issue's 30 s (measured per item in the reports)."""
+    for lab in _core.LAB_NUMBERS:
+        assert sum(r.seconds for r in reference_report(lab).items) < 15
