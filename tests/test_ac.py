@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from pgcontrol.algos.ac import ACConfig, ActorCritic, LeastSquaresStep, actor_loss, critic_loss, td_targets
-from pgcontrol.policies import LinearGaussianPolicy, QuadraticValue
+from pgcontrol.algos.ac import ACConfig, ActorCritic, actor_loss, critic_loss, td_targets
+from pgcontrol.critics import LeastSquaresStep, QuadraticValue
+from pgcontrol.policies import LinearGaussianPolicy
 from pgcontrol.rollout import Batch
 from pgcontrol.train import ConfigError, train
 

@@ -13,7 +13,8 @@ import torch
 
 from pgcontrol import plants
 from pgcontrol.algos.ppo import PPO, PPOConfig, clipped_surrogate, policy_loss, value_loss
-from pgcontrol.policies import LinearGaussianPolicy, QuadraticValue
+from pgcontrol.critics import QuadraticValue
+from pgcontrol.policies import LinearGaussianPolicy
 from pgcontrol.rollout import Batch, Collector
 from pgcontrol.envs import make_vec_env
 from pgcontrol.errors import ConfigError

@@ -47,6 +47,7 @@ import torch
 
 from ..errors import ConfigError
 from ..rollout import explained_variance, gae
+from ..critics import LeastSquaresStep
 from .base import CommonConfig, lr_fraction, make_critic, make_optimizer, values_of
 
 
@@ -207,38 +208,6 @@ def actor_loss(policy, batch, adv) -> torch.Tensor:
     """``−mean_i log π_θ(u_i|x_i) A_φ(x_i, u_i)`` over the valid transitions (4.22)."""
     logp = policy.log_prob(batch.obs[batch.valid], batch.actions[batch.valid])
     return -(logp * adv[batch.valid].to(logp.dtype)).mean()  # eq. (4.22)
-
-
-class LeastSquaresStep:
-    """Closed-form steps on (4.20) for a critic linear in its parameters, V(x) = φ(x)ᵀw.
-
-    ``prepare(obs)`` factorises ΦᵀΦ once per batch; each ``step(targets)``
-    moves w a fraction ``rate`` of the way to the minimiser
-    ``(ΦᵀΦ + ρI)⁻¹Φᵀy`` of (4.20) with the targets y frozen (ρ: a tiny ridge).
-    Repeated steps with recomputed TD targets are fitted value iteration;
-    their fixed point is the TD(0) solution on the batch.
-    """
-
-    def __init__(self, critic, rate: float, ridge: float = 1e-8):
-        if not (hasattr(critic, "features") and isinstance(getattr(critic, "weight", None), torch.Tensor)):
-            raise ConfigError("critic_optimizer='lstsq' needs a critic with features() and a weight vector "
-                              f"(V = features(x) @ weight, e.g. QuadraticValue); got {type(critic).__name__}")
-        self.critic, self.rate, self.ridge = critic, float(rate), float(ridge)
-
-    def prepare(self, obs) -> None:
-        """Features Φ of the batch's valid observations and the Cholesky factor of ΦᵀΦ + ρI."""
-        with torch.no_grad():
-            self.phi = self.critic.features(obs).to(torch.float64)
-            gram = self.phi.T @ self.phi
-            scale = float(gram.diagonal().mean()) or 1.0
-            self.chol = torch.linalg.cholesky(gram + self.ridge * scale * torch.eye(gram.shape[0], dtype=gram.dtype))
-
-    def step(self, targets) -> None:
-        """``w ← w + rate · (w_LS − w)``, w_LS the least-squares fit of the frozen ``targets`` (4.20)."""
-        with torch.no_grad():
-            w_ls = torch.cholesky_solve((self.phi.T @ targets.to(torch.float64)).unsqueeze(-1), self.chol).squeeze(-1)
-            w = self.critic.weight
-            w.add_(self.rate * (w_ls.to(w.dtype) - w))
 
 
 class ActorCritic:

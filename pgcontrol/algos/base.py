@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from ..policies import MLPValue, QuadraticValue
+from ..critics import MLPValue, QuadraticValue
 
 
 @dataclass(frozen=True)

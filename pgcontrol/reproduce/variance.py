@@ -65,7 +65,7 @@ import scipy.stats
 import torch
 
 from .. import lqr, plants
-from ..policies import QuadraticValue
+from ..critics import QuadraticValue
 from ..rollout import Batch, pg_advantages
 from ..sim import rollout_linear
 from . import save_figure, save_json
