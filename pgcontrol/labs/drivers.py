@@ -8,8 +8,9 @@ it runs *their* functions, it does not implement them.
   student's ``sample_fisher`` and ``natural_step``;
 * :func:`variance_vs_rollouts` — lab 2: the spread of the student's three
   REINFORCE estimators against the number of rollouts M;
-* :func:`observer_controller_cost` — lab 6: Monte Carlo cost of the LQR gain
-  on a state estimate built with the student's Kalman predictor gain.
+* :func:`observer_controller_cost`, :func:`output_feedback_comparison` — lab 6:
+  Monte Carlo cost of the LQR gain on a state estimate built with the
+  student's Kalman predictor gain, against the best static output gain.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import torch
 from .. import lqr, plants, sim
 
 __all__ = ["PGRun", "policy_gradient_run", "exact_vanilla_path", "k_star", "variance_vs_rollouts",
-           "observer_controller_cost"]
+           "observer_controller_cost", "observer_controller_trajectory", "output_feedback_comparison"]
 
 #: the Peters & Schaal start, std floor and budget of lab 4 (see pgcontrol.reproduce.plateau)
 K_START, SIGMA_START, SIGMA_FLOOR, ROLLOUTS = -0.2, 0.1, 1e-3, 5
@@ -165,3 +166,43 @@ def observer_controller_cost(L, *, episodes: int = 2000, seed: int = 0, plant="d
         disc *= p.gamma
     c = total.numpy()
     return {"mean": float(c.mean()), "se": float(c.std(ddof=1) / np.sqrt(N)), "episodes": N}
+
+
+def output_feedback_comparison(L, *, episodes: int = 2000, seed: int = 0) -> dict:
+    """Lab 6's figure: the student's filter + LQR against the best static output gain on ``double-integrator-output``.
+
+    Returns the exact T-step cost of the best static output gain ``J_static`` (at ``k_static``), the Monte Carlo
+    cost of the controller on the student's predictor gain ``J_filter`` ± ``se_filter``
+    (:func:`observer_controller_cost`), the exact cost of LQR with the full state ``J_lqr``, and one simulated
+    position trajectory under each output-feedback controller (``x_static``, ``x_filter``).
+    """
+    from .lab6 import PLANT, static_reference
+
+    p = plants.make(PLANT)
+    K_y, J_static = static_reference()
+    mc = observer_controller_cost(L, episodes=episodes, seed=seed)
+    K, _ = lqr.optimal_gain(p)
+    ro = sim.rollout_linear(p, K_y, 0.0, 1, seed=seed, output_feedback=True)
+    one = observer_controller_trajectory(L, seed=seed)
+    return {"J_static": J_static, "k_static": float(np.ravel(K_y)[0]), "J_filter": mc["mean"], "se_filter": mc["se"],
+            "J_lqr": float(lqr.policy_cost(p, K, 0.0, horizon=p.horizon)),
+            "x_static": ro.states[:, 0, 0].numpy(), "x_filter": one}
+
+
+def observer_controller_trajectory(L, *, seed: int = 0, plant="double-integrator-output") -> np.ndarray:
+    """The position x_0..x_T of one episode under the controller of :func:`observer_controller_cost`."""
+    p = plants.make(plant)
+    K, _ = lqr.optimal_gain(p)
+    L = np.asarray(L, dtype=float).reshape(p.n, p.p)
+    rng = np.random.default_rng(seed)
+    x = p.x0_mean + sim.sqrt_psd(p.x0_cov) @ rng.standard_normal(p.n)
+    xh = p.x0_mean.copy()
+    Wh, Vh = sim.sqrt_psd(p.W), sim.sqrt_psd(p.V)
+    out = [x[0]]
+    for _ in range(p.horizon):
+        y = p.C @ x + Vh @ rng.standard_normal(p.p)
+        u = -K @ xh
+        xh = p.A @ xh + p.B @ u + L @ (y - p.C @ xh)
+        x = p.A @ x + p.B @ u + Wh @ rng.standard_normal(p.n)
+        out.append(x[0])
+    return np.array(out)
