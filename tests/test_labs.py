@@ -180,3 +180,18 @@ def test_check_under_its_budget():
     """Each lab's check is far under the issue's 30 s (measured per item in the reports)."""
     for lab in _core.LAB_NUMBERS:
         assert sum(r.seconds for r in reference_report(lab).items) < 15
+
+
+def test_notebook_globals_are_scanned_through_the_ipython_history():
+    """check(n, globals()) in a notebook: the cells run so far (IPython's `In`) are scanned too."""
+    ns = {"In": ["", "import numpy as np", "from pgcontrol import lqr\nK = lqr.optimal_gain"], **_reference(1)}
+    report = run_lab(get_lab(1), _core.load_submission(ns), only="dare_gain")
+    assert report.flags and "pgcontrol.lqr" in report.flags[0]
+
+
+def test_a_function_taken_from_pgcontrol_is_flagged():
+    from pgcontrol import lqr
+
+    ns = {**_reference(6), "kalman_gain": lqr.kalman_filter}
+    report = run_lab(get_lab(6), Submission(ns, "ns"), only="kalman_gain")
+    assert any("pgcontrol.lqr.kalman_filter" in f for f in report.flags)

@@ -39,7 +39,8 @@ import numpy as np
 __all__ = [
     "LabError", "UnknownLabError", "SubmissionError", "StudentError", "Mismatch",
     "Item", "Lab", "ItemResult", "Report", "Submission", "LAB_NUMBERS",
-    "get_lab", "load_submission", "run_lab", "scan_imports",
+    "get_lab", "load_submission", "run_lab", "scan_imports", "notebook_code", "atomic_write", "compare",
+    "as_array", "as_float", "as_tuple", "z_statistic",
 ]
 
 #: the labs, in order
@@ -376,7 +377,7 @@ def _ipython_history(ns: dict) -> str | None:
     """The cells run so far in an IPython session (``In``), for the static scan of ``check(n, globals())``."""
     cells = ns.get("In")
     if isinstance(cells, list) and all(isinstance(c, str) for c in cells):
-        return "\n".join(c for c in cells if "get_ipython" not in c or "run_line_magic" in c)
+        return "\n".join(cells)  # IPython stores the cells already transformed to Python
     return None
 
 

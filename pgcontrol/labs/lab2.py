@@ -48,7 +48,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import lqr, plants, sim
-from ._core import Item, Lab, Mismatch, StudentError, as_array, as_float, as_tuple, compare, fmt, quiet
+from ._core import (Item, Lab, Mismatch, StudentError, as_array, as_float, as_tuple, compare, fmt, quiet,
+                    z_statistic)
 
 K_STAT, SIGMA_STAT, M_STAT, R_STAT = -0.5, 0.3, 5, 2000
 Z_MAX = 4.5
@@ -223,10 +224,7 @@ def check_unbiased(sub, rng) -> str:
     est, exact = _estimates(sub)
     lines, bad = [], []
     for e in ESTIMATORS:
-        g = est[e]
-        mean = g.mean(0)
-        se = g.std(0, ddof=1) / np.sqrt(len(g))
-        z = (mean - exact) / se
+        mean, se, z = z_statistic(est[e], exact)
         lines.append(f"{e}: mean (dk, dσ) = ({mean[0]:.4g}, {mean[1]:.4g}) ± ({se[0]:.2g}, {se[1]:.2g}), "
                      f"z = ({z[0]:.2f}, {z[1]:.2f})")
         if not np.all(np.abs(z) < Z_MAX):
