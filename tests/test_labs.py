@@ -195,3 +195,9 @@ def test_a_function_taken_from_pgcontrol_is_flagged():
     ns = {**_reference(6), "kalman_gain": lqr.kalman_filter}
     report = run_lab(get_lab(6), Submission(ns, "ns"), only="kalman_gain")
     assert any("pgcontrol.lqr.kalman_filter" in f for f in report.flags)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, "7", True])
+def test_bad_seed_is_a_lab_error(seed):
+    with pytest.raises(labs.LabError, match="seed must be an integer"):
+        labs.check(5, SOLUTIONS / "lab5.py", seed=seed, verbose=False)

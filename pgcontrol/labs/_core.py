@@ -461,7 +461,10 @@ def run_lab(lab: Lab, sub: Submission, *, seed: int | None = None, only: str | N
     combine several functions run only in the full check). ``on_item`` is
     called with each result as soon as it is known (the grader streams them).
     """
-    seed = lab.default_seed if seed is None else int(seed)
+    seed = lab.default_seed if seed is None else seed
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise LabError(f"seed must be an integer in [0, 2**63); got {seed!r}")
+    seed = int(seed)
     if only is not None and only not in lab.functions:
         raise LabError(f"lab {lab.number} has no function {only!r}; its functions are {', '.join(lab.functions)}")
     report = Report(lab.number, lab.title, seed, sub.source)
@@ -469,7 +472,7 @@ def run_lab(lab: Lab, sub: Submission, *, seed: int | None = None, only: str | N
     if sub.code is not None:
         report.flags.extend(scan_imports(sub.code))
     report.flags.extend(f for f in _namespace_flags(sub, lab) if f not in report.flags)
-    with _torch_threads(1):
+    with torch_threads(1):
         for index, item in enumerate(lab.items):
             if only is not None and item.functions != (only,):
                 continue  # items that need several functions run in the full check only
@@ -490,7 +493,7 @@ def run_lab(lab: Lab, sub: Submission, *, seed: int | None = None, only: str | N
 
 
 @contextlib.contextmanager
-def _torch_threads(n: int):
+def torch_threads(n: int):
     """Run torch on ``n`` threads inside the block and restore the setting after it.
 
     The checks simulate tiny batches; on a loaded 2-core machine torch's

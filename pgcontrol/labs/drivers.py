@@ -15,12 +15,23 @@ it runs *their* functions, it does not implement them.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from .. import lqr, plants, sim
+from ._core import torch_threads
+
+
+def _one_thread(f):
+    """Run ``f`` with torch on one thread (tiny tensors; see :func:`pgcontrol.labs._core.torch_threads`)."""
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        with torch_threads(1):
+            return f(*args, **kwargs)
+    return wrapper
 
 __all__ = ["PGRun", "policy_gradient_run", "exact_vanilla_path", "k_star", "variance_vs_rollouts",
            "observer_controller_cost", "observer_controller_trajectory", "output_feedback_comparison"]
@@ -62,6 +73,7 @@ def _scores_and_gradient(x, u, r, k, sigma, gamma):
     return np.stack([sk.ravel(), ss.ravel()], 1), g
 
 
+@_one_thread
 def policy_gradient_run(step, *, updates: int = 40, seed: int = 0, rollouts: int = ROLLOUTS,
                         k0: float = K_START, sigma0: float = SIGMA_START, floor: float = SIGMA_FLOOR,
                         stop_within: float | None = None) -> PGRun:
@@ -115,6 +127,7 @@ def exact_vanilla_path(alpha: float = 0.03, updates: int = 40) -> PGRun:
     return PGRun(np.array(ks), np.array(ss), False)
 
 
+@_one_thread
 def variance_vs_rollouts(reinforce_gradient, Ms=(2, 5, 10, 20, 50), batches: int = 200, seed: int = 0,
                          k: float = -0.5, sigma: float = 0.3) -> dict:
     """Standard deviation of the student's estimators of dk over ``batches`` batches of M rollouts, per M.
@@ -137,6 +150,7 @@ def variance_vs_rollouts(reinforce_gradient, Ms=(2, 5, 10, 20, 50), batches: int
     return out
 
 
+@_one_thread
 def observer_controller_cost(L, *, episodes: int = 2000, seed: int = 0, plant="double-integrator-output") -> dict:
     """Monte Carlo T-step cost of the LQR gain acting on the Kalman *predictor* with gain ``L``.
 
@@ -168,6 +182,7 @@ def observer_controller_cost(L, *, episodes: int = 2000, seed: int = 0, plant="d
     return {"mean": float(c.mean()), "se": float(c.std(ddof=1) / np.sqrt(N)), "episodes": N}
 
 
+@_one_thread
 def output_feedback_comparison(L, *, episodes: int = 2000, seed: int = 0) -> dict:
     """Lab 6's figure: the student's filter + LQR against the best static output gain on ``double-integrator-output``.
 
