@@ -2,7 +2,7 @@
 
 A refactoring must not change a number: run this before the change
 (``--out before``), then after it (``--out after --against before``). Wall-clock
-fields (``wall_s``, ``seconds``, ``steps_per_s``) and the headline strings that
+fields (``wall_s``, ``cpu_s``, ``seconds``, ``steps_per_s``) and the headline strings that
 quote them are skipped; every other number must be identical (bit for bit).
 
 Usage::
@@ -19,9 +19,12 @@ import json
 import sys
 from pathlib import Path
 
-from pgcontrol import reproduce
+# this folder holds mujoco.py, which must not shadow the mujoco package when run as a script
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-WALL_CLOCK = ("wall_s", "seconds", "steps_per_s", "headline")
+from pgcontrol import reproduce  # noqa: E402
+
+WALL_CLOCK = ("wall_s", "cpu_s", "seconds", "steps_per_s", "headline")
 
 
 def differences(a, b, path: str = "") -> list[str]:

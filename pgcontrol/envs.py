@@ -86,6 +86,7 @@ import torch
 from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
+from gymnasium.wrappers import vector as vw
 
 from .errors import ConfigError, InvalidPlantError
 from .plants import LinearGaussianPlant, make
@@ -290,6 +291,9 @@ class LinearGaussianVectorEnv(VectorEnv):
         self._t = torch.zeros(N, dtype=torch.int32, device=self.device)
         self._done = torch.zeros(N, dtype=torch.bool, device=self.device)
         self._any_done = False
+        # host-side step clock, shared by every sub-env while none has terminated since the last reset():
+        # it tells truncation without reading the device (no host synchronisation in the common case)
+        self._clock, self._clock_shared = 0, True
 
     # ------------------------------------------------------------------ helpers
     def _randn(self, *shape) -> torch.Tensor:
@@ -327,6 +331,7 @@ class LinearGaussianVectorEnv(VectorEnv):
         self._t.zero_()
         self._done.zero_()
         self._any_done = False
+        self._clock, self._clock_shared = 0, True
         return self._out(self._observe(self._x)), self._infos(self._x)
 
     def step(self, actions):
@@ -344,11 +349,18 @@ class LinearGaussianVectorEnv(VectorEnv):
         x_new = torch.addmm(self._randn(N, self.plant.n) @ self._Wt, x, self._At) if self._noisy else x @ self._At
         x_new.addmm_(u, self._Bt)
         self._t += 1
+        self._clock += 1
         if self._any_done:  # NEXT_STEP autoreset of the sub-envs that finished last step (their actions are ignored)
-            d = self._done
-            x_new[d] = self._initial_states(int(d.sum()))
-            cost.masked_fill_(d, 0.0)
-            self._t.masked_fill_(d, 0)
+            if self._clock_shared:  # every sub-env was truncated together: reset all, no device read
+                x_new = self._initial_states(N)
+                cost.zero_()
+                self._t.zero_()
+                self._clock = 0
+            else:
+                d = self._done
+                x_new[d] = self._initial_states(int(d.sum()))
+                cost.masked_fill_(d, 0.0)
+                self._t.masked_fill_(d, 0)
         terminated = torch.zeros(N, dtype=torch.bool, device=self.device)
         if not within_bound(x_new, P.state_bound):  # divergence (rare): clip the state, charge a finite cost
             b = P.state_bound
@@ -356,9 +368,11 @@ class LinearGaussianVectorEnv(VectorEnv):
             x_new[terminated] = torch.nan_to_num(x_new[terminated], nan=b, posinf=b, neginf=-b).clamp_(-b, b)
             ub = torch.nan_to_num(u[terminated], nan=0.0).clamp_(-self._action_bound, self._action_bound)
             cost[terminated] = stage_cost(x[terminated], ub, P.Q, P.R)
+            self._clock_shared = False  # sub-envs now restart at different times
         truncated = self._t >= self.horizon
         self._done = terminated | truncated
-        self._any_done = bool(self._done.any())
+        # the one host read per step is within_bound above; the clock answers "any done?" while it is shared
+        self._any_done = self._clock >= self.horizon if self._clock_shared else bool(self._done.any())
         self._x = x_new
         return (self._out(self._observe(x_new)), self._out(cost.neg()), self._out(terminated),
                 self._out(truncated), self._infos(x_new, cost=cost, diverged=terminated.clone()))
@@ -408,15 +422,23 @@ def make_vec_env(env, num_envs: int, *, device="cpu", normalize_obs=False, norma
     """A Gymnasium vector env for a plant (name or object) or a Gymnasium id.
 
     Plants get the native batched :class:`LinearGaussianVectorEnv`
-    (stepping on ``device``); other ids a ``SyncVectorEnv``. Optional
-    Gymnasium normalisation wrappers are added outermost, after
-    ``RecordEpisodeStatistics`` so logged returns stay unnormalised.
+    (stepping on ``device``), which returns tensors on ``device``
+    (``return_torch=True``) with no wrapper around it: the collector keeps
+    the episode statistics on the device (:meth:`pgcontrol.rollout.Collector.collect`).
+    Other ids get a ``SyncVectorEnv`` inside ``RecordEpisodeStatistics``.
+    Optional Gymnasium normalisation wrappers are added outermost (then
+    plants return NumPy arrays too), after ``RecordEpisodeStatistics`` so
+    logged returns stay unnormalised.
     """
-    from gymnasium.wrappers import vector as vw
-
     if is_plant(env):
+        # without normalisation the plant env hands tensors on ``device`` straight to the collector,
+        # which keeps the episode statistics itself; Gymnasium's wrappers need NumPy arrays
+        on_device = not (normalize_obs or normalize_reward)
         vec = gymnasium.make_vec("pgcontrol/LinearGaussian-v0", num_envs=num_envs,
-                                 vectorization_mode="vector_entry_point", plant=env, device=device)
+                                 vectorization_mode="vector_entry_point", plant=env, device=device,
+                                 return_torch=on_device)
+        if on_device:
+            return vec
     elif isinstance(env, str):
         try:
             vec = gymnasium.make_vec(env, num_envs=num_envs, vectorization_mode="sync")

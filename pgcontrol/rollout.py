@@ -131,54 +131,74 @@ class Collector:
 
     @torch.no_grad()
     def collect(self, n_steps: int | None = None, *, episodes: bool = False, max_steps: int = 100_000) -> Batch:
-        """Collect ``n_steps`` steps of every env, or one episode each (``episodes=True``)."""
+        """Collect ``n_steps`` steps of every env, or one episode each (``episodes=True``).
+
+        With an environment that returns tensors on the collector's device
+        (``return_torch``, e.g. the plants' :class:`~pgcontrol.envs.LinearGaussianVectorEnv`),
+        nothing is read back to the host until the batch is complete: the
+        divergence flag and the episode statistics are kept on the device and
+        read once at the end, and whole episodes take exactly the env's
+        ``horizon`` steps. Other environments return NumPy arrays, and the
+        episode returns come from Gymnasium's ``RecordEpisodeStatistics``
+        (inside any reward normalisation, so they stay unnormalised).
+        """
         if episodes or self._obs is None:
             self.reset()
         if not episodes and (n_steps is None or n_steps < 1):
             raise ValueError(f"n_steps must be a positive integer; got {n_steps!r}")
+        on_device = bool(getattr(self.envs, "return_torch", False))
         limit = max_steps if episodes else int(n_steps)
+        if episodes and on_device and getattr(self.envs, "horizon", None):
+            limit = min(limit, int(self.envs.horizon))  # every episode has ended by then
         rec = {k: [] for k in ("obs", "actions", "logp", "rewards", "next_obs", "terminated", "truncated", "valid", "tau")}
+        ended_rec, ret_rec = [], []  # episode ends and returns, read once at the end
         finished = torch.zeros(self.envs.num_envs, dtype=torch.bool, device=self.device)
-        ep_returns, ep_lengths, diverged = [], [], False
+        bad = torch.zeros((), dtype=torch.bool, device=self.device)
+        ep_returns, ep_lengths = [], []
         for _ in range(limit):
             actions, logp = self.policy.act(self._obs, generator=self.generator)
-            env_actions = actions if getattr(self.envs, "return_torch", False) else actions.detach().cpu().numpy()
-            obs, reward, term, trunc, info = self.envs.step(env_actions)
+            obs, reward, term, trunc, info = self.envs.step(actions if on_device else actions.detach().cpu().numpy())
             next_obs = self._tensor(obs)
             term, trunc = self._tensor(term, torch.bool), self._tensor(trunc, torch.bool)
             reward = self._tensor(reward)
             valid = ~self._resetting & ~finished
-            if isinstance(info, dict) and "diverged" in info:
-                div = self._tensor(info["diverged"], torch.bool)
-                diverged = diverged or bool((div & valid).any())
-            if not torch.isfinite(next_obs[valid]).all() or not torch.isfinite(reward[valid]).all():
-                diverged = True
+            if isinstance(info, dict) and "diverged" in info:  # the plants report divergence (and stay finite)
+                bad |= (self._tensor(info["diverged"], torch.bool) & valid).any()
+            else:
+                finite = torch.isfinite(next_obs).reshape(next_obs.shape[0], -1).all(-1) & torch.isfinite(reward)
+                bad |= (valid & ~finite).any()
             for k, v in zip(rec, (self._obs, actions, logp, reward, next_obs, term, trunc, valid, self._tau)):
                 rec[k].append(v)
             # episode bookkeeping (reset steps contribute nothing)
             self._ep_ret += torch.where(valid, reward.double(), 0.0)
             done = (term | trunc) & ~self._resetting
-            # logged returns are the environment's own (RecordEpisodeStatistics, inside any reward
-            # normalisation); the running sum of (possibly normalised) rewards is the fallback
-            stats = info.get("episode") if isinstance(info, dict) and "_episode" in info else None
-            for i in torch.nonzero(done & ~finished).flatten().tolist():
-                if stats is not None and bool(info["_episode"][i]):
-                    ep_returns.append(float(np.asarray(stats["r"])[i]))
-                    ep_lengths.append(int(np.asarray(stats["l"])[i]))
-                else:
-                    ep_returns.append(float(self._ep_ret[i]))
-                    ep_lengths.append(int(self._tau[i]) + 1)
-            self._ep_ret[done | self._resetting] = 0.0
+            if not on_device:  # host env: the returns of RecordEpisodeStatistics (unnormalised), else our sums
+                stats = info.get("episode") if isinstance(info, dict) and "_episode" in info else None
+                for i in torch.nonzero(done & ~finished).flatten().tolist():
+                    if stats is not None and bool(info["_episode"][i]):
+                        ep_returns.append(float(np.asarray(stats["r"])[i]))
+                        ep_lengths.append(int(np.asarray(stats["l"])[i]))
+                    else:
+                        ep_returns.append(float(self._ep_ret[i]))
+                        ep_lengths.append(int(self._tau[i]) + 1)
+            else:
+                ended_rec.append(done & ~finished)
+                ret_rec.append(self._ep_ret.clone())
+            self._ep_ret.masked_fill_(done | self._resetting, 0.0)
             self._tau = torch.where(done | self._resetting, 0, self._tau + 1)
             if episodes:
                 finished |= done
             self._resetting = done
             self._obs = next_obs
-            if episodes and bool(finished.all()):
+            if episodes and not on_device and bool(finished.all()):
                 break
         b = {k: torch.stack(v) for k, v in rec.items()}
+        if ended_rec:  # one read of the device for the whole batch, in the order the episodes ended
+            ended = torch.stack(ended_rec)
+            ep_returns += torch.stack(ret_rec)[ended].tolist()
+            ep_lengths += (b["tau"][ended] + 1).tolist()
         return Batch(b["obs"], b["actions"], b["logp"], b["rewards"], b["next_obs"], b["terminated"],
-                     b["truncated"], b["valid"], b["tau"], ep_returns, ep_lengths, diverged)
+                     b["truncated"], b["valid"], b["tau"], ep_returns, ep_lengths, bool(bad))
 
 
 # ------------------------------------------------------------------ returns

@@ -138,7 +138,17 @@ def test_update_metrics_and_kl_early_stop():
 
 
 def test_lstsq_critic_fits_the_returns():
-    ppo, _, out = _one_update(lr=0.01, critic_optimizer="lstsq")
+    """After the update the quadratic critic is the least-squares fit (4.20) of the batch's λ-returns."""
+    p, pol, batch = _collected_batch()
+    cfg = PPOConfig(update_epochs=5, num_minibatches=2, critic="quadratic", lr=0.01, critic_optimizer="lstsq")
+    torch.manual_seed(0)
+    ppo = PPO(pol, cfg, gamma=p.gamma, obs_dim=2, device="cpu")
+    _, _, returns = ppo.advantages(batch)  # targets under the critic before the update
+    obs = batch.obs[batch.valid]
+    phi = ppo.critic.features(obs).numpy()
+    w_ls, *_ = np.linalg.lstsq(phi, returns.numpy(), rcond=None)
+    out = ppo.update(batch, 0)
+    np.testing.assert_allclose(ppo.critic.weight.detach().numpy(), w_ls, rtol=1e-6, atol=1e-8 * np.abs(w_ls).max())
     assert all(math.isfinite(v) for v in out.values())
     assert len(ppo.opt.param_groups[1]["params"]) == 0  # Adam holds the policy only
 

@@ -15,9 +15,13 @@ call the same function, so a figure's command is either
 
 from __future__ import annotations
 
+import argparse
 import importlib
+import io
 import json
 from pathlib import Path
+
+from ..checkpoint import atomic_write
 
 EXPERIMENTS = {
     "plateau": "Peters & Schaal's scalar LQG: vanilla PG stalls on the zero-exploration plateau, NPG converges",
@@ -51,10 +55,6 @@ def save_figure(fig, path: str | Path, **kw) -> None:
     Build figures with ``matplotlib.figure.Figure`` (not pyplot): no backend
     or display is needed and nothing global changes.
     """
-    import io
-
-    from ..checkpoint import atomic_write
-
     buf = io.BytesIO()
     kw.setdefault("dpi", 150)
     kw.setdefault("bbox_inches", "tight")
@@ -64,8 +64,6 @@ def save_figure(fig, path: str | Path, **kw) -> None:
 
 def save_json(path: str | Path, obj) -> None:
     """Write a JSON summary atomically (NumPy scalars become floats)."""
-    from ..checkpoint import atomic_write
-
     atomic_write(path, json.dumps(obj, indent=1, default=float) + "\n")
 
 
@@ -79,8 +77,6 @@ def script(name: str, argv: list[str] | None = None) -> dict:
 
     Runs :func:`run` and prints the headline; the same as ``pgcontrol reproduce NAME``.
     """
-    import argparse
-
     ap = argparse.ArgumentParser(prog=f"experiments/{name}.py", description=EXPERIMENTS[name])
     ap.add_argument("--quick", action="store_true", help="the reduced run CI executes (about a minute)")
     ap.add_argument("--seeds", type=int, default=None, help="number of seeds (or repetitions); default per experiment")
