@@ -56,11 +56,8 @@ Z_MAX = 4.5
 
 
 def _best_static(plant):
-    """The best static output gain and its exact T-step cost (lqr, or the older reproduce.lqg home)."""
-    f = getattr(lqr, "best_static_output_gain", None)
-    if f is None:  # pragma: no cover - before the move into pgcontrol.lqr
-        from ..reproduce.lqg import best_static_gain as f
-    K, J, _ = f(plant, [[0.0]], plant.horizon)
+    """The best static output gain and its exact T-step cost (:func:`pgcontrol.lqr.best_static_output_gain`)."""
+    K, J, _ = lqr.best_static_output_gain(plant, [[0.0]], plant.horizon)
     return np.asarray(K, dtype=float), float(J)
 
 
