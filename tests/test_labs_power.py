@@ -41,6 +41,8 @@ CASES = [  # (lab, item, overrides or None for the reference, expected pass, see
     (2, "reinforce.unbiased", {"reinforce_gradient": mistakes.grad_no_gamma_t}, False, 15),
     (2, "reinforce.unbiased", {"reinforce_gradient": mistakes.grad_own_baseline}, False, 15),
     (2, "reinforce.variance", None, True, 40),
+    (2, "reinforce.variance", {"reinforce_gradient": mistakes.grad_no_gamma_t}, False, 15),
+    (2, "reinforce.variance", {"reinforce_gradient": mistakes.grad_own_baseline}, True, 15),
     (4, "plateau", None, True, 30),
     (4, "plateau", {"natural_step": mistakes.step_no_sqrt}, False, 15),
     (4, "plateau", {"natural_step": mistakes.step_F_not_inverse}, False, 15),
