@@ -201,3 +201,13 @@ def test_a_function_taken_from_pgcontrol_is_flagged():
 def test_bad_seed_is_a_lab_error(seed):
     with pytest.raises(labs.LabError, match="seed must be an integer"):
         labs.check(5, SOLUTIONS / "lab5.py", seed=seed, verbose=False)
+
+
+def test_a_submission_that_checks_itself_is_not_run_twice(tmp_path, capsys):
+    f = tmp_path / "lab5.py"
+    f.write_text((SOLUTIONS / "lab5.py").read_text()
+                 + "\nfrom pgcontrol.labs import check\ncheck(5, __file__)\n"
+                 + "if __name__ == '__main__':\n    raise SystemExit('main block must not run')\n")
+    report = labs.check(5, f)
+    assert report.full_marks
+    assert capsys.readouterr().out.count("score: 9/9") == 1

@@ -277,13 +277,13 @@ class Submission:
             raise StudentError(f"`{name}` raised {_one_line(exc, self.filename)}") from None
 
 
-#: set while a submission's notebook/module code runs, so that its own ``check(...)`` calls do nothing
-_LOADING = {"active": False}
+#: depth of submissions being executed; while > 0 their own ``check(...)`` calls do nothing
+_LOADING = {"depth": 0}
 
 
 def loading() -> bool:
     """True while :func:`load_submission` executes a submission (its ``check`` calls are skipped)."""
-    return _LOADING["active"]
+    return _LOADING["depth"] > 0
 
 
 def notebook_code(path: Path) -> str:
@@ -356,7 +356,7 @@ def load_submission(source, *, label: str | None = None) -> Submission:
             f"{path.name} is not valid Python: {type(exc).__name__}: {getattr(exc, 'msg', exc)}{where}"
         ) from None
     namespace: dict[str, Any] = {"__name__": "__lab_submission__", "__file__": filename}
-    _LOADING["active"] = True
+    _LOADING["depth"] += 1
     old_path = list(sys.path)
     sys.path.insert(0, str(path.resolve().parent))
     try:
@@ -368,7 +368,7 @@ def load_submission(source, *, label: str | None = None) -> Submission:
     except Exception as exc:  # noqa: BLE001
         raise SubmissionError(f"{path.name} raised while being loaded: {_one_line(exc, filename)}") from None
     finally:
-        _LOADING["active"] = False
+        _LOADING["depth"] -= 1
         sys.path[:] = old_path
     return Submission(namespace, label or path.name, filename, code)
 

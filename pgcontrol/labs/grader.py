@@ -20,7 +20,10 @@ The child streams each item's result as soon as it is graded, so a
 submission that hangs or crashes in its fifth item keeps the points of the
 first four; the items it never reached get zero with a one-line reason
 (timed out / ran out of memory / crashed with status N / printed too much).
-The grader itself never raises for a bad submission.
+The grader itself never raises for a bad submission. These limits contain
+accidents (an infinite loop, a runaway allocation), not attacks: the
+submission runs with the grader's user rights, so grade untrusted code in a
+container (as Gradescope does).
 
 Static scan. Before running anything, the source (a notebook's code cells)
 is scanned with :func:`pgcontrol.labs._core.scan_imports`; imports of
