@@ -150,16 +150,32 @@ def test_config_is_frozen_and_validated():
     for bad in [dict(n_steps=0), dict(critic_steps=0), dict(lam=1.5), dict(lr=0.0), dict(critic_lr=-1.0),
                 dict(optimizer="rmsprop"), dict(critic_optimizer="lbfgs"), dict(critic="none"),
                 dict(critic="mlp"),  # lstsq (the default) needs a linear-in-parameters critic
-                dict(critic_lr=2.0), dict(max_grad_norm=0.0), dict(num_envs=0), dict(gamma=1.5),
-                dict(online=True, lr=0.1, critic_lr=0.01)]:  # two timescales: the critic must be faster
+                dict(critic_step=0.0), dict(critic_step=2.0), dict(max_grad_norm=0.0), dict(num_envs=0),
+                dict(gamma=1.5), dict(online=True, lr=0.1, critic_lr=0.01)]:  # two timescales: critic faster
         with pytest.raises(ConfigError):
             ACConfig(**bad)
     assert isinstance(ConfigError("x"), ValueError)
 
 
-def test_online_forces_one_step_and_sgd():
-    cfg = ACConfig(online=True, n_steps=32, optimizer="adam", lr=1e-3, critic_lr=1e-2)
+def test_critic_lr_and_critic_step_have_one_meaning_each():
+    """critic_lr: a gradient critic's learning rate; critic_step: the fraction of a least-squares step."""
+    assert (ACConfig().critic_optimizer, ACConfig().critic_lr, ACConfig().critic_step) == ("lstsq", None, 1.0)
+    assert ACConfig(critic_optimizer="adam").critic_lr == 1e-3
+    with pytest.raises(ConfigError, match="critic_lr is the learning rate of a gradient critic"):
+        ACConfig(critic_lr=0.5)  # with the default lstsq critic
+    with pytest.raises(ConfigError, match="critic_step .* applies to critic_optimizer='lstsq' only"):
+        ACConfig(critic_optimizer="adam", critic_step=0.5)
+
+
+def test_online_sets_its_defaults_and_refuses_contradictions():
+    cfg = ACConfig(online=True, lr=1e-3, critic_lr=1e-2)
     assert (cfg.n_steps, cfg.optimizer, cfg.critic_optimizer) == (1, "sgd", "sgd")
+    assert dataclasses.replace(cfg, lr=2e-3) == ACConfig(online=True, lr=2e-3, critic_lr=1e-2)  # stays consistent
+    for name, value in (("n_steps", 32), ("optimizer", "adam"), ("critic_optimizer", "lstsq")):
+        with pytest.raises(ConfigError, match=f"ACConfig.{name} must be .* with online=True"):
+            ACConfig(online=True, lr=1e-3, critic_lr=1e-2, **{name: value})
+    with pytest.raises(ConfigError, match="needs critic_lr"):
+        ACConfig(online=True, lr=1e-3)
 
 
 # ------------------------------------------------------------------ training

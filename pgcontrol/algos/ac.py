@@ -64,23 +64,28 @@ class ACConfig(CommonConfig):
     ----------
     num_envs : int
         Parallel environments. Default 64.
-    n_steps : int
+    n_steps : int or None
         Transitions collected per environment and iteration (batch
-        ``n_steps * num_envs``). Default 16.
+        ``n_steps * num_envs``). Default (None): 16, or 1 with ``online``.
     lr : float
         Actor step size α_θ of (4.23). Default 0.01.
-    optimizer : str
-        Actor optimiser: ``"sgd"`` (the plain step (4.23)) or ``"adam"`` (default).
+    optimizer : str or None
+        Actor optimiser: ``"sgd"`` (the plain step (4.23)) or ``"adam"``.
+        Default (None): ``"adam"``, or ``"sgd"`` with ``online``.
     critic : str
-        ``"quadratic"`` (default; :class:`~pgcontrol.policies.QuadraticValue`)
+        ``"quadratic"`` (default; :class:`~pgcontrol.critics.QuadraticValue`)
         or ``"mlp"``. Ignored when ``train`` is given a critic module.
-    critic_optimizer : str
-        ``"lstsq"`` (default; needs a critic with ``features()`` and
-        ``weight``, V = φ(x)ᵀw, such as the quadratic one), ``"sgd"`` or ``"adam"``.
-    critic_lr : float
-        Critic step size α_w. For ``"lstsq"`` the fraction of the way to the
-        least-squares minimiser taken per step, in (0, 1] (1, the default:
-        jump to it); for ``"sgd"``/``"adam"`` a learning rate (e.g. 1e-3).
+    critic_optimizer : str or None
+        ``"lstsq"`` (needs a critic with ``features()`` and ``weight``,
+        V = φ(x)ᵀw, such as the quadratic one), ``"sgd"`` or ``"adam"``.
+        Default (None): ``"lstsq"``, or ``"sgd"`` with ``online``.
+    critic_lr : float or None
+        Learning rate α_w of a gradient critic (``"sgd"``/``"adam"``);
+        default 1e-3. Must stay unset with ``"lstsq"``.
+    critic_step : float
+        With ``"lstsq"``: the fraction of the way to the least-squares
+        minimiser of (4.20) taken per step, in (0, 1] (1, the default: jump
+        to it). Must stay 1 with a gradient critic.
     critic_steps : int
         Steps on (4.20) per iteration, each with the targets recomputed from
         the current critic. Default 5.
@@ -107,20 +112,22 @@ class ACConfig(CommonConfig):
         Decay ``lr`` (and a gradient critic's ``critic_lr``) linearly to
         ``1/iterations`` of its value at the last iteration. Default False.
     online : bool
-        The online two-timescale actor-critic of the slides: forces
-        ``n_steps = 1`` and ``optimizer = critic_optimizer = "sgd"`` (the
-        stored config shows the forced values) and requires ``critic_lr > lr``.
+        The online two-timescale actor-critic of the slides: ``n_steps = 1``
+        and ``optimizer = critic_optimizer = "sgd"`` (their defaults in this
+        mode; other explicit values are errors, never silently replaced) and
+        ``critic_lr > lr``.
         Give both step sizes explicitly (the defaults are for Adam and the
         closed-form critic), e.g. ``lr=1e-3, critic_lr=1e-2`` on double-integrator.
     """
 
     num_envs: int = 64
-    n_steps: int = 16
+    n_steps: int | None = None
     lr: float = 0.01
-    optimizer: str = "adam"
+    optimizer: str | None = None
     critic: str = "quadratic"
-    critic_optimizer: str = "lstsq"
-    critic_lr: float = 1.0
+    critic_optimizer: str | None = None
+    critic_lr: float | None = None
+    critic_step: float = 1.0
     critic_steps: int = 5
     lam: float = 0.0
     center_advantage: bool = False
@@ -132,39 +139,45 @@ class ACConfig(CommonConfig):
 
     def __post_init__(self):
         super().__post_init__()
-
-        if self.online:  # the slides' variant: one transition per env, plain SGD on both timescales
-            object.__setattr__(self, "n_steps", 1)
-            object.__setattr__(self, "optimizer", "sgd")
-            object.__setattr__(self, "critic_optimizer", "sgd")
-            if not self.critic_lr > self.lr:
+        # None means "the mode's default"; an explicit value that contradicts the mode is an error, never overridden
+        mode = {"n_steps": 1, "optimizer": "sgd", "critic_optimizer": "sgd"} if self.online else \
+            {"n_steps": 16, "optimizer": "adam", "critic_optimizer": "lstsq"}
+        for name, default in mode.items():
+            v = getattr(self, name)
+            if v is None:
+                object.__setattr__(self, name, default)  # resolve the default once, at construction
+            elif self.online and v != default:
+                raise ConfigError(f"ACConfig.{name} must be {default!r} (or unset) with online=True, the slides' "
+                                  f"one-transition SGD variant; got {v!r}")
+        self._positive_ints("n_steps", "critic_steps")
+        self._choice("optimizer", ("sgd", "adam"))
+        self._choice("critic_optimizer", ("lstsq", "sgd", "adam"))
+        self._choice("critic", ("quadratic", "mlp"))
+        self._lstsq_needs_linear_critic()
+        self._positive("lr")
+        if self.critic_optimizer == "lstsq":
+            if self.critic_lr is not None:
+                raise ConfigError("ACConfig.critic_lr is the learning rate of a gradient critic (critic_optimizer "
+                                  "'sgd' or 'adam'); with critic_optimizer='lstsq' the fraction of the least-squares "
+                                  f"step is critic_step; got critic_lr={self.critic_lr!r}")
+            if not 0.0 < self.critic_step <= 1.0:
+                self._fail("critic_step", "in (0, 1] (the fraction of the least-squares step)", self.critic_step)
+        else:
+            if self.critic_step != 1.0:
+                raise ConfigError("ACConfig.critic_step is the fraction of a least-squares critic step and applies "
+                                  f"to critic_optimizer='lstsq' only; got critic_step={self.critic_step!r} with "
+                                  f"critic_optimizer={self.critic_optimizer!r} (set critic_lr instead)")
+            if self.critic_lr is None:
+                if self.online:
+                    raise ConfigError("ACConfig(online=True) needs critic_lr, the critic's SGD step size, larger than "
+                                      "lr (two timescales)")
+                object.__setattr__(self, "critic_lr", 1e-3)
+            self._positive("critic_lr")
+            if self.online and not self.critic_lr > self.lr:
                 raise ConfigError("ACConfig(online=True) needs the critic on the faster timescale, critic_lr > lr; "
                                   f"got critic_lr={self.critic_lr!r}, lr={self.lr!r}")
-        for name in ("n_steps", "critic_steps"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"ACConfig.{name} must be a positive integer; got {v!r}")
-        if self.optimizer not in ("sgd", "adam"):
-            raise ConfigError(f"ACConfig.optimizer must be 'sgd' or 'adam'; got {self.optimizer!r}")
-        if self.critic_optimizer not in ("lstsq", "sgd", "adam"):
-            raise ConfigError("ACConfig.critic_optimizer must be 'lstsq', 'sgd' or 'adam'; "
-                              f"got {self.critic_optimizer!r}")
-        if self.critic not in ("quadratic", "mlp"):
-            raise ConfigError("ACConfig.critic must be 'quadratic' or 'mlp' (actor-critic needs a critic); "
-                              f"got {self.critic!r}")
-        if self.critic_optimizer == "lstsq" and self.critic == "mlp":
-            raise ConfigError("ACConfig.critic_optimizer='lstsq' needs a critic linear in its parameters "
-                              "(critic='quadratic'); use critic_optimizer='adam' with critic='mlp'")
-        if not self.lr > 0 or not self.critic_lr > 0:
-            raise ConfigError(f"ACConfig.lr and critic_lr must be > 0; "
-                              f"got lr={self.lr!r}, critic_lr={self.critic_lr!r}")
-        if self.critic_optimizer == "lstsq" and self.critic_lr > 1:
-            raise ConfigError(f"ACConfig.critic_lr is the fraction of a least-squares step with "
-                              f"critic_optimizer='lstsq' and must lie in (0, 1]; got {self.critic_lr!r}")
-        if not (0.0 <= self.lam <= 1.0):
-            raise ConfigError(f"ACConfig.lam must lie in [0, 1] (0 = TD advantage (4.21)); got {self.lam!r}")
-        if self.max_grad_norm is not None and not self.max_grad_norm > 0:
-            raise ConfigError(f"ACConfig.max_grad_norm must be > 0 or None; got {self.max_grad_norm!r}")
+        self._unit_interval("lam", " (0 = TD advantage (4.21))")
+        self._positive("max_grad_norm", optional=True)
 
 
 def td_targets(critic, batch, gamma: float, lam: float = 0.0):
@@ -222,7 +235,7 @@ class ActorCritic:
         self.critic = critic if critic is not None else make_critic(config.critic, obs_dim, device, dtype)
         self.opt = make_optimizer(config.optimizer, policy.parameters(), config.lr)
         if config.critic_optimizer == "lstsq":
-            self.critic_opt = LeastSquaresStep(self.critic, config.critic_lr)
+            self.critic_opt = LeastSquaresStep(self.critic, config.critic_step)
         else:
             self.critic_opt = make_optimizer(config.critic_optimizer, self.critic.parameters(), config.critic_lr)
 

@@ -41,15 +41,47 @@ class CommonConfig:
     gamma: float | None = None
 
     def __post_init__(self):
-        for name in ("num_envs", "iterations"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"{type(self).__name__}.{name} must be a positive integer; got {v!r}")
+        self._positive_ints("num_envs", "iterations")
         if self.gamma is not None and not (0.0 < self.gamma <= 1.0):
-            raise ConfigError(f"{type(self).__name__}.gamma must lie in (0, 1]; got {self.gamma!r}")
+            raise ConfigError(f"{type(self).__name__}.gamma must lie in (0, 1] (or be None: the plant's); "
+                              f"got {self.gamma!r}")
         for name, v in vars(self).items():
             if name.endswith(("lr", "_coef")) and isinstance(v, (int, float)) and v < 0:
-                raise ConfigError(f"{type(self).__name__}.{name} must be >= 0; got {v!r}")
+                self._fail(name, ">= 0", v)
+
+    # shared validators: each names the field, the expected form and the value
+    def _fail(self, name: str, expected: str, value) -> None:
+        raise ConfigError(f"{type(self).__name__}.{name} must be {expected}; got {value!r}")
+
+    def _positive_ints(self, *names: str) -> None:
+        for name in names:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                self._fail(name, "a positive integer", v)
+
+    def _positive(self, *names: str, optional: bool = False) -> None:
+        for name in names:
+            v = getattr(self, name)
+            if v is None and optional:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+                self._fail(name, "> 0" + (" or None" if optional else ""), v)
+
+    def _choice(self, name: str, choices: tuple[str, ...]) -> None:
+        v = getattr(self, name)
+        if v not in choices:
+            self._fail(name, " or ".join(repr(c) for c in choices), v)
+
+    def _unit_interval(self, name: str, what: str = "") -> None:
+        v = getattr(self, name)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+            self._fail(name, "in [0, 1]" + what, v)
+
+    def _lstsq_needs_linear_critic(self) -> None:
+        """``critic_optimizer="lstsq"`` solves (4.20) in closed form: only for a critic linear in its parameters."""
+        if getattr(self, "critic_optimizer", None) == "lstsq" and getattr(self, "critic", None) == "mlp":
+            raise ConfigError(f"{type(self).__name__}.critic_optimizer='lstsq' needs a critic linear in its "
+                              "parameters (critic='quadratic'); use critic_optimizer='adam' with critic='mlp'")
 
 
 def make_critic(kind: str, obs_dim: int, device, dtype) -> torch.nn.Module | None:

@@ -64,13 +64,15 @@ class NPGConfig(ReinforceConfig):
 
     def __post_init__(self):
         super().__post_init__()
-
-        if self.fisher not in ("sample", "cg", "exact"):
-            raise ConfigError(f"fisher must be 'sample', 'cg' or 'exact'; got {self.fisher!r}")
-        if not self.kl_bound > 0:
-            raise ConfigError(f"kl_bound must be > 0; got {self.kl_bound!r}")
-        if self.cg_iters < 1 or self.max_backtracks < 0 or not 0 < self.backtrack_coef < 1 or self.damping < 0:
-            raise ConfigError("need cg_iters >= 1, max_backtracks >= 0, 0 < backtrack_coef < 1, damping >= 0")
+        self._choice("fisher", ("sample", "cg", "exact"))
+        self._positive("kl_bound")
+        self._positive_ints("cg_iters")
+        if isinstance(self.max_backtracks, bool) or not isinstance(self.max_backtracks, int) or self.max_backtracks < 0:
+            self._fail("max_backtracks", "an integer >= 0", self.max_backtracks)
+        if not 0 < self.backtrack_coef < 1:
+            self._fail("backtrack_coef", "in (0, 1)", self.backtrack_coef)
+        if not self.damping >= 0:
+            self._fail("damping", ">= 0", self.damping)
 
 
 def conjugate_gradient(Av, b: torch.Tensor, iters: int, tol: float = 1e-12) -> torch.Tensor:

@@ -150,29 +150,15 @@ class PPOConfig(CommonConfig):
 
     def __post_init__(self):
         super().__post_init__()
-
-        for name in ("n_steps", "update_epochs", "num_minibatches"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise ConfigError(f"PPOConfig.{name} must be a positive integer; got {v!r}")
-        if not self.lr > 0 or (self.critic_lr is not None and not self.critic_lr > 0):
-            raise ConfigError(f"PPOConfig.lr and critic_lr must be > 0; "
-                              f"got lr={self.lr!r}, critic_lr={self.critic_lr!r}")
-        if not (0.0 <= self.lam <= 1.0):
-            raise ConfigError(f"PPOConfig.lam must lie in [0, 1]; got {self.lam!r}")
+        self._positive_ints("n_steps", "update_epochs", "num_minibatches")
+        self._positive("lr")
+        self._positive("critic_lr", "max_grad_norm", "target_kl", optional=True)
+        self._unit_interval("lam")
         if not (0.0 < self.clip_coef < 1.0):
-            raise ConfigError(f"PPOConfig.clip_coef must lie in (0, 1); got {self.clip_coef!r}")
-        for name in ("max_grad_norm", "target_kl"):
-            v = getattr(self, name)
-            if v is not None and not v > 0:
-                raise ConfigError(f"PPOConfig.{name} must be > 0 or None; got {v!r}")
-        if self.critic not in ("mlp", "quadratic"):
-            raise ConfigError(f"PPOConfig.critic must be 'mlp' or 'quadratic'; got {self.critic!r}")
-        if self.critic_optimizer not in ("adam", "lstsq"):
-            raise ConfigError(f"PPOConfig.critic_optimizer must be 'adam' or 'lstsq'; got {self.critic_optimizer!r}")
-        if self.critic_optimizer == "lstsq" and self.critic == "mlp":
-            raise ConfigError("PPOConfig.critic_optimizer='lstsq' needs a critic linear in its parameters "
-                              "(critic='quadratic'); use critic_optimizer='adam' with critic='mlp'")
+            self._fail("clip_coef", "in (0, 1)", self.clip_coef)
+        self._choice("critic", ("mlp", "quadratic"))
+        self._choice("critic_optimizer", ("adam", "lstsq"))
+        self._lstsq_needs_linear_critic()
 
 
 def clipped_surrogate(ratio: torch.Tensor, adv: torch.Tensor, clip_coef: float) -> torch.Tensor:

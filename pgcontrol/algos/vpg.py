@@ -64,22 +64,18 @@ class ReinforceConfig(CommonConfig):
 
     def __post_init__(self):
         super().__post_init__()
-
-        if self.estimator not in ("total", "rtg", "gae"):
-            raise ConfigError(f"estimator must be 'total', 'rtg' or 'gae'; got {self.estimator!r}")
-        if self.baseline not in ("none", "mean", "value"):
-            raise ConfigError(f"baseline must be 'none', 'mean' or 'value'; got {self.baseline!r}")
+        self._choice("estimator", ("total", "rtg", "gae"))
+        self._choice("baseline", ("none", "mean", "value"))
         if self.estimator == "total" and self.baseline == "value":
             raise ConfigError("the total-return estimator (3.15) takes baseline 'none' or 'mean', not 'value'")
         if self.estimator == "gae" and self.baseline != "value":
             raise ConfigError("the GAE estimator (6.46) needs baseline='value' (a critic)")
-        if not 0.0 <= self.lam <= 1.0:
-            raise ConfigError(f"lam must lie in [0, 1]; got {self.lam!r}")
-        if self.critic_optimizer not in ("adam", "lstsq"):
-            raise ConfigError(f"critic_optimizer must be 'adam' or 'lstsq'; got {self.critic_optimizer!r}")
-        if self.critic_optimizer == "lstsq" and self.critic == "mlp":
-            raise ConfigError("critic_optimizer='lstsq' needs a critic linear in its parameters "
-                              "(critic='quadratic'); use critic_optimizer='adam' with critic='mlp'")
+        self._unit_interval("lam")
+        self._choice("critic", ("quadratic", "mlp", "none"))
+        self._choice("critic_optimizer", ("adam", "lstsq"))
+        self._lstsq_needs_linear_critic()
+        self._positive("critic_lr")
+        self._positive_ints("critic_epochs")
 
 
 @dataclass(frozen=True)
@@ -93,7 +89,7 @@ class VPGConfig(ReinforceConfig):
     optimizer : str
         ``"sgd"`` (plain gradient ascent) or ``"adam"``.
     max_grad_norm : float or None
-        Clip the policy gradient norm (None: no clipping).
+        Clip the policy gradient norm to this value (> 0; None: no clipping).
     anneal_lr : bool
         Decay ``lr`` linearly, ``lr · (1 − iteration / iterations)``, to
         ``lr / iterations`` at the last iteration (as ``ACConfig.anneal_lr``).
@@ -104,6 +100,11 @@ class VPGConfig(ReinforceConfig):
     optimizer: str = "sgd"
     max_grad_norm: float | None = None
     anneal_lr: bool = False
+
+    def __post_init__(self):
+        super().__post_init__()  # lr >= 0 (0 keeps the policy fixed)
+        self._choice("optimizer", ("sgd", "adam"))
+        self._positive("max_grad_norm", optional=True)
 
 
 def surrogate_loss(policy, batch, psi, num_episodes: int) -> torch.Tensor:
