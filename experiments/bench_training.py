@@ -19,7 +19,7 @@ NPG ≥ 50 % of the bare loop on CPU (N = 4096) and ≥ 40 % on a GPU
 
 Usage::
 
-    python experiments/bench_training.py [--device cpu|cuda] [--num-envs 4096] [--iterations 3] [--threads 1 2]
+    python experiments/bench_training.py [--device cpu|cuda] [--num-envs 4096] [--iterations 3] [--repeats 3] [--threads 1 2]
 """
 
 from __future__ import annotations
@@ -77,6 +77,7 @@ def main(argv=None) -> None:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--num-envs", type=int, default=None, help="N (default 4096 on CPU, 65536 on CUDA)")
     ap.add_argument("--iterations", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved rounds; the best of each is printed")
     ap.add_argument("--threads", type=int, nargs="+", default=[1], help="torch intra-op threads to compare")
     args = ap.parse_args(argv)
     dev = torch.device(args.device)
@@ -85,10 +86,13 @@ def main(argv=None) -> None:
           f"J* = {lqr.policy_cost(plants.make(PLANT), lqr.optimal_gain(plants.make(PLANT))[0]):.4g}")
     for threads in args.threads:
         torch.set_num_threads(threads)
-        b = bare(n, dev, repeats=args.iterations)
-        npg = training("npg", n, dev, args.iterations, threads)
-        npg_cg = training("npg", n, dev, args.iterations, threads, fisher="cg")
-        ppo = training("ppo", n, dev, max(1, args.iterations * 150 // 16 // 4), threads)
+        # best of --repeats rounds, interleaved, so that a load spike on a shared machine hits all three alike
+        b = npg = npg_cg = ppo = 0.0
+        for _ in range(args.repeats):
+            b = max(b, bare(n, dev, repeats=args.iterations))
+            npg = max(npg, training("npg", n, dev, args.iterations, threads))
+            npg_cg = max(npg_cg, training("npg", n, dev, args.iterations, threads, fisher="cg"))
+            ppo = max(ppo, training("ppo", n, dev, max(1, args.iterations * 150 // 16 // 4), threads))
         print(f"threads {threads}: bare loop {b:.3g} steps/s | NPG (exact Fisher) {npg:.3g} steps/s "
               f"(ratio {npg / b:.2f}) | NPG (CG) {npg_cg:.3g} (ratio {npg_cg / b:.2f}) | "
               f"PPO {ppo:.3g} steps/s (ratio {ppo / b:.2f})", flush=True)

@@ -25,6 +25,9 @@ Subcommands
 ``pgcontrol reproduce {plateau,gains,variance,lqg,mujoco} [--quick] [--seeds N] [--out DIR]``
     Run one experiment of :mod:`pgcontrol.reproduce` (figure and JSON in
     ``DIR``, default ``figures``) and print its headline.
+``pgcontrol lab {list,start,check,grade} ...``
+    The course lab (:mod:`pgcontrol.labs`): exercises checked against the
+    exact mathematics, and grading a folder of submissions.
 
 Every user error (unknown plant, environment or algorithm, malformed gain,
 bad flag or config file, missing or corrupt checkpoint, no renderer) prints
@@ -466,6 +469,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=_positive_int, metavar="N", help="number of seeds (default: the experiment's)")
     p.add_argument("--out", default="figures", metavar="DIR", help="output folder (default figures)")
     p.set_defaults(func=_cmd_reproduce)
+
+    from .labs import cli as lab_cli  # the course lab: list, start, check, grade
+
+    lab_cli.add_parser(sub)
     return parser
 
 

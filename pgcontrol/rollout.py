@@ -87,7 +87,7 @@ class Collector:
     envs : gymnasium.vector.VectorEnv
         NEXT_STEP autoreset (Gymnasium's default).
     policy : torch.nn.Module
-        ``policy.act(obs, generator) -> (actions, logp)``.
+        ``policy.act(obs, generator, validate=False) -> (actions, logp)``.
     device : torch.device
     seed : int
         Seeds the first reset and the action noise generator.
@@ -156,7 +156,7 @@ class Collector:
         bad = torch.zeros((), dtype=torch.bool, device=self.device)
         ep_returns, ep_lengths = [], []
         for _ in range(limit):
-            actions, logp = self.policy.act(self._obs, generator=self.generator)
+            actions, logp = self.policy.act(self._obs, generator=self.generator, validate=False)
             obs, reward, term, trunc, info = self.envs.step(actions if on_device else actions.detach().cpu().numpy())
             next_obs = self._tensor(obs)
             term, trunc = self._tensor(term, torch.bool), self._tensor(trunc, torch.bool)
