@@ -91,7 +91,7 @@ from gymnasium.wrappers import vector as vw
 from .errors import ConfigError, InvalidPlantError
 from .plants import LinearGaussianPlant, make
 from .plants import names as plant_names
-from .sim import make_generator, plant_tensors, sqrt_psd, stage_cost, within_bound
+from .sim import clip_state, diverged_rows, linear_step, make_generator, plant_tensors, sqrt_psd, stage_cost, within_bound
 
 __all__ = ["LinearGaussianEnv", "LinearGaussianVectorEnv", "register_envs", "ENV_IDS", "is_plant", "make_vec_env",
            "find_plant", "find_wrapper", "episode_length"]
@@ -281,8 +281,6 @@ class LinearGaussianVectorEnv(VectorEnv):
 
         P = plant_tensors(self.plant, self.device, dtype)
         self._P = P
-        self._At, self._Bt, self._Wt = P.A.T.contiguous(), P.B.T.contiguous(), P.W_sqrt.T.contiguous()
-        self._noisy = bool(np.any(self.plant.W != 0))
         self._obs_bound = torch.as_tensor(obs_bound, dtype=dtype, device=self.device)
         self._action_bound = float(a[0])
         self._gen = make_generator(None, self.device)
@@ -345,9 +343,7 @@ class LinearGaussianVectorEnv(VectorEnv):
                 )
             u = u.reshape(N, self.plant.m)
         x = self._x
-        cost = stage_cost(x, u, P.Q, P.R)
-        x_new = torch.addmm(self._randn(N, self.plant.n) @ self._Wt, x, self._At) if self._noisy else x @ self._At
-        x_new.addmm_(u, self._Bt)
+        x_new, cost = linear_step(P, x, u, self._randn(N, self.plant.n) if P.Wt is not None else None)
         self._t += 1
         self._clock += 1
         if self._any_done:  # NEXT_STEP autoreset of the sub-envs that finished last step (their actions are ignored)
@@ -364,8 +360,8 @@ class LinearGaussianVectorEnv(VectorEnv):
         terminated = torch.zeros(N, dtype=torch.bool, device=self.device)
         if not within_bound(x_new, P.state_bound):  # divergence (rare): clip the state, charge a finite cost
             b = P.state_bound
-            terminated = ~(x_new.abs() <= b).all(1)  # NaN compares False, so it counts as diverged
-            x_new[terminated] = torch.nan_to_num(x_new[terminated], nan=b, posinf=b, neginf=-b).clamp_(-b, b)
+            terminated = diverged_rows(x_new, b)
+            x_new[terminated] = clip_state(x_new[terminated], b)
             ub = torch.nan_to_num(u[terminated], nan=0.0).clamp_(-self._action_bound, self._action_bound)
             cost[terminated] = stage_cost(x[terminated], ub, P.Q, P.R)
             self._clock_shared = False  # sub-envs now restart at different times

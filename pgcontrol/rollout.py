@@ -30,6 +30,7 @@ import torch
 __all__ = [
     "Batch",
     "Collector",
+    "batch_from_rollout",
     "reward_to_go",
     "total_return",
     "td_residuals",
@@ -199,6 +200,26 @@ class Collector:
             ep_lengths += (b["tau"][ended] + 1).tolist()
         return Batch(b["obs"], b["actions"], b["logp"], b["rewards"], b["next_obs"], b["terminated"],
                      b["truncated"], b["valid"], b["tau"], ep_returns, ep_lengths, bool(bad))
+
+
+def batch_from_rollout(ro, logp=None) -> Batch:
+    """A simulator rollout (:func:`pgcontrol.sim.rollout_linear`) as a :class:`Batch` of whole, aligned episodes.
+
+    The states are the observations (state feedback), rewards are −c, every
+    step is valid, the last step is a truncation (the time limit), nothing
+    terminates, and ``t_in_episode[t] = t``. ``logp`` (``(T, N)``) defaults
+    to zeros: pass ``policy.log_prob(obs, actions)`` where a learner needs it.
+    The leading dimensions of the rollout's tensors may be reshaped first
+    (e.g. ``(T, N, R)``): everything after the time axis is kept.
+    """
+    costs = ro.costs
+    T, rest = costs.shape[0], costs.shape[1:]
+    false = torch.zeros(costs.shape, dtype=torch.bool, device=costs.device)
+    truncated = false.clone()
+    truncated[-1] = True  # the time limit: truncation, not termination
+    tau = torch.arange(T, device=costs.device).view(T, *([1] * len(rest))).expand(costs.shape).clone()
+    return Batch(ro.states[:-1], ro.actions, torch.zeros_like(costs) if logp is None else logp, -costs,
+                 ro.states[1:], false, truncated, ~false, tau, diverged=bool(ro.diverged.any()))
 
 
 # ------------------------------------------------------------------ returns

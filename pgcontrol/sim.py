@@ -36,7 +36,7 @@ from .plants import InvalidPlantError, LinearGaussianPlant, make
 
 __all__ = [
     "PlantTensors", "Rollout", "sqrt_psd", "plant_tensors", "make_generator",
-    "stage_cost", "within_bound", "clip_state", "rollout_linear",
+    "stage_cost", "linear_step", "diverged_rows", "within_bound", "clip_state", "rollout_linear",
 ]
 
 
@@ -57,7 +57,9 @@ class PlantTensors(NamedTuple):
 
     ``W_sqrt``, ``x0_sqrt`` and ``V_sqrt`` are square-root factors of the
     covariances (``L @ L.T = cov``); ``C`` and ``V_sqrt`` are ``None`` for a
-    state-feedback plant.
+    state-feedback plant. ``At``, ``Bt``, ``Wt`` are contiguous copies of
+    ``A.T``, ``B.T``, ``W_sqrt.T`` for :func:`linear_step` (``None`` for
+    ``Wt`` when the plant is noise-free).
     """
 
     A: torch.Tensor
@@ -70,6 +72,9 @@ class PlantTensors(NamedTuple):
     C: torch.Tensor | None
     V_sqrt: torch.Tensor | None
     state_bound: float
+    At: torch.Tensor | None = None
+    Bt: torch.Tensor | None = None
+    Wt: torch.Tensor | None = None
 
 
 def plant_tensors(plant: LinearGaussianPlant, device="cpu", dtype: torch.dtype = torch.float64) -> PlantTensors:
@@ -88,10 +93,13 @@ def plant_tensors(plant: LinearGaussianPlant, device="cpu", dtype: torch.dtype =
     def t(a):
         return None if a is None else torch.as_tensor(np.array(a, dtype=float), dtype=dtype, device=device)
 
+    W_sqrt = t(sqrt_psd(plant.W))
     return PlantTensors(
-        A=t(plant.A), B=t(plant.B), Q=t(plant.Q), R=t(plant.R), W_sqrt=t(sqrt_psd(plant.W)),
+        A=t(plant.A), B=t(plant.B), Q=t(plant.Q), R=t(plant.R), W_sqrt=W_sqrt,
         x0_mean=t(plant.x0_mean), x0_sqrt=t(sqrt_psd(plant.x0_cov)), C=t(plant.C),
         V_sqrt=None if plant.V is None else t(sqrt_psd(plant.V)), state_bound=plant.state_bound,
+        At=t(plant.A).T.contiguous(), Bt=t(plant.B).T.contiguous(),
+        Wt=W_sqrt.T.contiguous() if np.any(plant.W != 0) else None,
     )
 
 
@@ -124,6 +132,38 @@ def stage_cost(x: torch.Tensor, u: torch.Tensor, Q: torch.Tensor, R: torch.Tenso
     than ``((x @ Q) * x).sum(-1)`` (a reduction over a tiny last axis).
     """
     return torch.einsum("...i,ij,...j->...", x, Q, x) + torch.einsum("...i,ij,...j->...", u, R, u)
+
+
+def linear_step(P: PlantTensors, x: torch.Tensor, u: torch.Tensor, noise: torch.Tensor | None = None):
+    """One transition of the plant, the single home of the dynamics and the stage cost.
+
+    .. math::
+
+        x' = A x + B u + W^{1/2}\\varepsilon,\\qquad c = x^\\top Q x + u^\\top R u,
+
+    batched over the rows of ``x (N, n)`` and ``u (N, m)``; ``noise`` is the
+    standard normal ε of shape ``(N, n)`` (ignored, and may be ``None``, for a
+    noise-free plant, ``P.Wt is None``). Used by :func:`rollout_linear` and
+    :class:`pgcontrol.envs.LinearGaussianVectorEnv`, which then handle a
+    state that left the bound their own way (:func:`diverged_rows`,
+    :func:`clip_state`).
+
+    Returns
+    -------
+    x_new : (N, n) tensor
+        A fresh tensor (safe to modify in place).
+    cost : (N,) tensor
+        The stage cost of the pre-step state and the action.
+    """
+    cost = stage_cost(x, u, P.Q, P.R)
+    x_new = torch.addmm(noise @ P.Wt, x, P.At) if P.Wt is not None else x @ P.At
+    x_new.addmm_(u, P.Bt)
+    return x_new, cost
+
+
+def diverged_rows(x: torch.Tensor, bound: float) -> torch.Tensor:
+    """``(N,)`` bool: the rows of ``x`` with an entry outside ``[-bound, bound]`` or non-finite (NaN compares False)."""
+    return ~(x.abs() <= bound).all(-1)
 
 
 def within_bound(x: torch.Tensor, bound: float) -> bool:
@@ -229,7 +269,6 @@ def rollout_linear(
     P = plant_tensors(plant, device, dtype)
     Kt = torch.as_tensor(K.T, dtype=dtype, device=device)
     s = torch.as_tensor(s, dtype=dtype, device=device)
-    At, Bt, Wt = P.A.T, P.B.T, P.W_sqrt.T
     bound = P.state_bound
     kw = dict(dtype=dtype, device=device, generator=g)
 
@@ -250,12 +289,11 @@ def rollout_linear(
             Y[t] = observe(x)
         u = -((Y[t] if output_feedback else x) @ Kt) + s * torch.randn(N, m, **kw)
         U[t] = u
-        costs[t] = stage_cost(x, u, P.Q, P.R)
-        x_new = x @ At + u @ Bt + torch.randn(N, n, **kw) @ Wt
+        x_new, costs[t] = linear_step(P, x, u, torch.randn(N, n, **kw))  # the noise is drawn even if W = 0
         if diverged_any:
             x_new = torch.where(diverged[:, None], x, x_new)  # frozen trajectories stay put
         if not within_bound(x_new, bound):
-            bad = ~(x_new.abs() <= bound).all(-1)  # NaN compares False, so it counts as bad
+            bad = diverged_rows(x_new, bound)
             diverged |= bad
             diverged_any = True
             x_new = torch.where(bad[:, None], clip_state(x_new, bound), x_new)

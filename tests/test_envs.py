@@ -1,4 +1,4 @@
-"""Gymnasium environments (pgcontrol.envs) and the batched simulator (pgcontrol.sim)."""
+"""Gymnasium environments (pgcontrol.envs): spaces, transitions, autoreset, divergence, registration."""
 
 import warnings
 
@@ -246,46 +246,3 @@ def test_single_and_vector_env_agree_in_distribution():
         se = np.sqrt(np.diag(cov) / n_ep)
         assert np.all(np.abs(xs.mean(0) - mean) < 4 * se)
         np.testing.assert_allclose(np.cov(xs.T), cov, rtol=0.2, atol=0.02 * np.abs(cov).max())
-
-
-# ------------------------------------------------------------------------ sim
-
-
-def test_sim_rollout_cost_matches_policy_cost():
-    p = plants.make("laplacian-3")
-    K, _ = lqr.optimal_gain(p)
-    std = [0.1, 0.2, 0.3]
-    ro = sim.rollout_linear(p, K, std, n_traj=4000, seed=0)
-    assert ro.states.shape == (501, 4000, 3) and ro.actions.shape == (500, 4000, 3)
-    assert ro.costs.shape == (500, 4000) and ro.observations is None and not ro.diverged.any()
-    _mc_check(ro.discounted_cost(p.gamma).numpy(), lqr.policy_cost(p, K, std, horizon=p.horizon))
-
-
-def test_sim_is_reproducible_and_records_outputs():
-    p = plants.make("double-integrator-output")
-    K, _ = lqr.optimal_gain(p)
-    a = sim.rollout_linear(p, K, 0.1, n_traj=16, horizon=20, seed=7)
-    b = sim.rollout_linear(p, K, 0.1, n_traj=16, horizon=20, seed=torch.Generator().manual_seed(7))
-    for x, y in zip(a[:4], b[:4]):
-        torch.testing.assert_close(x, y, rtol=0, atol=0)
-    assert a.observations.shape == (21, 16, 1)
-    x = a.states
-    torch.testing.assert_close(a.costs[3], (x[3] @ torch.tensor(p.Q) * x[3]).sum(1) + p.R[0, 0] * a.actions[3, :, 0] ** 2)
-    of = sim.rollout_linear(p, [[0.5]], 0.0, n_traj=4, horizon=5, seed=0, output_feedback=True)
-    torch.testing.assert_close(of.actions[:, :, 0], -0.5 * of.observations[:-1, :, 0])
-    with pytest.raises(InvalidPlantError, match="output_feedback"):
-        sim.rollout_linear("double-integrator", [[1.0, 1.0]], output_feedback=True)
-    with pytest.raises(InvalidPlantError, match="gain K has the wrong shape"):
-        sim.rollout_linear(p, [[1.0]], n_traj=2)
-    with pytest.raises(InvalidPlantError, match="seed"):
-        sim.rollout_linear(p, K, seed=-1)
-
-
-def test_sim_divergence_freezes_clipped_state():
-    ro = sim.rollout_linear(UNSTABLE, [[0.0]], 0.0, n_traj=3, horizon=12, seed=0)
-    assert ro.diverged.all()
-    x = ro.states[:, 0, 0]
-    assert x[6].item() == 64.0 and (x[7:] == 100.0).all()  # 128 clipped, then frozen
-    assert torch.isfinite(ro.costs).all() and ro.costs[-1, 0].item() == 100.0**2
-    ok = sim.rollout_linear(UNSTABLE, [[1.5]], 0.0, n_traj=2, horizon=12, seed=0)
-    assert not ok.diverged.any()

@@ -51,7 +51,7 @@ from ..algos.npg import NPG, NPGConfig
 from ..algos.vpg import VPG, VPGConfig
 from ..plants import make
 from ..policies import LinearGaussianPolicy
-from ..rollout import Batch
+from ..rollout import Batch, batch_from_rollout
 from ..sim import rollout_linear
 from . import save_figure, save_json
 
@@ -91,15 +91,9 @@ def _config(algo: str, step: float):
 def _batch(policy, plant, generator) -> Batch:
     """M aligned episodes of the plant under the policy, as the learners' :class:`~pgcontrol.rollout.Batch`."""
     r = rollout_linear(plant, policy.K, policy.std, ROLLOUTS, plant.horizon, seed=generator)
-    T, N = r.costs.shape
-    obs, act = r.states[:-1], r.actions
     with torch.no_grad():
-        logp = policy.log_prob(obs, act)
-    truncated = torch.zeros(T, N, dtype=torch.bool)
-    truncated[-1] = True  # the time limit: truncation, not termination
-    return Batch(obs, act, logp, -r.costs, r.states[1:], torch.zeros(T, N, dtype=torch.bool), truncated,
-                 torch.ones(T, N, dtype=torch.bool), torch.arange(T)[:, None].expand(T, N).clone(),
-                 diverged=bool(r.diverged.any()))
+        logp = policy.log_prob(r.states[:-1], r.actions)
+    return batch_from_rollout(r, logp)
 
 
 def learn(algo: str, step: float, seed: int, updates: int, plant=None) -> RunResult:

@@ -66,7 +66,7 @@ import torch
 
 from .. import lqr, plants
 from ..critics import QuadraticValue
-from ..rollout import Batch, pg_advantages
+from ..rollout import Batch, batch_from_rollout, pg_advantages
 from ..sim import rollout_linear
 from . import save_figure, save_json
 
@@ -105,14 +105,8 @@ def _batch(ro, n_max: int, reps: int) -> Batch:
     def shape(x):
         return x.reshape(x.shape[0], reps, n_max, *x.shape[2:]).transpose(1, 2)
 
-    X, U, c = shape(ro.states), shape(ro.actions), shape(ro.costs)
-    T = c.shape[0]
-    tau = torch.arange(T).view(T, 1, 1).expand(T, n_max, reps)
-    false = torch.zeros(T, n_max, reps, dtype=torch.bool)
-    trunc = false.clone()
-    trunc[-1] = True
-    return Batch(obs=X[:-1], actions=U, logp=torch.zeros_like(c), rewards=-c, next_obs=X[1:], terminated=false,
-                 truncated=trunc, valid=~false, t_in_episode=tau)
+    return batch_from_rollout(ro._replace(states=shape(ro.states), actions=shape(ro.actions), costs=shape(ro.costs),
+                                          diverged=ro.diverged.reshape(reps, n_max).T))
 
 
 def _sub(batch: Batch, n: int) -> Batch:
