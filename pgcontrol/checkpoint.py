@@ -18,8 +18,10 @@ the same folder, ``fsync``, then :func:`os.replace`).
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import io
+import json
 import os
 import re
 import tempfile
@@ -36,7 +38,7 @@ from .plants import make as make_plant
 from .plants import names as plant_names
 from .policies import policy_from_spec
 
-__all__ = ["FORMAT", "atomic_write", "save_checkpoint", "load_checkpoint", "checkpoint_plant", "plant_to_dict",
+__all__ = ["FORMAT", "atomic_write", "save_checkpoint", "save_run", "remove_stale_temporaries", "load_checkpoint", "checkpoint_plant", "plant_to_dict",
            "plant_from_dict", "normaliser_state", "load_normaliser_state", "policy_from_checkpoint", "policy_kind"]
 
 FORMAT = "pgcontrol-2"
@@ -221,3 +223,48 @@ def policy_from_checkpoint(ckpt: dict, device="cpu"):
     except (PolicyError, RuntimeError, KeyError, TypeError) as exc:
         raise CheckpointError(f"the checkpoint's policy cannot be rebuilt ({str(exc).splitlines()[0]})") from None
     return policy.to(device).eval()
+
+
+# ------------------------------------------------------------------ run files
+
+
+def _history_csv(history: list[dict]) -> str:
+    keys = []
+    for row in history:
+        keys += [k for k in row if k not in keys]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    for row in history:
+        w.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()})
+    return buf.getvalue()
+
+
+def _json_safe(value):
+    """Standard JSON: non-finite floats become null (``history.json``; progress.csv keeps ``inf``)."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def remove_stale_temporaries(out: Path) -> None:
+    """Temporary files of a save that was killed halfway (``atomic_write`` names them ``.NAME.*.tmp``)."""
+    for tmp in out.glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
+def save_run(out: Path, history: list[dict], timing: list[dict], ckpt: dict) -> None:
+    """Write a run's files: ``progress.csv``, ``history.json``, ``timing.csv``, then ``checkpoint.pt``.
+
+    The checkpoint goes last, so that after a kill it is never ahead of the
+    files it summarises. ``history.json`` is standard JSON (non-finite values
+    as null); wall-clock fields live in ``timing.csv`` only.
+    """
+    atomic_write(out / "progress.csv", _history_csv(history))
+    atomic_write(out / "history.json", json.dumps(_json_safe(history), indent=1, allow_nan=False) + "\n")
+    atomic_write(out / "timing.csv", _history_csv(timing))
+    save_checkpoint(out / "checkpoint.pt", ckpt)

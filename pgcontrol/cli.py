@@ -8,7 +8,7 @@ Subcommands
     Riccati-optimal gain K*, cost-to-go P*, optimal cost J*, closed-loop
     spectral radius; with ``--gain``, that gain's exact cost and its gap to J*.
 ``pgcontrol train --algo {vpg,npg,trpo,ac,ppo} --env ENV [--steps N] [--policy linear|mlp] [--seed S]
-[--device cpu|cuda|auto] [--config FILE] [--out DIR] [--resume] [--threads N]``
+[--device cpu|cuda|auto] [--config FILE] [--out DIR] [--resume [--override KEY ...]] [--threads N]``
     Train with :func:`pgcontrol.train.train` (tqdm progress bar; ``checkpoint.pt``,
     ``progress.csv``, ``history.json`` in ``DIR``, default
     ``runs/<algo>-<env>-seed<S>``). ``--steps`` is an environment-step budget,
@@ -188,6 +188,18 @@ def _read_config_file(path: str) -> dict:
     return values
 
 
+def _check_writable(out: Path) -> None:
+    """Refuse an output folder that cannot be written, before any training starts (exit 2, not 1)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".pgcontrol-write-test"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise CLIError(f"cannot write to the output folder {str(out)!r} ({exc.strerror or exc}); choose another "
+                       "with --out") from None
+
+
 def _env_label(env: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in env)
 
@@ -197,7 +209,7 @@ def _cmd_train(args) -> int:
 
     from .checkpoint import load_checkpoint, policy_kind
     from .config import config_from_dict, resolve_device, steps_per_iteration
-    from .envs import episode_length, is_plant
+    from .envs import check_env_id, is_plant
     from .evaluate import lq_report
     from .plants import make as make_plant
     from .train import train
@@ -205,7 +217,7 @@ def _cmd_train(args) -> int:
     env = args.env
     plant = make_plant(env) if is_plant(env) else None
     if plant is None:
-        episode_length(env)  # an unknown Gymnasium id fails here, with one line
+        check_env_id(env)  # an unknown Gymnasium id, or one with discrete actions, fails here, with one line
     seed = 0 if args.seed is None else args.seed
     out = Path(args.out) if args.out else Path("runs") / f"{args.algo}-{_env_label(env)}-seed{seed}"
     ckpt_path = out / "checkpoint.pt"
@@ -225,6 +237,10 @@ def _cmd_train(args) -> int:
         if args.seed is not None and args.seed != ckpt.get("seed"):
             raise CLIError(f"{str(ckpt_path)!r} was trained with --seed {ckpt.get('seed')}, not {args.seed}")
         seed = ckpt.get("seed", seed)
+        if args.config and not args.override:
+            raise CLIError("--config with --resume would replace the run's own configuration; the run continues "
+                           "with the config it was started with. To change some keys, name them: "
+                           "--override KEY [KEY ...] (they are recorded in the history)")
         ck_kind = policy_kind(ckpt)
         if kind is not None and kind != ck_kind:
             raise CLIError(f"{str(ckpt_path)!r} holds a {ck_kind!r} policy, not {kind!r}")
@@ -235,7 +251,17 @@ def _cmd_train(args) -> int:
                        "or choose another folder with --out")
     if kind is None:
         kind = "linear" if plant is not None else "mlp"
+    if args.override and not (args.resume and args.config):
+        raise CLIError("--override names the keys of --config that change a resumed run; it needs --resume and --config")
     values = _read_config_file(args.config) if args.config else {}
+    overrides = None
+    if args.resume and args.override:
+        unlisted = sorted(set(values) - set(args.override))
+        missing = sorted(set(args.override) - set(values))
+        if unlisted or missing:
+            raise CLIError(f"--override {' '.join(args.override)} must list exactly the keys of {args.config!r}; "
+                           + (f"not listed: {', '.join(unlisted)}" if unlisted else f"not in the file: {', '.join(missing)}"))
+        overrides = {k: {"from": base.get(k), "to": v} for k, v in values.items()}
     config = config_from_dict(args.algo, values, base=base, source=args.config or "config")
     if args.steps is not None:
         per = steps_per_iteration(args.algo, config, env)
@@ -250,12 +276,13 @@ def _cmd_train(args) -> int:
     else:
         budget = f"{config.iterations} iterations (config)"
     device = resolve_device(args.device)
+    _check_writable(out)
     done_before = ckpt["iteration"] + 1 if args.resume else 0
     print(f"{'resuming' if args.resume else 'training'} {args.algo} on {env} ({kind} policy, seed {seed}, "
           f"device {device}): {budget}; writing to {out}", flush=True)
     history = train(args.algo, env, config=config, seed=seed, device=device, out_dir=out, resume=args.resume,
                       progress=True, policy_kind=kind, checkpoint_every=max(1, min(10, config.iterations // 100)),
-                      max_steps=args.steps, threads=args.threads)
+                      max_steps=args.steps, threads=args.threads, overrides=overrides)
     last = history[-1]
     if args.resume and last["iteration"] + 1 >= config.iterations and done_before >= config.iterations:
         print(f"nothing to do: the run already has {done_before} iterations (give a larger --steps to continue)")
@@ -439,7 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="torch device (default cpu; auto = cuda when available)")
     p.add_argument("--config", metavar="FILE", help="JSON (or .toml) file of the learner's Config fields")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/<algo>-<env>-seed<S>)")
-    p.add_argument("--resume", action="store_true", help="continue the run in the output folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in the output folder (with its own config)")
+    p.add_argument("--override", nargs="+", metavar="KEY",
+                   help="with --resume and --config: the config keys to change (exactly those in the file)")
     p.add_argument("--threads", type=_positive_int, metavar="N",
                    help="torch intra-op threads (default 1: faster for these small tensors, see README)")
     p.set_defaults(func=_cmd_train)

@@ -12,13 +12,15 @@ import dataclasses
 import types
 import typing
 
+import numpy as np
 import torch
 
 from .algos import get_algorithm
 from .envs import episode_length
 from .errors import ConfigError
 
-__all__ = ["config_from_dict", "steps_per_iteration", "resolve_device", "set_threads", "DEFAULT_THREADS"]
+__all__ = ["config_from_dict", "steps_per_iteration", "resolve_device", "set_threads", "check_run_settings",
+           "DEFAULT_THREADS"]
 
 DEFAULT_THREADS = 1
 """Torch intra-op threads used by ``train`` and the CLI unless asked otherwise.
@@ -52,6 +54,20 @@ def set_threads(threads: int | None = None) -> int:
         raise ConfigError(f"threads must be a positive integer; got {threads!r}")
     torch.set_num_threads(n)
     return n
+
+
+def check_run_settings(*, seed, checkpoint_every: int = 1, max_steps: int | None = None) -> None:
+    """``train``'s own settings: ``seed`` an integer >= 0, ``checkpoint_every`` >= 1, ``max_steps`` None or >= 1.
+
+    Booleans, floats (1.5) and strings ('0') are refused, never truncated or parsed.
+    """
+    for name, value, least in (("seed", seed, 0), ("checkpoint_every", checkpoint_every, 1),
+                               ("max_steps", max_steps, 1)):
+        if value is None and name == "max_steps":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+            what = " (an environment-step budget)" if name == "max_steps" else ""
+            raise ConfigError(f"{name} must be an integer >= {least}{what}; got {value!r}")
 
 
 def config_from_dict(algo, values: dict, *, base=None, source: str = "config"):

@@ -94,6 +94,7 @@ from .plants import names as plant_names
 from .sim import clip_state, diverged_rows, linear_step, make_generator, plant_tensors, sqrt_psd, stage_cost, within_bound
 
 __all__ = ["LinearGaussianEnv", "LinearGaussianVectorEnv", "register_envs", "ENV_IDS", "is_plant", "make_vec_env",
+           "check_env_id",
            "find_plant", "find_wrapper", "episode_length"]
 
 ENV_IDS = ("pgcontrol/LinearGaussian-v0", "pgcontrol/ScalarLQG-v0")
@@ -336,12 +337,9 @@ class LinearGaussianVectorEnv(VectorEnv):
         """Step every sub-env with ``actions`` of shape ``(N, m)`` (NumPy or torch)."""
         P, N = self._P, self.num_envs
         u = torch.as_tensor(actions, dtype=self.dtype, device=self.device)
-        if u.shape != (N, self.plant.m):
-            if u.numel() != N * self.plant.m:
-                raise InvalidPlantError(
-                    f"actions must have shape (num_envs, m) = ({N}, {self.plant.m}); got {tuple(u.shape)}"
-                )
-            u = u.reshape(N, self.plant.m)
+        if u.shape != (N, self.plant.m):  # never reshaped: an (m, N) array would scramble actions across envs
+            raise InvalidPlantError(f"actions must have shape (num_envs, m) = ({N}, {self.plant.m}); "
+                                    f"got {tuple(u.shape)}")
         x = self._x
         x_new, cost = linear_step(P, x, u, self._randn(N, self.plant.n) if P.Wt is not None else None)
         self._t += 1
@@ -372,6 +370,22 @@ class LinearGaussianVectorEnv(VectorEnv):
         self._x = x_new
         return (self._out(self._observe(x_new)), self._out(cost.neg()), self._out(terminated),
                 self._out(truncated), self._infos(x_new, cost=cost, diverged=terminated.clone()))
+
+    def state_dict(self) -> dict:
+        """The full state (states, step counters, autoreset flags, random generator) as tensors and numbers."""
+        return {"x": self._x.clone(), "t": self._t.clone(), "done": self._done.clone(), "any_done": self._any_done,
+                "clock": self._clock, "clock_shared": self._clock_shared, "generator": self._gen.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue exactly from :meth:`state_dict` (same plant, ``num_envs``, device and dtype)."""
+        x = state["x"].to(device=self.device, dtype=self.dtype)
+        if x.shape != self._x.shape:
+            raise InvalidPlantError(f"the saved state has shape {tuple(x.shape)}, this env {tuple(self._x.shape)} "
+                                    "(num_envs, n)")
+        self._x, self._t, self._done = x, state["t"].to(self.device), state["done"].to(self.device)
+        self._any_done, self._clock, self._clock_shared = bool(state["any_done"]), int(state["clock"]), \
+            bool(state["clock_shared"])
+        self._gen.set_state(state["generator"])
 
     def __repr__(self) -> str:
         return f"LinearGaussianVectorEnv({self.plant.name!r}, num_envs={self.num_envs}, device={self.device}, dtype={self.dtype})"
@@ -414,6 +428,24 @@ def _unknown_env(env, exc) -> ConfigError:
                        f"or a plant name: {', '.join(plant_names())}")
 
 
+def _discrete(env, space) -> ConfigError:
+    return ConfigError(f"environment {env!r} has a {type(space).__name__} action space; pgcontrol's Gaussian "
+                       "policies need continuous (Box) actions, e.g. 'InvertedPendulum-v5' or a plant")
+
+
+def check_env_id(env) -> None:
+    """Fail early, with a :class:`ConfigError`, for an unknown id or one without continuous (Box) actions."""
+    if is_plant(env):
+        return
+    episode_length(env)  # an unknown id fails here
+    e = gymnasium.make(env)
+    try:
+        if not isinstance(e.action_space, spaces.Box):
+            raise _discrete(env, e.action_space)
+    finally:
+        e.close()
+
+
 def make_vec_env(env, num_envs: int, *, device="cpu", normalize_obs=False, normalize_reward=False, gamma=0.99):
     """A Gymnasium vector env for a plant (name or object) or a Gymnasium id.
 
@@ -440,6 +472,9 @@ def make_vec_env(env, num_envs: int, *, device="cpu", normalize_obs=False, norma
             vec = gymnasium.make_vec(env, num_envs=num_envs, vectorization_mode="sync")
         except gymnasium.error.Error as exc:
             raise _unknown_env(env, exc) from None
+        if not isinstance(vec.single_action_space, spaces.Box):
+            vec.close()
+            raise _discrete(env, vec.single_action_space)
     else:
         vec = env  # already a vector env
     vec = vw.RecordEpisodeStatistics(vec)

@@ -20,7 +20,9 @@ from .errors import ConfigError
 from .plants import LinearGaussianPlant
 from .rollout import Collector
 
-__all__ = ["lq_report", "evaluate"]
+__all__ = ["lq_report", "evaluate", "MAX_EPISODES"]
+
+MAX_EPISODES = 10_000_000
 
 
 def lq_report(plant: LinearGaussianPlant, K, std, *, expected_return: bool = True) -> dict:
@@ -80,8 +82,8 @@ def evaluate(checkpoint, episodes: int = 100, *, seed: int = 0, device="cpu", ba
         plant, ``lq`` (:func:`lq_report`).
     """
     ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
-    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
-        raise ConfigError(f"episodes must be a positive integer; got {episodes!r}")
+    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or not 1 <= episodes <= MAX_EPISODES:
+        raise ConfigError(f"episodes must be an integer from 1 to {MAX_EPISODES}; got {episodes!r}")
     plant = checkpoint_plant(ckpt)
     env = plant if isinstance(ckpt.get("env"), dict) else ckpt.get("env")
     if env is None:

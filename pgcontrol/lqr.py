@@ -22,16 +22,60 @@ with the discount folded in by :math:`A \\to \\sqrt\\gamma A`,
 
 from __future__ import annotations
 
+import functools
+import inspect
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg
 
 from .errors import InvalidPlantError, NotStabilizableError
-from .plants import LinearGaussianPlant
+from .plants import MAX_HORIZON, LinearGaussianPlant, make, names
+
+
+class NotDetectableWarning(UserWarning):
+    """(√γA, Q^½) is not detectable: a growing mode costs nothing, so the Riccati gain may not stabilise it."""
+
+
+def _as_plant(plant) -> LinearGaussianPlant:
+    if isinstance(plant, LinearGaussianPlant):
+        return plant
+    if isinstance(plant, str):
+        return make(plant)
+    raise InvalidPlantError(f"plant must be a LinearGaussianPlant or a catalog name ({', '.join(names())}); "
+                            f"got {type(plant).__name__} {plant!r}")
+
+
+def _as_horizon(horizon) -> int | None:
+    """None (infinite / the plant's), or an integer from 1 to :data:`pgcontrol.plants.MAX_HORIZON`."""
+    if horizon is None:
+        return None
+    if (isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or not 1 <= horizon <= MAX_HORIZON):
+        raise InvalidPlantError(f"horizon must be None or an integer from 1 to {MAX_HORIZON}; got {horizon!r}")
+    return int(horizon)
+
+
+def _checked(f):
+    """Public functions take a plant or a catalog name, and a horizon checked by :func:`_as_horizon`."""
+    sig = inspect.signature(f)
+
+    @functools.wraps(f)
+    def wrapper(*args, **kwargs):
+        try:
+            bound = sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise InvalidPlantError(f"{f.__name__}: {exc}") from None
+        bound.arguments["plant"] = _as_plant(bound.arguments["plant"])
+        if "horizon" in bound.arguments:
+            bound.arguments["horizon"] = _as_horizon(bound.arguments["horizon"])
+        return f(*bound.args, **bound.kwargs)
+
+    return wrapper
 
 __all__ = [
     "NotStabilizableError",
+    "NotDetectableWarning",
     "optimal_gain",
     "dare_residual",
     "finite_horizon_gains",
@@ -76,6 +120,7 @@ def _discounted_lyapunov(F: np.ndarray, M: np.ndarray, gamma: float, *, transpos
     return (X + X.T) / 2
 
 
+@_checked
 def dare_residual(plant: LinearGaussianPlant, P: np.ndarray) -> np.ndarray:
     """Residual of the discounted algebraic Riccati equation at ``P``.
 
@@ -110,9 +155,25 @@ def _check_stabilizable(plant: LinearGaussianPlant) -> None:
                 )
 
 
+def _warn_if_not_detectable(plant: LinearGaussianPlant) -> None:
+    """PBH test for (√γA, Q): a mode with √γ|λ| ≥ 1 that Q does not see gets :class:`NotDetectableWarning`."""
+    Ag, n = np.sqrt(plant.gamma) * plant.A, plant.n
+    for lam in np.linalg.eigvals(Ag):
+        if abs(lam) >= 1.0 - 1e-12:
+            pbh = np.vstack([lam * np.eye(n) - Ag, plant.Q.astype(complex)])
+            if np.linalg.matrix_rank(pbh, tol=1e-9 * max(1.0, np.abs(pbh).max())) < n:
+                warnings.warn(
+                    f"plant {plant.name!r}: (√γA, Q^½) is not detectable: the mode λ = {lam / np.sqrt(plant.gamma):.4g} "
+                    "of A grows (√γ|λ| ≥ 1) and Q does not see it, so the cost does not penalise it; the Riccati "
+                    "solution may not stabilise it (give Q a component along that mode)",
+                    NotDetectableWarning, stacklevel=3)
+                return
+
+
 # ------------------------------------------------------------------------ LQR
 
 
+@_checked
 def optimal_gain(plant: LinearGaussianPlant) -> tuple[np.ndarray, np.ndarray]:
     """Infinite-horizon discounted LQR gain.
 
@@ -139,6 +200,7 @@ def optimal_gain(plant: LinearGaussianPlant) -> tuple[np.ndarray, np.ndarray]:
         When (√γA, √γB) is not stabilisable (e.g. ``A = 2, B = 0``).
     """
     _check_stabilizable(plant)
+    _warn_if_not_detectable(plant)
     g = plant.gamma
     try:
         P = scipy.linalg.solve_discrete_are(np.sqrt(g) * plant.A, np.sqrt(g) * plant.B, plant.Q, plant.R)
@@ -157,6 +219,7 @@ def optimal_gain(plant: LinearGaussianPlant) -> tuple[np.ndarray, np.ndarray]:
     return K, P
 
 
+@_checked
 def finite_horizon_gains(
     plant: LinearGaussianPlant, horizon: int | None = None, terminal: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -176,9 +239,11 @@ def finite_horizon_gains(
     P : (T+1, n, n) ndarray
         Cost-to-go matrices, ``P[T] = terminal``.
     """
-    T = plant.horizon if horizon is None else int(horizon)
-    if T < 1:
-        raise InvalidPlantError(f"horizon must be >= 1; got {horizon!r}")
+    T = plant.horizon if horizon is None else horizon
+    if terminal is not None:
+        terminal = np.asarray(terminal, dtype=float)
+        if terminal.size != plant.n**2 or not np.all(np.isfinite(terminal)):
+            raise InvalidPlantError(f"terminal must be a finite ({plant.n}, {plant.n}) matrix; got {terminal.tolist()}")
     n, m = plant.n, plant.m
     Ps = np.zeros((T + 1, n, n))
     Ks = np.zeros((T, m, n))
@@ -254,6 +319,7 @@ def _moments(plant: LinearGaussianPlant, K: np.ndarray, s: np.ndarray, horizon: 
     return _Moments(E, Gd, Sigma, weight)
 
 
+@_checked
 def policy_cost(plant: LinearGaussianPlant, K, std=0.0, horizon: int | None = None) -> float:
     """Exact expected cost of the linear Gaussian policy ``u = -K x + eps``.
 
@@ -287,12 +353,13 @@ def policy_cost(plant: LinearGaussianPlant, K, std=0.0, horizon: int | None = No
         ``None`` for the infinite-horizon discounted cost, ``T`` for T steps.
     """
     K, s = plant.check_gain(K, std)
-    if horizon is not None and (isinstance(horizon, bool) or int(horizon) != horizon or horizon < 1):
-        raise InvalidPlantError(f"horizon must be None (infinite) or an integer >= 1; got {horizon!r}")
     Acl, Mx, c0, N = _noise_terms(plant, K, s)
-    return _linear_system_cost(Acl, N, Mx, c0, plant.x0_mean, plant.x0_cov, plant.gamma, horizon)
+    with np.errstate(over="ignore", invalid="ignore"):
+        J = _linear_system_cost(Acl, N, Mx, c0, plant.x0_mean, plant.x0_cov, plant.gamma, horizon)
+    return J if not np.isnan(J) else float("inf")  # inf - inf of an overflowing cost (e.g. std = 1e200)
 
 
+@_checked
 def policy_gradient(plant: LinearGaussianPlant, K, std=0.0, horizon: int | None = None):
     """Exact gradient of :func:`policy_cost` with respect to ``K`` and ``std``.
 
@@ -328,6 +395,7 @@ def policy_gradient(plant: LinearGaussianPlant, K, std=0.0, horizon: int | None 
     return 2.0 * mom.E, 2.0 * s * mom.Gd
 
 
+@_checked
 def state_moments(plant: LinearGaussianPlant, K, std=0.0, horizon: int | None = None):
     """Normalised discounted state second moment of the closed loop.
 
@@ -346,6 +414,7 @@ def state_moments(plant: LinearGaussianPlant, K, std=0.0, horizon: int | None = 
     return mom.Sigma / mom.weight, mom.weight
 
 
+@_checked
 def fisher(plant: LinearGaussianPlant, K, std, horizon: int | None = None) -> np.ndarray:
     """Exact Fisher information of the policy under the discounted state distribution.
 
@@ -374,6 +443,7 @@ def fisher(plant: LinearGaussianPlant, K, std, horizon: int | None = None) -> np
     return F
 
 
+@_checked
 def natural_gradient(plant: LinearGaussianPlant, K, std, horizon: int | None = None):
     """Exact natural gradient :math:`F^{-1}\\nabla J` (slides: steepest descent in the Fisher metric).
 
@@ -406,6 +476,7 @@ def natural_gradient(plant: LinearGaussianPlant, K, std, horizon: int | None = N
 # ------------------------------------------------------------ Kalman and LQG
 
 
+@_checked
 def kalman_filter(plant: LinearGaussianPlant) -> tuple[np.ndarray, np.ndarray]:
     """Steady-state Kalman filter for an output plant ``y = C x + v``.
 
@@ -460,6 +531,7 @@ class LQGController:
     cost: float
 
 
+@_checked
 def lqg_controller(plant: LinearGaussianPlant, horizon: int | None = None) -> LQGController:
     """The separation-principle LQG controller and its exact expected cost.
 
@@ -545,6 +617,7 @@ def _stop(K, K_prev, K_ref, tol) -> bool:
     return gain_error(K, K_ref) < tol if K_ref is not None else gain_error(K, K_prev) < tol
 
 
+@_checked
 def policy_iteration(plant: LinearGaussianPlant, K0, *, tol: float = 1e-10, max_iter: int = 100, K_ref=None):
     """Hewer's policy iteration for the discounted LQR, from a stabilising gain ``K0``.
 
@@ -595,6 +668,7 @@ def policy_iteration(plant: LinearGaussianPlant, K0, *, tol: float = 1e-10, max_
     return K, iterates
 
 
+@_checked
 def gradient_descent(plant: LinearGaussianPlant, K0, *, tol: float = 1e-10, max_iter: int = 5000, K_ref=None,
                      eta0: float = 1e-3):
     """Gradient descent on the exact cost J(K) (σ = 0) with Armijo backtracking.
@@ -653,6 +727,7 @@ def gradient_descent(plant: LinearGaussianPlant, K0, *, tol: float = 1e-10, max_
     return K, iterates, steps
 
 
+@_checked
 def finite_horizon_value(plant: LinearGaussianPlant, K, std, horizon: int):
     """Exact T-step cost-to-go :math:`V_t(x) = x^\\top P_t x + q_t` of ``u = −Kx + ε`` (the value recursion).
 
@@ -689,9 +764,9 @@ def finite_horizon_value(plant: LinearGaussianPlant, K, std, horizon: int):
 
 
 def _check_horizon(horizon) -> int:
-    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
-        raise InvalidPlantError(f"horizon must be an integer >= 1; got {horizon!r}")
-    return int(horizon)
+    if horizon is None:
+        raise InvalidPlantError(f"horizon must be an integer from 1 to {MAX_HORIZON}; got None")
+    return _as_horizon(horizon)
 
 
 # ------------------------------------------------------- static output feedback
@@ -709,6 +784,7 @@ def _static_equivalent(plant: LinearGaussianPlant, K, std):
     return K, s, K @ plant.C, s_eff
 
 
+@_checked
 def static_output_cost(plant: LinearGaussianPlant, K, std=0.0, horizon: int | None = None) -> float:
     """Exact cost :math:`J_y(K, \\sigma)` of the static output feedback ``u = −K y + ε``, y = Cx + v.
 
@@ -726,6 +802,7 @@ def static_output_cost(plant: LinearGaussianPlant, K, std=0.0, horizon: int | No
     return policy_cost(plant, Kt, s_eff, horizon=horizon)
 
 
+@_checked
 def static_output_gradient(plant: LinearGaussianPlant, K, std=0.0, horizon: int | None = None):
     """Exact ``(∇_K J_y, ∂J_y/∂σ)`` of :func:`static_output_cost` by the chain rule.
 
@@ -747,6 +824,7 @@ def static_output_gradient(plant: LinearGaussianPlant, K, std=0.0, horizon: int 
     return dK, 2 * G * s
 
 
+@_checked
 def best_static_output_gain(plant: LinearGaussianPlant, K_init, horizon: int | None = None, *, iters: int = 500,
                             tol: float = 1e-10):
     """The best static output-feedback gain: exact gradient descent on :math:`J_y(K, 0)`, Armijo backtracking.

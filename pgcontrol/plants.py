@@ -31,6 +31,10 @@ import numpy as np
 
 from .errors import InvalidPlantError
 
+MAX_HORIZON = 10**6
+"""The longest horizon (episode length, or T of a finite-horizon cost) accepted anywhere: longer ones are refused,
+not left to run for hours (every finite-horizon computation is O(T))."""
+
 __all__ = [
     "InvalidPlantError",
     "LinearGaussianPlant",
@@ -49,7 +53,15 @@ def _as_matrix(name: str, value, shape: tuple[int | None, int | None], *, scalar
     ``(k, 1)`` or ``(1, k)`` by the caller's shape. ``None`` in ``shape`` means
     "any size".
     """
-    arr = np.array(value, dtype=float)
+    raw = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    if np.iscomplexobj(raw):
+        raise InvalidPlantError(f"{name} must be real; got complex entries {np.asarray(raw).tolist()}")
+    if raw.dtype == bool:
+        raise InvalidPlantError(f"{name} must be numeric; got booleans {raw.tolist()}")
+    try:
+        arr = np.array(raw, dtype=float)
+    except (TypeError, ValueError):
+        raise InvalidPlantError(f"{name} must be a numeric matrix of shape {_fmt_shape(shape)}; got {value!r}") from None
     if arr.ndim == 0 and scalar_is_identity and shape[0] is not None:
         arr = float(arr) * np.eye(shape[0])
     if arr.ndim == 0:
@@ -64,10 +76,23 @@ def _as_matrix(name: str, value, shape: tuple[int | None, int | None], *, scalar
             raise InvalidPlantError(
                 f"{name} has the wrong shape: expected {_fmt_shape(shape)}, got {arr.shape}"
             )
+    if arr.size == 0:
+        raise InvalidPlantError(f"{name} is empty (shape {arr.shape}); a plant has at least one state and one input")
     if not np.all(np.isfinite(arr)):
         raise InvalidPlantError(f"{name} has non-finite entries (NaN or inf): {arr.tolist()}")
     arr.setflags(write=False)
     return arr
+
+
+def _real_array(name: str, value) -> np.ndarray:
+    """``value`` as a float array; complex numbers, booleans and non-numbers are refused (never silently cast)."""
+    raw = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    if np.iscomplexobj(raw) or raw.dtype == bool or raw.dtype.kind in "OUSV":
+        raise InvalidPlantError(f"{name} must be a real number or array; got {value!r}")
+    try:
+        return np.array(raw, dtype=float)
+    except (TypeError, ValueError):
+        raise InvalidPlantError(f"{name} must be a real number or array; got {value!r}") from None
 
 
 def _fmt_shape(shape) -> str:
@@ -174,11 +199,15 @@ class LinearGaussianPlant:
         mean.setflags(write=False)
         cov = _as_matrix("x0_cov", np.eye(n) if self.x0_cov is None else self.x0_cov, (n, n), scalar_is_identity=True)
         _check_symmetric("x0_cov", cov, definite=False)
+        if isinstance(self.gamma, bool) or not isinstance(self.gamma, (int, float, np.integer, np.floating)):
+            raise InvalidPlantError(f"gamma must be a number in (0, 1]; got {self.gamma!r}")
         gamma = float(self.gamma)
         if not (0.0 < gamma <= 1.0):
             raise InvalidPlantError(f"gamma must lie in (0, 1]; got {self.gamma!r}")
-        if isinstance(self.horizon, bool) or int(self.horizon) != self.horizon or self.horizon < 1:
-            raise InvalidPlantError(f"horizon must be an integer >= 1; got {self.horizon!r}")
+        if (isinstance(self.horizon, bool) or not isinstance(self.horizon, (int, np.integer, float))
+                or not np.isfinite(self.horizon) or int(self.horizon) != self.horizon
+                or not 1 <= self.horizon <= MAX_HORIZON):
+            raise InvalidPlantError(f"horizon must be an integer from 1 to {MAX_HORIZON}; got {self.horizon!r}")
         C = V = None
         if self.C is not None:
             C = _as_matrix("C", self.C, (None, n))
@@ -187,8 +216,9 @@ class LinearGaussianPlant:
             _check_symmetric("V", V, definite=False)
         elif self.V is not None:
             raise InvalidPlantError("V (measurement noise) was given without C (output matrix)")
-        if not (float(self.state_bound) > 0):
-            raise InvalidPlantError(f"state_bound must be positive; got {self.state_bound!r}")
+        if (isinstance(self.state_bound, bool) or not isinstance(self.state_bound, (int, float, np.integer, np.floating))
+                or not (0 < float(self.state_bound) < np.inf)):
+            raise InvalidPlantError(f"state_bound must be a positive finite number; got {self.state_bound!r}")
         for k, v in dict(A=A, B=B, Q=Q, R=R, W=W, x0_mean=mean, x0_cov=cov, C=C, V=V).items():
             set_(k, v)
         set_("gamma", gamma)
@@ -227,7 +257,7 @@ class LinearGaussianPlant:
         when ``output_feedback``) and ``(m,)``. A scalar std is broadcast.
         """
         cols = self.p if output_feedback else self.n
-        K = np.array(K, dtype=float)
+        K = _real_array("gain K", K)
         if K.ndim <= 1 and K.size == self.m * cols:
             K = K.reshape(self.m, cols)
         if K.shape != (self.m, cols):
@@ -237,7 +267,7 @@ class LinearGaussianPlant:
             )
         if not np.all(np.isfinite(K)):
             raise InvalidPlantError(f"gain K has non-finite entries: {K.tolist()}")
-        s = np.zeros(self.m) if std is None else np.array(std, dtype=float)
+        s = np.zeros(self.m) if std is None else _real_array("std", std)
         if s.ndim == 0:
             s = np.full(self.m, float(s))
         s = s.ravel()
@@ -354,8 +384,8 @@ def describe() -> dict[str, str]:
     return {k: d for k, (_, d) in _CATALOG.items()}
 
 
-def make(name: str, **overrides) -> LinearGaussianPlant:
-    """Build a catalog plant, optionally overriding fields.
+def make(name: str, /, **overrides) -> LinearGaussianPlant:
+    """Build a catalog plant (or take a plant), optionally overriding fields (``name=`` relabels it).
 
     Examples
     --------

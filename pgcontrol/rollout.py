@@ -117,6 +117,28 @@ class Collector:
         self.generator.set_state(state["collector"])
         self._seed = int(state["reset_seed"])
 
+    def episode_state(self) -> dict | None:
+        """The episodes in flight, with the environment's own state, as tensors (for an exact resume).
+
+        ``None`` when nothing is in flight (before the first collection, or
+        for episodic collection, which resets every time) or when the
+        environment cannot save its state (``state_dict``: the plants'
+        vector env can, Gymnasium's MuJoCo tasks cannot; their episodes
+        restart on resume).
+        """
+        if self._obs is None or not hasattr(self.envs, "state_dict"):
+            return None
+        return {"obs": self._obs.clone(), "resetting": self._resetting.clone(), "tau": self._tau.clone(),
+                "ep_ret": self._ep_ret.clone(), "env": self.envs.state_dict()}
+
+    def load_episode_state(self, state: dict | None) -> None:
+        """Continue the episodes saved by :meth:`episode_state` (nothing to do for ``None``)."""
+        if state is None:
+            return
+        self.envs.load_state_dict(state["env"])
+        self._obs, self._resetting = state["obs"].to(self.device), state["resetting"].to(self.device)
+        self._tau, self._ep_ret = state["tau"].to(self.device), state["ep_ret"].to(self.device)
+
     def _tensor(self, x, dtype=None):
         return torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x, device=self.device,
                                dtype=dtype or self.dtype)

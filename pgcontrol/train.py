@@ -7,21 +7,33 @@ themselves (``pgcontrol/algos/*.py``) only implement ``update``; configs and
 budgets are in :mod:`pgcontrol.config`, the files in :mod:`pgcontrol.checkpoint`,
 scoring in :mod:`pgcontrol.evaluate`.
 
-Files written to ``out_dir`` (all atomically): ``checkpoint.pt`` (policy,
-critic, optimisers, observation/reward normaliser statistics, RNG state,
-history), ``progress.csv`` and ``history.json``.
+Files written to ``out_dir`` (all atomically, the checkpoint last so that it
+never runs ahead of the others): ``progress.csv`` and ``history.json`` (the
+metrics; standard JSON, non-finite values as null), ``timing.csv`` (the
+wall-clock fields, kept apart so that two runs with the same seed give
+byte-identical metric files) and ``checkpoint.pt`` (policy, critic,
+optimisers, observation/reward normaliser statistics, RNG state, history).
+A resumed run first copies the checkpoint it starts from to
+``checkpoint.prev.pt``.
 
-Divergence — a non-finite loss, parameter, observation or reward, or a state
-that left the plant's ``state_bound`` — raises :class:`TrainingDiverged`
-before anything is written for that iteration, so the last checkpoint on
-disk is the last good one.
+Divergence — a non-finite loss, parameter, observation or reward, a state
+that left the plant's ``state_bound``, or, for a linear policy on an LQ
+plant, an update to a gain that does not stabilise √γ(A − BK) (exact
+spectral test through J(K) = inf) — raises :class:`TrainingDiverged` before
+anything is written for that iteration, so the last checkpoint on disk is
+the last good one; the message names its iteration. A new run saves its
+starting policy first (``iteration`` −1), so even a first update that
+diverges leaves a good checkpoint.
 
 Determinism: same seed, same device, same numbers (CPU). Resuming restores
-parameters, optimisers, normaliser statistics and RNG streams; for the
-episodic learners (VPG, NPG, TRPO on LQ plants), which reset their
-environments every iteration, a resumed run continues with exactly the
-numbers of an uninterrupted one; learners that collect continuously (A2C,
-PPO) restart their in-flight episodes at the resume point.
+parameters, optimisers, critics, normaliser statistics, RNG streams and,
+on LQ plants, the episodes in flight (the vector env's state), so every
+learner continues with exactly the numbers of an uninterrupted run with the
+same config. The learning-rate schedules (``anneal_lr``) follow the config's
+``iterations``: extending a finished run's budget re-plans them over the new
+total. On Gymnasium tasks the continuously collecting learners (A2C, PPO)
+restart their in-flight episodes at the resume point (a MuJoCo simulator
+state is not saved).
 
 Threads: torch's intra-op threads are set to ``threads`` (default
 :data:`pgcontrol.config.DEFAULT_THREADS`, one) for the duration of the call
@@ -30,10 +42,7 @@ and restored afterwards.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -42,8 +51,9 @@ import numpy as np
 import torch
 
 from .algos import get_algorithm
-from .checkpoint import atomic_write, load_checkpoint, load_normaliser_state, normaliser_state, save_checkpoint
-from .config import resolve_device, set_threads
+from .checkpoint import (atomic_write, load_checkpoint, load_normaliser_state, normaliser_state,
+                         remove_stale_temporaries, save_run)
+from .config import check_run_settings, resolve_device, set_threads
 from .envs import find_plant, is_plant, make_vec_env
 from .errors import ConfigError, TrainingDiverged
 from .evaluate import lq_report
@@ -64,18 +74,6 @@ def _check_finite_params(modules, iteration: int) -> None:
                 raise TrainingDiverged(f"iteration {iteration}: parameter {name!r} became non-finite")
 
 
-def _history_csv(history: list[dict]) -> str:
-    keys = []
-    for row in history:
-        keys += [k for k in row if k not in keys]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=keys)
-    w.writeheader()
-    for row in history:
-        w.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()})
-    return buf.getvalue()
-
-
 def _lq_row(plant, policy) -> dict:
     """The exact figures training logs for a linear policy on a state-feedback plant."""
     K, std = policy.K, policy.std
@@ -86,7 +84,7 @@ def _lq_row(plant, policy) -> dict:
 
 def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", out_dir=None, resume=False,
           progress: bool = True, policy_kind: str = "linear", checkpoint_every: int = 10, critic=None,
-          max_steps: int | None = None, threads: int | None = None):
+          max_steps: int | None = None, threads: int | None = None, overrides: dict | None = None):
     """Train a policy with one of the learners.
 
     Parameters
@@ -114,6 +112,10 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
         end early (MuJoCo) use it to spend a budget exactly.
     threads : int, optional
         Torch intra-op threads during training (default one; see the module docstring).
+    overrides : dict, optional
+        With ``resume``: the config fields the caller changed from the run's
+        own config (``pgcontrol train --resume --override``), recorded in the
+        first history row after the resume point.
 
     Returns
     -------
@@ -125,20 +127,18 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
     try:
         return _train(algo, env, policy, config, seed=seed, device=device, out_dir=out_dir, resume=resume,
                       progress=progress, policy_kind=policy_kind, checkpoint_every=checkpoint_every, critic=critic,
-                      max_steps=max_steps)
+                      max_steps=max_steps, overrides=overrides)
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress, policy_kind, checkpoint_every,
-           critic, max_steps):
+           critic, max_steps, overrides):
     Algo, algo_name = get_algorithm(algo)
     config = Algo.Config() if config is None else config
     if not isinstance(config, Algo.Config):
         raise ConfigError(f"config for {algo_name!r} must be a {Algo.Config.__name__}, got {type(config).__name__}")
-    if max_steps is not None and (isinstance(max_steps, bool) or not isinstance(max_steps, (int, np.integer))
-                                  or max_steps < 1):
-        raise ConfigError(f"max_steps must be a positive integer (an environment-step budget); got {max_steps!r}")
+    check_run_settings(seed=seed, checkpoint_every=checkpoint_every, max_steps=max_steps)
     dev = resolve_device(device)
     torch.manual_seed(seed)
     gamma_env = make_plant(env).gamma if is_plant(env) else None
@@ -155,35 +155,51 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
     collector = Collector(vec, policy, dev, seed=seed)
 
     out = Path(out_dir) if out_dir is not None else None
+    if out is not None and out.is_dir():
+        remove_stale_temporaries(out)
     history: list[dict] = []
-    start = 0
+    timing: list[dict] = []
+    start, last_saved = 0, None
     if resume:
         if out is None:
             raise ConfigError("resume=True needs out_dir (where the checkpoint is)")
         ckpt = load_checkpoint(out / "checkpoint.pt")
+        # the run as it was stays on disk, whatever the resumed part does
+        atomic_write(out / "checkpoint.prev.pt", (out / "checkpoint.pt").read_bytes())
         if ckpt["algo"] != algo_name:
             raise ConfigError(f"checkpoint in {str(out)!r} is for {ckpt['algo']!r}, not {algo_name!r}")
         policy.load_state_dict(ckpt["policy"])
         learner.load_state_dict(ckpt["learner"])
         load_normaliser_state(vec, ckpt["normaliser"])
         collector.load_rng_state(ckpt["rng"])
+        collector.load_episode_state(ckpt.get("episodes"))  # A2C and PPO on plants: the episodes in flight
         torch.set_rng_state(ckpt["rng"]["torch"])
         history, start = ckpt["history"], ckpt["iteration"] + 1
+        last_saved = ckpt["iteration"]
 
     def save(it):
+        nonlocal last_saved
         if out is None:
             return
-        save_checkpoint(out / "checkpoint.pt", {
+        save_run(out, history, timing, {
             "algo": algo_name, "iteration": it, "config": dataclasses.asdict(config),
             "env": env if isinstance(env, (str, LinearGaussianPlant)) else None, "gamma": gamma, "seed": seed,
             "policy_spec": policy.spec() if hasattr(policy, "spec") else None,
             "policy": policy.state_dict(), "learner": learner.state_dict(), "normaliser": normaliser_state(vec),
-            "rng": {**collector.rng_state(), "torch": torch.get_rng_state()},
+            "rng": {**collector.rng_state(), "torch": torch.get_rng_state()}, "episodes": collector.episode_state(),
             "history": history,
         })
-        atomic_write(out / "progress.csv", _history_csv(history))
-        atomic_write(out / "history.json", json.dumps(history, indent=1, default=float))
+        last_saved = it
 
+    def diverged(it, what: str):
+        kept = ("nothing was saved (no out_dir)" if out is None else
+                f"the starting policy's checkpoint is kept in {out}" if last_saved == -1 else
+                f"the checkpoint of iteration {last_saved} is kept in {out}")
+        return TrainingDiverged(f"iteration {it}: {what}; {kept}. Lower the learning rate (or the KL bound) "
+                                "or start from a stabilising gain.")
+
+    if out is not None and not resume:
+        save(-1)  # the starting policy: a diverging first update still leaves a good checkpoint
     iterations = range(start, config.iterations)
     bar = None
     if progress:
@@ -196,16 +212,15 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
         t0 = time.perf_counter()
         batch = collector.collect(**learner.collect_spec())
         if batch.diverged:
-            raise TrainingDiverged(
-                f"iteration {it}: a state left the plant's bound or became non-finite (the closed loop is unstable); "
-                f"the last good checkpoint is kept{'' if out is None else ' in ' + str(out)}. "
-                "Lower the learning rate (or the KL bound) or start from a stabilising gain."
-            )
+            raise diverged(it, "a state left the plant's bound or became non-finite (the closed loop is unstable)")
         metrics = learner.update(batch, it)
         for k, v in metrics.items():
             if isinstance(v, float) and k.startswith("loss") and not np.isfinite(v):
-                raise TrainingDiverged(f"iteration {it}: {k} is {v}; the last good checkpoint is kept")
-        _check_finite_params([policy, learner.critic], it)
+                raise diverged(it, f"{k} is {v}")
+        try:
+            _check_finite_params([policy, learner.critic], it)
+        except TrainingDiverged as exc:
+            raise diverged(it, str(exc).split(": ", 1)[1]) from None
         elapsed = time.perf_counter() - t0
         total_steps += batch.n_valid
         row: dict[str, Any] = {"iteration": it, "steps": total_steps}
@@ -213,10 +228,14 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
             row["return_mean"] = float(np.mean(batch.episode_returns))
             row["return_std"] = float(np.std(batch.episode_returns))
         row.update(metrics)
-        row["steps_per_s"] = batch.n_valid / elapsed
         if plant is not None and getattr(policy, "is_linear", False) and not plant.has_output:
             row.update(_lq_row(plant, policy))
+            if not np.isfinite(row["J_K"]):  # exact: √γ(A − BK) is not Schur stable, the update is no good
+                raise diverged(it, f"the update made the gain destabilising (K = {row['K']}, J(K) = inf)")
+        if overrides and it == start:
+            row["overrides"] = dict(overrides)
         history.append(row)
+        timing.append({"iteration": it, "seconds": elapsed, "steps_per_s": batch.n_valid / elapsed})
         if bar is not None:
             bar.set_postfix({k: f"{row[k]:.4g}" for k in ("return_mean", "gap") if k in row and np.isfinite(row[k])})
         done = max_steps is not None and total_steps >= max_steps

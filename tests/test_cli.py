@@ -2,10 +2,12 @@
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from pgcontrol import lqr, plants
@@ -272,13 +274,50 @@ def test_input_errors(tmp_path, npg_run, capsys):
 
 
 def test_divergence_is_one_line_and_keeps_the_checkpoint(tmp_path, capsys):
+    """The issue's example: VPG lr 1 destabilises the gain in its first update; the kept checkpoint is good."""
     cfg = tmp_path / "wild.json"
-    cfg.write_text(json.dumps({"lr": 1000.0, "num_envs": 4, "iterations": 3}))
-    r = cli_main(capsys, "train", "--algo", "vpg", "--env", "double-integrator", "--config", cfg, "--out", tmp_path / "d")
+    cfg.write_text(json.dumps({"lr": 1.0}))
+    r = cli_main(capsys, "train", "--algo", "vpg", "--env", "double-integrator", "--steps", "24000", "--config", cfg,
+                 "--out", tmp_path / "d")
     assert r.returncode == 1 and "Traceback" not in r.stderr
     last = r.stderr.strip().splitlines()[-1]  # after the progress bar
-    assert last.startswith("pgcontrol: error: training diverged: iteration 1:") and "last good checkpoint" in last
-    assert len(json.loads((tmp_path / "d" / "history.json").read_text())) == 1
+    assert last.startswith("pgcontrol: error: training diverged: iteration 0: the update made the gain destabilising")
+    assert "the starting policy's checkpoint is kept" in last
+    assert json.loads((tmp_path / "d" / "history.json").read_text()) == []
+    e = cli_main(capsys, "eval", tmp_path / "d", "--json")
+    assert e.returncode == 0 and np.isfinite(json.loads(e.stdout)["lq"]["J"])
+
+
+def test_resume_keeps_its_config_unless_keys_are_overridden(npg_run, tmp_path, capsys):
+    out = tmp_path / "run"
+    shutil.copytree(npg_run[0], out)
+    before = (out / "checkpoint.pt").read_bytes()
+    wild = tmp_path / "wild.json"
+    wild.write_text(json.dumps({"kl_bound": 1e6}))
+    r = cli_main(capsys, "train", "--algo", "npg", "--env", "scalar-lqg", "--steps", "2800", "--out", out, "--resume",
+                 "--config", wild)
+    assert r.returncode == 2 and "--override" in r.stderr and (out / "checkpoint.pt").read_bytes() == before
+    r = cli_main(capsys, "train", "--algo", "npg", "--env", "scalar-lqg", "--steps", "2800", "--out", out, "--resume",
+                 "--config", wild, "--override", "num_envs")
+    assert r.returncode == 2 and "not listed: kl_bound" in r.stderr
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps({"kl_bound": 0.001}))
+    r = cli_main(capsys, "train", "--algo", "npg", "--env", "scalar-lqg", "--steps", "2800", "--out", out, "--resume",
+                 "--config", small, "--override", "kl_bound")
+    assert r.returncode == 0, r.stderr
+    hist = json.loads((out / "history.json").read_text())
+    first_new = next(row for row in hist if "overrides" in row)
+    assert first_new["overrides"] == {"kl_bound": {"from": 0.02, "to": 0.001}}
+    assert (out / "checkpoint.prev.pt").read_bytes() == before  # the run as it was
+
+
+def test_output_folder_and_action_space_errors_come_before_training(tmp_path, capsys):
+    r = cli_main(capsys, "train", "--algo", "npg", "--env", "scalar-lqg", "--out", "/proc/pgcontrol-x")
+    assert r.returncode == 2 and "cannot write to the output folder" in r.stderr and "training" not in r.stdout
+    r = cli_main(capsys, "train", "--algo", "npg", "--env", "CartPole-v1", "--out", tmp_path / "c")
+    assert r.returncode == 2 and "Discrete action space" in r.stderr and not (tmp_path / "c").exists()
+    r = cli_main(capsys, "train", "--algo", "npg", "--env", "scalar-lqg", "--device", "meta", "--out", tmp_path / "m")
+    assert r.returncode == 2 and "device must be" in r.stderr
 
 
 def test_reproduce_runs_the_registry(tmp_path, capsys, monkeypatch):

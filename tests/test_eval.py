@@ -101,7 +101,7 @@ def test_policy_from_checkpoint_without_spec(frozen):
 
 def test_evaluate_errors(frozen, tmp_path):
     out, _ = frozen
-    with pytest.raises(ConfigError, match="episodes must be a positive integer"):
+    with pytest.raises(ConfigError, match="episodes must be an integer from 1 to"):
         evaluate(out, 0)
     ckpt = load_checkpoint(out)
     ckpt["env"] = None

@@ -22,6 +22,9 @@ from ..errors import ConfigError
 from ..critics import MLPValue, QuadraticValue
 
 
+MAX_ENVS = 2**24
+
+
 @dataclass(frozen=True)
 class CommonConfig:
     """Fields every learner's config has.
@@ -42,7 +45,10 @@ class CommonConfig:
 
     def __post_init__(self):
         self._positive_ints("num_envs", "iterations")
-        if self.gamma is not None and not (0.0 < self.gamma <= 1.0):
+        if self.num_envs > MAX_ENVS:
+            self._fail("num_envs", f"at most {MAX_ENVS} (2**24; memory grows with it)", self.num_envs)
+        if self.gamma is not None and (isinstance(self.gamma, bool) or not isinstance(self.gamma, (int, float))
+                                       or not (0.0 < self.gamma <= 1.0)):
             raise ConfigError(f"{type(self).__name__}.gamma must lie in (0, 1] (or be None: the plant's); "
                               f"got {self.gamma!r}")
         for name, v in vars(self).items():
