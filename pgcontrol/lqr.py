@@ -288,15 +288,17 @@ def _noise_terms(plant: LinearGaussianPlant, K: np.ndarray, s: np.ndarray):
 
 
 def _moments(plant: LinearGaussianPlant, K: np.ndarray, s: np.ndarray, horizon: int | None) -> _Moments | None:
-    """``None`` when the cost is infinite."""
-    if not np.isfinite(policy_cost(plant, K, s, horizon)):
+    """``None`` when the cost is infinite. Each Lyapunov equation is solved once (O(n³) each)."""
+    if horizon is not None and not np.isfinite(policy_cost(plant, K, s, horizon)):
         return None
     A, B, R, g = plant.A, plant.B, plant.R, plant.gamma
     Acl, Mx, c0, N = _noise_terms(plant, K, s)
     S0 = np.outer(plant.x0_mean, plant.x0_mean) + plant.x0_cov
     if horizon is None:
-        P = _discounted_lyapunov(Acl, Mx, g, transpose=True)  # P = Mx + γ AclᵀP Acl
         noisy = c0 > 0 or np.any(N != 0)
+        P = None if g == 1.0 and noisy else _discounted_lyapunov(Acl, Mx, g, transpose=True)  # P = Mx + γ AclᵀP Acl
+        if P is None:  # exactly where policy_cost is infinite: unstable, or γ = 1 with noise
+            return None
         # Σ = S0 + γ/(1-γ) N + γ Acl Σ Aclᵀ   (discounted second moment)
         Sigma = _discounted_lyapunov(Acl, S0 + (g / (1 - g) * N if noisy else 0.0), g, transpose=False)
         G = R + g * B.T @ P @ B
@@ -467,8 +469,14 @@ def natural_gradient(plant: LinearGaussianPlant, K, std, horizon: int | None = N
     K, s = plant.check_gain(K, std)
     if np.any(s <= 0):
         raise InvalidPlantError(f"the natural gradient needs std > 0 (got {s.tolist()}); the Fisher is singular at std = 0")
-    dK, ds = policy_gradient(plant, K, s, horizon)
-    Sbar, _ = state_moments(plant, K, s, horizon)
+    mom = _moments(plant, K, s, horizon)  # once: the gradient and Σ̄ share it
+    if mom is None or not np.isfinite(mom.weight):
+        raise InvalidPlantError(
+            f"the cost of gain K={K.tolist()} on plant {plant.name!r} is infinite or its discounted state "
+            "distribution does not exist (√γ(A - BK) unstable, or gamma = 1): no natural gradient"
+        )
+    dK, ds = 2.0 * mom.E, 2.0 * s * mom.Gd  # policy_gradient
+    Sbar = mom.Sigma / mom.weight  # state_moments
     nK = (s[:, None] ** 2) * np.linalg.solve(Sbar.T, dK.T).T  # diag(σ²) ∇_K J Σ̄⁻¹
     return nK, 0.5 * s**2 * ds
 
