@@ -38,7 +38,7 @@ from .plants import make as make_plant
 from .plants import names as plant_names
 from .policies import policy_from_spec
 
-__all__ = ["FORMAT", "atomic_write", "save_checkpoint", "save_run", "remove_stale_temporaries", "load_checkpoint", "checkpoint_plant", "plant_to_dict",
+__all__ = ["FORMAT", "atomic_write", "save_checkpoint", "save_run", "remove_stale_temporaries", "check_resumable", "restore_run", "load_checkpoint", "checkpoint_plant", "plant_to_dict",
            "plant_from_dict", "normaliser_state", "load_normaliser_state", "policy_from_checkpoint", "policy_kind"]
 
 FORMAT = "pgcontrol-2"
@@ -143,6 +143,20 @@ def save_checkpoint(path: str | Path, ckpt: dict) -> None:
 
 
 _REQUIRED = {"algo": str, "iteration": int, "policy": dict, "history": list}
+_FOR_RESUME = {"learner": dict, "rng": dict, "config": dict, "normaliser": dict}
+
+
+def check_resumable(ckpt: dict, path) -> None:
+    """What a resume needs beyond :func:`load_checkpoint`'s checks: learner state, RNG streams, config, normaliser."""
+    for key, typ in _FOR_RESUME.items():
+        if not isinstance(ckpt.get(key), typ):
+            raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: {key!r} must be a {typ.__name__}, "
+                                  f"got {type(ckpt.get(key)).__name__}")
+    rng = ckpt["rng"]
+    if not (isinstance(rng.get("collector"), torch.Tensor) and isinstance(rng.get("torch"), torch.Tensor)
+            and isinstance(rng.get("reset_seed"), int)):
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: its 'rng' entry lacks the random "
+                              "generators' states")
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -268,3 +282,22 @@ def save_run(out: Path, history: list[dict], timing: list[dict], ckpt: dict) -> 
     atomic_write(out / "history.json", json.dumps(_json_safe(history), indent=1, allow_nan=False) + "\n")
     atomic_write(out / "timing.csv", _history_csv(timing))
     save_checkpoint(out / "checkpoint.pt", ckpt)
+
+
+def restore_run(ckpt: dict, path, *, policy, learner, vec, collector) -> None:
+    """Put a resumed run back where the checkpoint left it: parameters, learner, normalisers, RNG, episodes.
+
+    Raises :class:`CheckpointError` (one line) for a checkpoint that lacks
+    what a resume needs or does not fit the run's policy or learner.
+    """
+    check_resumable(ckpt, path)
+    try:
+        policy.load_state_dict(ckpt["policy"])
+        learner.load_state_dict(ckpt["learner"])
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+        raise CheckpointError(f"the checkpoint {str(path)!r} does not fit this run's policy or learner "
+                              f"({str(exc).splitlines()[0]})") from None
+    load_normaliser_state(vec, ckpt["normaliser"])
+    collector.load_rng_state(ckpt["rng"])
+    collector.load_episode_state(ckpt.get("episodes"))  # A2C and PPO on plants: the episodes in flight
+    torch.set_rng_state(ckpt["rng"]["torch"])

@@ -169,6 +169,7 @@ class LinearGaussianEnv(gymnasium.Env):
         self._V_sqrt = sqrt_psd(p.V) if p.has_output else None
         self._x = np.array(p.x0_mean)
         self._t = 0
+        self._ended = False
 
     @property
     def state(self) -> np.ndarray:
@@ -193,11 +194,15 @@ class LinearGaussianEnv(gymnasium.Env):
         x = p.x0_mean + self._x0_sqrt @ self.np_random.standard_normal(p.n)
         self._x = np.clip(x, -p.state_bound, p.state_bound)
         self._t = 0
+        self._ended = False
         return self._observe(self._x), self._info()
 
     def step(self, action):
         """Apply ``u``; return ``(obs, -cost, terminated, truncated, info)``, ``info["cost"]``, ``["diverged"]``."""
         p = self.plant
+        if self._ended:
+            raise InvalidPlantError("the episode has ended (terminated or truncated): call reset() before stepping "
+                                    "again (a diverged state is clipped, not a valid state to continue from)")
         u = np.asarray(action, dtype=np.float64)
         if u.size != p.m:
             raise InvalidPlantError(f"action must have {p.m} entries (shape ({p.m},)) for plant {p.name!r}; got shape {u.shape}")
@@ -213,7 +218,9 @@ class LinearGaussianEnv(gymnasium.Env):
         self._x = x_new
         self._t += 1
         info = self._info(cost=cost, diverged=diverged)
-        return self._observe(x_new), -cost, diverged, self._t >= self.horizon, info
+        truncated = self._t >= self.horizon
+        self._ended = diverged or truncated
+        return self._observe(x_new), -cost, diverged, truncated, info
 
 
 class LinearGaussianVectorEnv(VectorEnv):

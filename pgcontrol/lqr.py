@@ -282,9 +282,10 @@ def _noise_terms(plant: LinearGaussianPlant, K: np.ndarray, s: np.ndarray):
 
     ``E[c | x] = xᵀ(Q + KᵀRK)x + tr(R Σε)`` and ``Cov(x' | x) = B Σε Bᵀ + W``.
     """
-    Se = np.diag(s**2)
-    return (plant.A - plant.B @ K, plant.Q + K.T @ plant.R @ K,
-            float(np.trace(plant.R @ Se)), plant.B @ Se @ plant.B.T + plant.W)
+    with np.errstate(over="ignore", invalid="ignore"):  # huge gains or stds overflow to inf: an infinite cost
+        Se = np.diag(s**2)
+        return (plant.A - plant.B @ K, plant.Q + K.T @ plant.R @ K,
+                float(np.trace(plant.R @ Se)), plant.B @ Se @ plant.B.T + plant.W)
 
 
 def _moments(plant: LinearGaussianPlant, K: np.ndarray, s: np.ndarray, horizon: int | None) -> _Moments | None:

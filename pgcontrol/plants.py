@@ -53,15 +53,7 @@ def _as_matrix(name: str, value, shape: tuple[int | None, int | None], *, scalar
     ``(k, 1)`` or ``(1, k)`` by the caller's shape. ``None`` in ``shape`` means
     "any size".
     """
-    raw = np.asarray(value) if not isinstance(value, np.ndarray) else value
-    if np.iscomplexobj(raw):
-        raise InvalidPlantError(f"{name} must be real; got complex entries {np.asarray(raw).tolist()}")
-    if raw.dtype == bool:
-        raise InvalidPlantError(f"{name} must be numeric; got booleans {raw.tolist()}")
-    try:
-        arr = np.array(raw, dtype=float)
-    except (TypeError, ValueError):
-        raise InvalidPlantError(f"{name} must be a numeric matrix of shape {_fmt_shape(shape)}; got {value!r}") from None
+    arr = _real_array(name, value)
     if arr.ndim == 0 and scalar_is_identity and shape[0] is not None:
         arr = float(arr) * np.eye(shape[0])
     if arr.ndim == 0:
@@ -86,13 +78,14 @@ def _as_matrix(name: str, value, shape: tuple[int | None, int | None], *, scalar
 
 def _real_array(name: str, value) -> np.ndarray:
     """``value`` as a float array; complex numbers, booleans and non-numbers are refused (never silently cast)."""
-    raw = np.asarray(value) if not isinstance(value, np.ndarray) else value
-    if np.iscomplexobj(raw) or raw.dtype == bool or raw.dtype.kind in "OUSV":
-        raise InvalidPlantError(f"{name} must be a real number or array; got {value!r}")
     try:
-        return np.array(raw, dtype=float)
-    except (TypeError, ValueError):
-        raise InvalidPlantError(f"{name} must be a real number or array; got {value!r}") from None
+        raw = np.asarray(value) if not isinstance(value, np.ndarray) else value
+    except (TypeError, ValueError):  # ragged nested lists
+        raw = None
+    if raw is None or np.iscomplexobj(raw) or raw.dtype == bool or raw.dtype.kind not in "iuf":
+        kind = "complex" if raw is not None and np.iscomplexobj(raw) else "not numeric"
+        raise InvalidPlantError(f"{name} must be real (a number, or an array of numbers); got {value!r} ({kind})")
+    return np.array(raw, dtype=float)
 
 
 def _fmt_shape(shape) -> str:
@@ -178,7 +171,7 @@ class LinearGaussianPlant:
         n = A.shape[0]
         if A.shape != (n, n):
             raise InvalidPlantError(f"A must be square: expected shape ({n}, {n}), got {A.shape}")
-        B = np.array(self.B, dtype=float)
+        B = _real_array("B", self.B)
         if B.ndim == 1 and n == 1:
             B = B.reshape(1, -1)
         elif B.ndim <= 1 and B.size == n:
@@ -199,7 +192,7 @@ class LinearGaussianPlant:
         mean.setflags(write=False)
         cov = _as_matrix("x0_cov", np.eye(n) if self.x0_cov is None else self.x0_cov, (n, n), scalar_is_identity=True)
         _check_symmetric("x0_cov", cov, definite=False)
-        if isinstance(self.gamma, bool) or not isinstance(self.gamma, (int, float, np.integer, np.floating)):
+        if isinstance(self.gamma, (bool, np.bool_)) or not isinstance(self.gamma, (int, float, np.integer, np.floating)):
             raise InvalidPlantError(f"gamma must be a number in (0, 1]; got {self.gamma!r}")
         gamma = float(self.gamma)
         if not (0.0 < gamma <= 1.0):

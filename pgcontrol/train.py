@@ -51,8 +51,8 @@ import numpy as np
 import torch
 
 from .algos import get_algorithm
-from .checkpoint import (atomic_write, load_checkpoint, load_normaliser_state, normaliser_state,
-                         remove_stale_temporaries, save_run)
+from .checkpoint import (atomic_write, load_checkpoint, normaliser_state, remove_stale_temporaries, restore_run,
+                         save_run)
 from .config import check_run_settings, resolve_device, set_threads
 from .envs import find_plant, is_plant, make_vec_env
 from .errors import ConfigError, TrainingDiverged
@@ -164,16 +164,11 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
         if out is None:
             raise ConfigError("resume=True needs out_dir (where the checkpoint is)")
         ckpt = load_checkpoint(out / "checkpoint.pt")
-        # the run as it was stays on disk, whatever the resumed part does
-        atomic_write(out / "checkpoint.prev.pt", (out / "checkpoint.pt").read_bytes())
         if ckpt["algo"] != algo_name:
             raise ConfigError(f"checkpoint in {str(out)!r} is for {ckpt['algo']!r}, not {algo_name!r}")
-        policy.load_state_dict(ckpt["policy"])
-        learner.load_state_dict(ckpt["learner"])
-        load_normaliser_state(vec, ckpt["normaliser"])
-        collector.load_rng_state(ckpt["rng"])
-        collector.load_episode_state(ckpt.get("episodes"))  # A2C and PPO on plants: the episodes in flight
-        torch.set_rng_state(ckpt["rng"]["torch"])
+        restore_run(ckpt, out / "checkpoint.pt", policy=policy, learner=learner, vec=vec, collector=collector)
+        # the run as it was stays on disk, whatever the resumed part does
+        atomic_write(out / "checkpoint.prev.pt", (out / "checkpoint.pt").read_bytes())
         history, start = ckpt["history"], ckpt["iteration"] + 1
         last_saved = ckpt["iteration"]
 

@@ -122,3 +122,27 @@ def test_continuing_learners_resume_exactly_on_plants(tmp_path, algo, cfg):
     resumed = train(algo, "double-integrator", config=cfg, seed=2, progress=False, out_dir=tmp_path, resume=True)
     for key in ("K", "std", "loss_value", "loss_policy"):
         assert [r[key] for r in resumed] == [r[key] for r in full], key
+
+
+@pytest.mark.parametrize("damage", ["no rng", "no learner", "no policy", "no history", "bad gain shape", "env an int",
+                                    "rng without generators"])
+def test_damaged_checkpoints_fail_with_one_line_in_eval_and_resume(tmp_path, damage, capsys):
+    out = tmp_path / "run"
+    assert cli_main(["train", "--algo", "npg", "--env", "scalar-lqg", "--steps", "800", "--out", str(out)]) == 0
+    ckpt = load_checkpoint(out)
+    if damage == "bad gain shape":
+        ckpt["policy"]["gain"] = torch.zeros(3, 3, dtype=torch.float64)
+    elif damage == "env an int":
+        ckpt["env"] = 7
+    elif damage == "rng without generators":
+        ckpt["rng"] = {"reset_seed": 1}
+    else:
+        del ckpt[damage.split()[1]]
+    save_checkpoint(out / "checkpoint.pt", ckpt)
+    capsys.readouterr()
+    codes = [cli_main(["eval", str(out), "--episodes", "4"]),
+             cli_main(["train", "--algo", "npg", "--env", "scalar-lqg", "--steps", "1600", "--out", str(out),
+                       "--resume"])]
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("pgcontrol: error:")]
+    assert 2 in codes and "Traceback" not in "".join(err) and err, (codes, err)
+    assert codes[1] == 2  # a damaged checkpoint can never be resumed

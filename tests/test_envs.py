@@ -108,6 +108,7 @@ def test_divergence_terminates_with_finite_values():
     env.reset(seed=0)
     obs, r, term, _, info = env.step(np.array([np.nan]))
     assert term and info["diverged"] and np.all(np.isfinite(obs)) and np.isfinite(r)
+    env.reset(seed=0)
     with pytest.raises(ValueError, match="action must have 1 entries"):
         env.step(np.zeros(2))
 
@@ -246,3 +247,14 @@ def test_single_and_vector_env_agree_in_distribution():
         se = np.sqrt(np.diag(cov) / n_ep)
         assert np.all(np.abs(xs.mean(0) - mean) < 4 * se)
         np.testing.assert_allclose(np.cov(xs.T), cov, rtol=0.2, atol=0.02 * np.abs(cov).max())
+
+
+def test_stepping_after_the_episode_ended_is_refused():
+    env = LinearGaussianEnv(UNSTABLE)
+    env.reset(seed=0)
+    steps, term, _, _, _, _ = _episode(env, lambda obs: np.zeros(1))
+    assert term and steps == 7
+    with pytest.raises(InvalidPlantError, match="call reset"):
+        env.step(np.zeros(1))
+    env.reset(seed=1)
+    env.step(np.zeros(1))  # fine again after a reset
