@@ -575,6 +575,23 @@ def lqg_controller(plant: LinearGaussianPlant, horizon: int | None = None) -> LQ
     return LQGController(K=K, L=L, cost=cost)
 
 
+def _observable_subspace(F, M) -> np.ndarray:
+    """Orthonormal basis ``U (n, r)`` of the observable subspace of (F, M), M symmetric PSD.
+
+    Its complement ker[M; MF; …; MF^{n−1}] is F-invariant and M vanishes on
+    it, so ``a = Uᵀx`` evolves on its own, ``a' = UᵀFU a + Uᵀξ``, and
+    ``xᵀMx = aᵀUᵀMU a``: the cost is that of the reduced system.
+    """
+    n = F.shape[0]
+    blocks, Fk = [], np.eye(n)
+    for _ in range(n):
+        blocks.append(M @ Fk)
+        Fk = Fk @ F
+    _, sv, vt = np.linalg.svd(np.vstack(blocks))
+    r = int((sv > 1e-10 * max(1.0, sv.max(initial=0.0))).sum())
+    return vt[:r].T
+
+
 def _linear_system_cost(F, N, M, c0, z_mean, z_cov, gamma, horizon) -> float:
     """Expected :math:`\\sum_t \\gamma^t (z_t^\\top M z_t + c_0)` for :math:`z_{t+1} = F z_t + \\xi_t`.
 
@@ -588,8 +605,14 @@ def _linear_system_cost(F, N, M, c0, z_mean, z_cov, gamma, horizon) -> float:
         if gamma == 1.0 and noisy:
             return np.inf
         P = _discounted_lyapunov(F, M, gamma, transpose=True)
-        if P is None:
-            return np.inf
+        if P is None:  # growing modes: the cost is still finite if M never sees them (unobservable in (F, M))
+            U = _observable_subspace(F, M)
+            if U.shape[1] == F.shape[0]:
+                return np.inf
+            F, M, N, S0 = U.T @ F @ U, U.T @ M @ U, U.T @ N @ U, U.T @ S0 @ U
+            P = _discounted_lyapunov(F, M, gamma, transpose=True) if U.shape[1] else np.zeros((0, 0))
+            if P is None:
+                return np.inf
         const = (c0 + gamma * float(np.trace(P @ N))) / (1 - gamma) if noisy else 0.0
         return float(np.trace(P @ S0)) + const
     cost, S, disc = 0.0, S0, 1.0

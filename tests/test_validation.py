@@ -64,6 +64,14 @@ def test_documented_results_instead_of_silent_ones():
     assert lqr.policy_cost(plants.make("scalar-lqg"), [[0.9]], 1e200) == math.inf  # overflow: inf, never NaN
     with pytest.warns(lqr.NotDetectableWarning, match="not detectable"):
         lqr.optimal_gain(LinearGaussianPlant(A=2.0, B=1.0, Q=0.0, R=1.0, gamma=0.9))
+    # a growing mode that the cost never sees costs nothing: J(K = 0) = 0, not inf
+    free = LinearGaussianPlant(A=2.0, B=1.0, Q=0.0, R=1.0, gamma=0.9)
+    assert lqr.policy_cost(free, [[0.0]]) == 0.0
+    assert lqr.policy_cost(free, [[0.0]], 0.5) == pytest.approx(0.25 / (1 - 0.9))  # only E[u'Ru] of the noise
+    assert lqr.policy_cost(free, [[0.5]]) == math.inf  # u = -Kx brings the growing state into the cost
+    two = LinearGaussianPlant(A=np.diag([2.0, 0.5]), B=[[0.0], [1.0]], Q=np.diag([0.0, 1.0]), R=1.0, gamma=0.9,
+                              x0_mean=[1.0, 1.0], x0_cov=0.0)
+    assert lqr.policy_cost(two, [[0.0, 0.0]]) == pytest.approx(1 / (1 - 0.9 * 0.25))  # Σ γᵗ 0.25ᵗ
 
 
 # --------------------------------------------------------------- property-based fuzzing
