@@ -22,9 +22,7 @@ import csv
 import dataclasses
 import io
 import json
-import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -33,6 +31,7 @@ import torch
 
 from .envs import find_wrapper
 from .errors import CheckpointError, PolicyError
+from .files import atomic_write
 from .plants import LinearGaussianPlant
 from .plants import make as make_plant
 from .plants import names as plant_names
@@ -43,25 +42,6 @@ __all__ = ["FORMAT", "atomic_write", "save_checkpoint", "save_run", "remove_stal
 
 FORMAT = "pgcontrol-2"
 _FORMATS = ("pgcontrol-1", FORMAT)
-
-
-def atomic_write(path: str | Path, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    umask = os.umask(0)
-    os.umask(umask)
-    try:
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the permissions open() would
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ------------------------------------------------------------------ plants

@@ -16,7 +16,7 @@ import pgcontrol
 ROOT = Path(pgcontrol.__file__).parent
 
 FLOORS = [
-    ["errors"],                 # 0: every exception type
+    ["errors", "files"],        # 0: every exception type; atomic file writes
     ["plants"],                 # 1: linear-Gaussian plants (NumPy)
     ["lqr"],                    # 2: all model-based control (NumPy/SciPy)
     ["sim"],                    # 3: the batched torch simulator

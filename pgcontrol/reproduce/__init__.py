@@ -21,7 +21,7 @@ import io
 import json
 from pathlib import Path
 
-from ..checkpoint import atomic_write
+from ..files import atomic_write
 
 EXPERIMENTS = {
     "plateau": "Peters & Schaal's scalar LQG: vanilla PG stalls on the zero-exploration plateau, NPG converges",
