@@ -1,6 +1,8 @@
 """pgcontrol: policy-gradient control with exact LQ baselines.
 
-Modules (imported on demand; importing ``pgcontrol`` itself does nothing else):
+Importing ``pgcontrol`` registers its Gymnasium ids (``pgcontrol/LinearGaussian-v0``,
+``pgcontrol/ScalarLQG-v0``; :mod:`pgcontrol.registration`) and does nothing else.
+Modules (imported on demand):
 ``plants`` (linear-Gaussian plants, catalog), ``lqr`` (Riccati, exact cost,
 gradient, Fisher, natural gradient, Kalman/LQG), ``sim`` and ``envs``
 (batched simulation, Gymnasium environments), ``policies``, ``rollout``
@@ -10,3 +12,7 @@ Convention everywhere: a linear policy is u = -K x + eps.
 """
 
 __version__ = "0.1.0"
+
+from .registration import register_envs as _register_envs
+
+_register_envs()

@@ -10,8 +10,8 @@ cost ``c = x'Qx + u'Ru`` charged on the state *before* the step and reward
   :class:`gymnasium.vector.VectorEnv` that steps ``num_envs`` copies with a few
   torch tensor operations (CPU or GPU), seeded through a :class:`torch.Generator`.
 
-Registered ids (importing this module calls :func:`register_envs`, which is
-idempotent)::
+Registered ids (``import pgcontrol`` registers them, through the light
+:mod:`pgcontrol.registration`; idempotent)::
 
     gymnasium.make("pgcontrol/LinearGaussian-v0", plant="laplacian-3")   # default plant "double-integrator"
     gymnasium.make("pgcontrol/ScalarLQG-v0")                             # plant "scalar-lqg"
@@ -89,6 +89,7 @@ from gymnasium.vector.utils import batch_space
 from gymnasium.wrappers import vector as vw
 
 from .errors import ConfigError, InvalidPlantError
+from .registration import ENV_IDS, register_envs
 from .plants import LinearGaussianPlant, make
 from .plants import names as plant_names
 from .sim import clip_state, diverged_rows, linear_step, make_generator, plant_tensors, sqrt_psd, stage_cost, within_bound
@@ -97,7 +98,6 @@ __all__ = ["LinearGaussianEnv", "LinearGaussianVectorEnv", "register_envs", "ENV
            "check_env_id",
            "find_plant", "find_wrapper", "episode_length"]
 
-ENV_IDS = ("pgcontrol/LinearGaussian-v0", "pgcontrol/ScalarLQG-v0")
 
 
 def _setup(plant, max_episode_steps, action_bound, overrides, env_kwargs):
@@ -398,28 +398,6 @@ class LinearGaussianVectorEnv(VectorEnv):
         return f"LinearGaussianVectorEnv({self.plant.name!r}, num_envs={self.num_envs}, device={self.device}, dtype={self.dtype})"
 
 
-def register_envs() -> None:
-    """Register ``pgcontrol/LinearGaussian-v0`` and ``pgcontrol/ScalarLQG-v0`` with Gymnasium.
-
-    Idempotent (ids already registered are left alone); called when
-    :mod:`pgcontrol.envs` is imported. Both ids have a ``vector_entry_point``
-    (:class:`LinearGaussianVectorEnv`), used by ``gymnasium.make_vec`` by default.
-    """
-    specs = {
-        "pgcontrol/LinearGaussian-v0": dict(kwargs={"plant": "double-integrator"}, max_episode_steps=None),
-        "pgcontrol/ScalarLQG-v0": dict(kwargs={"plant": "scalar-lqg"}, max_episode_steps=50),
-    }
-    for env_id, spec in specs.items():
-        if env_id not in gymnasium.registry:
-            gymnasium.register(
-                id=env_id,
-                entry_point="pgcontrol.envs:LinearGaussianEnv",
-                vector_entry_point="pgcontrol.envs:LinearGaussianVectorEnv",
-                **spec,
-            )
-
-
-register_envs()
 
 
 # ------------------------------------------------------- the trainer's env factory

@@ -258,3 +258,17 @@ def test_stepping_after_the_episode_ended_is_refused():
         env.step(np.zeros(1))
     env.reset(seed=1)
     env.step(np.zeros(1))  # fine again after a reset
+
+
+def test_import_pgcontrol_registers_the_ids_cheaply():
+    """Like Gymnasium plugins: ``import pgcontrol`` registers, without importing torch; the module syntax works."""
+    import subprocess
+    import sys
+
+    code = ("import sys, gymnasium, pgcontrol; assert 'torch' not in sys.modules; "
+            "e = gymnasium.make('pgcontrol/ScalarLQG-v0'); e.reset(seed=0); "
+            "v = gymnasium.make_vec('pgcontrol/LinearGaussian-v0', num_envs=3, vectorization_mode='vector_entry_point'); "
+            "assert v.num_envs == 3; pgcontrol.registration.register_envs()")  # idempotent
+    subprocess.run([sys.executable, "-c", code], check=True)
+    code = "import gymnasium; e = gymnasium.make('pgcontrol:pgcontrol/LinearGaussian-v0', plant='laplacian-3')"
+    subprocess.run([sys.executable, "-c", code], check=True)

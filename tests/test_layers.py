@@ -16,7 +16,7 @@ import pgcontrol
 ROOT = Path(pgcontrol.__file__).parent
 
 FLOORS = [
-    ["errors", "files"],        # 0: every exception type; atomic file writes
+    ["errors", "files", "registration"],  # 0: exceptions; atomic file writes; Gymnasium ids
     ["plants"],                 # 1: linear-Gaussian plants (NumPy)
     ["lqr"],                    # 2: all model-based control (NumPy/SciPy)
     ["sim"],                    # 3: the batched torch simulator
