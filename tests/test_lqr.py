@@ -336,3 +336,20 @@ def test_best_static_output_gain_is_the_grid_minimum():
     assert abs(lqr.static_output_gradient(p, K, 0.0, T)[0][0, 0] * K[0, 0]) < 1e-4 * J  # stationary
     with pytest.raises(InvalidPlantError, match="no output"):
         lqr.static_output_cost(plants.make("double-integrator"), [[0.1]], 0.0, T)
+
+
+def test_conventions_against_python_control_as_documented():
+    """README "Conventions": the discounted K* is dlqr(√γA, √γB, Q, R), not dlqr(A, B, Q, R); our Kalman gain is the
+    measurement-update gain, and control.dlqe's predictor gain is A·L; both share the error covariance S."""
+    p = plants.make("double-integrator")
+    K, P = lqr.optimal_gain(p)
+    Kg, Pg, _ = control.dlqr(np.sqrt(p.gamma) * p.A, np.sqrt(p.gamma) * p.B, p.Q, p.R)
+    np.testing.assert_allclose(K, Kg, rtol=1e-9)
+    np.testing.assert_allclose(P, Pg, rtol=1e-9)
+    Kd, _, _ = control.dlqr(p.A, p.B, p.Q, p.R)
+    assert lqr.gain_error(K, Kd) > 0.02  # 2.7 % on double-integrator: the discount matters
+    q = plants.make("double-integrator-output")
+    L, S = lqr.kalman_filter(q)
+    Lp, Sp, _ = control.dlqe(q.A, np.eye(q.n), q.C, q.W, q.V)
+    np.testing.assert_allclose(q.A @ L, Lp, rtol=1e-9)
+    np.testing.assert_allclose(S, Sp, rtol=1e-9)
