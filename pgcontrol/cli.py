@@ -4,7 +4,7 @@ Subcommands
 -----------
 ``pgcontrol plants [--json]``
     List the plant catalog.
-``pgcontrol lqr NAME [--gamma G] [--horizon T] [--gain K ...] [--std S] [--json]``
+``pgcontrol lqr NAME [--gamma G] [--horizon T] [--gain K ... | --k k ...] [--std S] [--json]``
     Riccati-optimal gain K*, cost-to-go P*, optimal cost J*, closed-loop
     spectral radius; with ``--gain``, that gain's exact cost and its gap to J*.
 ``pgcontrol train --algo {vpg,npg,trpo,ac,ppo} --env ENV [--steps N] [--policy linear|mlp] [--seed S]
@@ -92,6 +92,8 @@ def _cmd_lqr(args) -> int:
         "J_opt": J,
         "spectral_radius_opt": lqr.spectral_radius(plant.A - plant.B @ K),
     }
+    if args.k is not None:  # the slides' convention u = k x: K = -k
+        args.gain = [-v for v in args.k]
     if args.gain is not None:
         Kg, _ = plant.check_gain(np.array(args.gain, dtype=float))
         Jg = lqr.policy_cost(plant, Kg, args.std, horizon)
@@ -108,13 +110,20 @@ def _cmd_lqr(args) -> int:
     print(f"plant {plant.name}: n={plant.n}, m={plant.m}, gamma={plant.gamma}; cost {out['objective']}, std={args.std}")
     print(f"K* (u = -K* x) =\n{_fmt(K)}")
     print(f"P* =\n{_fmt(P)}")
-    print(f"J* = {J:.8g}")
+    print(f"J* = {J:.8g}" + ("" if np.isfinite(J) else _why_infinite(plant, horizon, args.std)))
     print(f"spectral radius of A - B K* = {out['spectral_radius_opt']:.6g}")
     if args.gain is not None:
         print(f"K =\n{_fmt(out['K'])}")
         print(f"J(K) = {out['J']:.8g}   (J(K) - J*)/J* = {out['gap']:.6g}   ||K - K*||/||K*|| = {out['gain_error']:.6g}")
         print(f"spectral radius of A - B K = {out['spectral_radius']:.6g}" + ("  (unstable)" if out["spectral_radius"] >= 1 else ""))
     return 0
+
+
+def _why_infinite(plant, horizon, std) -> str:
+    if horizon is None and plant.gamma == 1.0 and (np.any(plant.W != 0) or std):
+        return ("  (with gamma = 1 the noise adds a cost at every step forever, so the infinite-horizon cost is "
+                "infinite: give --horizon T for the T-step cost, or --gamma below 1)")
+    return "  (the closed loop does not settle: the cost grows without bound)"
 
 
 class CLIError(ValueError):
@@ -445,7 +454,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="plant name (see `pgcontrol plants`)")
     p.add_argument("--gamma", type=float, help="override the plant's discount factor")
     p.add_argument("--horizon", type=int, help="evaluate costs over T steps (default: infinite horizon)")
-    p.add_argument("--gain", type=float, nargs="+", metavar="K", help="a gain to evaluate, m*n numbers row-major (u = -K x)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--gain", type=float, nargs="+", metavar="K", help="a gain to evaluate, m*n numbers row-major (u = -K x)")
+    g.add_argument("--k", type=float, nargs="+", metavar="k",
+                   help="the same in the slides' convention u = k x (k = -K), e.g. --k -0.9 on scalar-lqg")
     p.add_argument("--std", type=float, default=0.0, help="exploration std of the policy (default 0)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_lqr)

@@ -344,3 +344,14 @@ def test_reproduce_end_to_end_through_the_command(tmp_path):
     assert (tmp_path / "variance.png").stat().st_size > 10_000
     assert json.loads((tmp_path / "variance.json").read_text())["headline"][0] in r.stdout
     assert "variance.png" in r.stdout
+
+
+def test_lqr_takes_the_slides_k_and_explains_an_infinite_optimum(capsys):
+    r = cli_main(capsys, "lqr", "scalar-lqg", "--k", "-0.9", "--json")
+    assert r.returncode == 0 and json.loads(r.stdout)["K"] == [[0.9]]  # u = k x with k = -0.9 is K = 0.9
+    r = cli_main(capsys, "lqr", "double-integrator", "--gamma", "1")
+    assert r.returncode == 0 and "J* = inf  (with gamma = 1 the noise adds a cost" in r.stdout and "--horizon" in r.stdout
+    r = cli_main(capsys, "lqr", "double-integrator", "--horizon", "100000000")
+    assert r.returncode == 2 and "horizon must be None or an integer from 1 to 1000000" in r.stderr
+    r = cli_main(capsys, "lqr", "scalar-lqg", "--k", "1", "--gain", "1")
+    assert r.returncode == 2 and "not allowed with" in r.stderr
