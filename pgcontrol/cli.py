@@ -282,6 +282,9 @@ def _cmd_train(args) -> int:
         else:
             config = dataclasses.replace(config, iterations=max(1, math.ceil(args.steps / per)))
             budget = f"--steps {args.steps}: {config.iterations} iterations x {per} steps per iteration"
+            if config.iterations * per != args.steps:
+                budget += (f" = {config.iterations * per} steps (rounded up to whole iterations; a batch is "
+                           f"never cut short)")
     else:
         budget = f"{config.iterations} iterations (config)"
     device = resolve_device(args.device)
@@ -528,6 +531,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("pgcontrol: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `pgcontrol eval --json | head`: the reader has gone, which is not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second BrokenPipeError when Python flushes stdout at exit
+        return 0
     except Exception as exc:  # noqa: BLE001
         if type(exc).__name__ == "TrainingDiverged":
             _error(f"training diverged: {exc}")

@@ -200,8 +200,7 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
     if progress:
         from tqdm.auto import tqdm  # tqdm.auto probes for Jupyter: only when a bar is wanted
 
-        bar = tqdm(iterations, desc=f"{algo_name}", unit="it", dynamic_ncols=True)
-        iterations = bar
+        bar = tqdm(total=len(iterations), desc=f"{algo_name}", unit="it", dynamic_ncols=True)
     total_steps = history[-1]["steps"] if history else 0
     for it in iterations:
         t0 = time.perf_counter()
@@ -231,8 +230,10 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
             row["overrides"] = dict(overrides)
         history.append(row)
         timing.append({"iteration": it, "seconds": elapsed, "steps_per_s": batch.n_valid / elapsed})
-        if bar is not None:
-            bar.set_postfix({k: f"{row[k]:.4g}" for k in ("return_mean", "gap") if k in row and np.isfinite(row[k])})
+        if bar is not None:  # updated inside the body, so that a run ending on its budget shows N/N
+            bar.set_postfix({k: f"{row[k]:.4g}" for k in ("return_mean", "gap") if k in row and np.isfinite(row[k])},
+                            refresh=False)
+            bar.update(1)
         done = max_steps is not None and total_steps >= max_steps
         if (it + 1) % checkpoint_every == 0 or it + 1 == config.iterations or done:
             save(it)

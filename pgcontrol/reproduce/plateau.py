@@ -203,7 +203,9 @@ def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: b
                      f"final σ median {s['final_std_median']:.2g}")
     for a in results:
         e = summary["exact"][a]
-        lines.append(f"{LABEL[a]:>10} exact gradient: reached 1 % at update {e['reached']}, final σ {e['final_std']:.2g}")
+        reached = (f"reached 1 % at update {e['reached']}" if e["reached"] is not None
+                   else f"did not reach 1 % in {UPDATES[a]} updates (k = {e['final_k']:.4g})")
+        lines.append(f"{LABEL[a]:>10} exact gradient: {reached}, final σ {e['final_std']:.2g}")
     if not quick:
         for a in results:
             lines.append(f"{LABEL[a]:>10} grid " + ", ".join(
