@@ -427,7 +427,7 @@ def _cmd_eval(args) -> int:
 def _cmd_reproduce(args) -> int:
     from . import reproduce
 
-    out = Path(args.out)
+    out = reproduce.default_out(args.quick) if args.out is None else Path(args.out)
     t0 = time.time()
     try:
         summary = reproduce.run(args.name, quick=args.quick, seeds=args.seeds, out=out, progress=True)
@@ -511,7 +511,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", choices=list(EXPERIMENTS), metavar="NAME", help=f"one of: {', '.join(EXPERIMENTS)}")
     p.add_argument("--quick", action="store_true", help="the short version (about a minute on two CPU cores)")
     p.add_argument("--seeds", type=_positive_int, metavar="N", help="number of seeds (default: the experiment's)")
-    p.add_argument("--out", default="figures", metavar="DIR", help="output folder (default figures)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default figures; figures/quick with --quick, so that "
+                                                 "the committed full-run files are never overwritten)")
     p.set_defaults(func=_cmd_reproduce)
 
     from .labs import cli as lab_cli  # the course lab: list, start, check, grade

@@ -368,3 +368,16 @@ def test_step_budget_rounding_is_announced_and_a_closed_pipe_is_quiet(tmp_path):
     p = subprocess.run(f"{sys.executable} -m pgcontrol eval {tmp_path / 'r'} --json | head -1", shell=True,
                        capture_output=True, text=True)
     assert p.returncode == 0 and p.stdout.strip() == "{" and p.stderr == "", p.stderr
+
+
+def test_quick_runs_never_overwrite_the_committed_figures(tmp_path, capsys, monkeypatch):
+    import pgcontrol.reproduce as rep
+
+    calls = []
+    monkeypatch.setattr(rep, "run", lambda name, **kw: calls.append(kw["out"]) or {"headline": []})
+    monkeypatch.chdir(tmp_path)
+    cli_main(capsys, "reproduce", "plateau", "--quick")
+    cli_main(capsys, "reproduce", "plateau")
+    assert calls == [Path("figures/quick"), Path("figures")]
+    assert rep.default_out(True) == Path("figures/quick") and ".gitignore" and "figures/quick/" in (
+        Path(__file__).parents[1] / ".gitignore").read_text()

@@ -5,7 +5,9 @@ Each experiment is a module with one entry point::
     run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: bool = True) -> dict
 
 It writes ``out/<name>.png`` (the figure) and ``out/<name>.json`` (the summary;
-``.md`` tables where useful) atomically, and returns the summary dict, whose
+``.md`` tables where useful) atomically (``out`` defaults to ``figures``, and to
+``figures/quick`` for ``quick=True``, so a quick run never overwrites the
+committed full-run files), and returns the summary dict, whose
 ``"headline"`` entry is a list of one-line strings printed by the CLI.
 ``quick=True`` finishes in about a minute on two CPU cores and is what CI runs;
 ``seeds`` overrides the number of seeds. The scripts ``experiments/<name>.py``
@@ -36,14 +38,19 @@ class UnknownExperimentError(ValueError):
     """The experiment name is not one of :data:`EXPERIMENTS`."""
 
 
-def run(name: str, *, quick: bool = False, seeds: int | None = None, out: str | Path = "figures",
+def default_out(quick: bool) -> Path:
+    """``figures`` for a full run; ``figures/quick`` for ``--quick``, which never overwrites the committed files."""
+    return Path("figures/quick") if quick else Path("figures")
+
+
+def run(name: str, *, quick: bool = False, seeds: int | None = None, out: str | Path | None = None,
         progress: bool = True) -> dict:
-    """Run one reproduction; see the module docstring."""
+    """Run one reproduction; see the module docstring. ``out`` defaults to :func:`default_out`."""
     if name not in EXPERIMENTS:
         raise UnknownExperimentError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
     if seeds is not None and seeds < 1:
         raise ValueError(f"--seeds must be a positive integer; got {seeds}")
-    out = Path(out)
+    out = default_out(quick) if out is None else Path(out)
     out.mkdir(parents=True, exist_ok=True)
     module = importlib.import_module(f"{__name__}.{name}")
     return module.run(quick=quick, seeds=seeds, out=out, progress=progress)
@@ -80,7 +87,7 @@ def script(name: str, argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog=f"experiments/{name}.py", description=EXPERIMENTS[name])
     ap.add_argument("--quick", action="store_true", help="the reduced run CI executes (about a minute)")
     ap.add_argument("--seeds", type=int, default=None, help="number of seeds (or repetitions); default per experiment")
-    ap.add_argument("--out", default="figures", help="output folder (default: figures)")
+    ap.add_argument("--out", default=None, help="output folder (default: figures, or figures/quick with --quick)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = ap.parse_args(argv)
     summary = run(name, quick=args.quick, seeds=args.seeds, out=args.out, progress=not args.no_progress)
