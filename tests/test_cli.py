@@ -379,5 +379,4 @@ def test_quick_runs_never_overwrite_the_committed_figures(tmp_path, capsys, monk
     cli_main(capsys, "reproduce", "plateau", "--quick")
     cli_main(capsys, "reproduce", "plateau")
     assert calls == [Path("figures/quick"), Path("figures")]
-    assert rep.default_out(True) == Path("figures/quick") and ".gitignore" and "figures/quick/" in (
-        Path(__file__).parents[1] / ".gitignore").read_text()
+    assert "figures/quick/" in (Path(__file__).parents[1] / ".gitignore").read_text()
