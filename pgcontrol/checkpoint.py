@@ -37,8 +37,10 @@ from .plants import make as make_plant
 from .plants import names as plant_names
 from .policies import policy_from_spec
 
-__all__ = ["FORMAT", "atomic_write", "save_checkpoint", "save_run", "remove_stale_temporaries", "check_resumable", "restore_run", "load_checkpoint", "checkpoint_plant", "plant_to_dict",
-           "plant_from_dict", "normaliser_state", "load_normaliser_state", "policy_from_checkpoint", "policy_kind"]
+__all__ = ["FORMAT", "atomic_write", "save_checkpoint", "save_run", "remove_stale_temporaries",
+           "check_resumable", "restore_run", "load_checkpoint", "checkpoint_plant", "plant_to_dict",
+           "plant_from_dict", "normaliser_state", "load_normaliser_state", "policy_from_checkpoint",
+           "policy_kind"]
 
 FORMAT = "pgcontrol-2"
 _FORMATS = ("pgcontrol-1", FORMAT)

@@ -92,7 +92,8 @@ from .errors import ConfigError, InvalidPlantError
 from .registration import ENV_IDS, register_envs
 from .plants import LinearGaussianPlant, make
 from .plants import names as plant_names
-from .sim import clip_state, diverged_rows, linear_step, make_generator, plant_tensors, sqrt_psd, stage_cost, within_bound
+from .sim import (clip_state, diverged_rows, linear_step, make_generator, plant_tensors, sqrt_psd, stage_cost,
+                  within_bound)
 
 __all__ = ["LinearGaussianEnv", "LinearGaussianVectorEnv", "register_envs", "ENV_IDS", "is_plant", "make_vec_env",
            "check_env_id",

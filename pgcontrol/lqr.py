@@ -90,6 +90,7 @@ __all__ = [
     "lqg_controller",
     "gain_error",
     "cost_gap",
+    "closed_loop",
     "policy_iteration",
     "gradient_descent",
     "finite_horizon_value",
@@ -895,3 +896,23 @@ def best_static_output_gain(plant: LinearGaussianPlant, K_init, horizon: int | N
         if improvement < tol * max(1.0, abs(J)):
             break
     return K, J, steps
+
+
+# ----------------------------------------------------------- python-control out
+
+
+@_checked
+def closed_loop(plant: LinearGaussianPlant, K):
+    """The loop under ``u = −Kx + r`` as a discrete-time :class:`control.StateSpace` from r to y.
+
+    :math:`x' = (A - BK)x + Br`, :math:`y = Cx` (``C = I`` for a state-feedback
+    plant), ``dt`` the plant's sampling period (or True). Hand it to
+    :func:`control.step_response`, :func:`control.poles` or :func:`control.bode_plot`
+    to look at a learned gain (noise and costs are not part of it).
+    """
+    import control  # local: python-control takes ~1 s to import, keep `import pgcontrol.lqr` light
+
+    K, _ = plant.check_gain(K)
+    C = plant.C if plant.has_output else np.eye(plant.n)
+    return control.ss(plant.A - plant.B @ K, plant.B, C, np.zeros((C.shape[0], plant.m)),
+                      True if plant.dt is None else plant.dt)

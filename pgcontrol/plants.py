@@ -36,6 +36,8 @@ MAX_HORIZON = 10**6
 not left to run for hours (every finite-horizon computation is O(T))."""
 
 __all__ = [
+    "from_statespace",
+    "discretised_noise",
     "InvalidPlantError",
     "LinearGaussianPlant",
     "make",
@@ -142,6 +144,12 @@ class LinearGaussianPlant:
         environments (see :mod:`pgcontrol.envs`).
     name : str
         A label for printing.
+    dt : float or None
+        The sampling period in seconds when the plant was discretised from a
+        continuous-time model (:func:`from_statespace` with ``dt``, or the
+        catalog's ``cartpole-linearized`` and ``mass-spring-damper``); None
+        for a model given in discrete time. Informational: the matrices are
+        always the discrete-time ones, x' = Ax + Bu + w.
 
     Notes
     -----
@@ -164,6 +172,7 @@ class LinearGaussianPlant:
     V: np.ndarray | None = None
     state_bound: float = 1e6
     name: str = "custom"
+    dt: float | None = None
 
     def __post_init__(self) -> None:
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731 (frozen dataclass)
@@ -212,6 +221,12 @@ class LinearGaussianPlant:
         if (isinstance(self.state_bound, bool) or not isinstance(self.state_bound, (int, float, np.integer, np.floating))
                 or not (0 < float(self.state_bound) < np.inf)):
             raise InvalidPlantError(f"state_bound must be a positive finite number; got {self.state_bound!r}")
+        if self.dt is not None and (isinstance(self.dt, bool) or not isinstance(self.dt, (int, float, np.integer, np.floating))
+                                    or not 0 < float(self.dt) < np.inf):
+            raise InvalidPlantError(f"dt must be None (a discrete-time model) or a positive sampling period in "
+                                    f"seconds; got {self.dt!r}")
+        if self.dt is not None:
+            set_("dt", float(self.dt))
         for k, v in dict(A=A, B=B, Q=Q, R=R, W=W, x0_mean=mean, x0_cov=cov, C=C, V=V).items():
             set_(k, v)
         set_("gamma", gamma)
@@ -271,6 +286,19 @@ class LinearGaussianPlant:
         if not np.all(np.isfinite(s)) or np.any(s < 0):
             raise InvalidPlantError(f"std must be finite and non-negative; got {s.tolist()}")
         return K, s
+
+    def to_statespace(self):
+        """The plant as a discrete-time :class:`control.StateSpace` ``(A, B, C, 0)``, ``C = I`` without an output.
+
+        Its ``dt`` is the plant's sampling period, or ``True`` (discrete,
+        period unspecified). The costs and noises are not part of it; see
+        :func:`from_statespace` for the way back and
+        :func:`pgcontrol.lqr.closed_loop` for the loop under a gain.
+        """
+        import control  # local: python-control takes ~1 s to import, keep `import pgcontrol.plants` light
+
+        C = self.C if self.has_output else np.eye(self.n)
+        return control.ss(self.A, self.B, C, np.zeros((C.shape[0], self.m)), True if self.dt is None else self.dt)
 
     def __repr__(self) -> str:  # compact, the arrays are long
         return (
@@ -342,14 +370,102 @@ def cartpole_linearized(
     a_p, b_p = -mp * ell * a_th / Mt, (1.0 - mp * ell * b_th) / Mt
     Ac = np.array([[0, 1, 0, 0], [0, 0, a_p, 0], [0, 0, 0, 1], [0, 0, a_th, 0]], dtype=float)
     Bc = np.array([[0], [b_p], [0], [b_th]], dtype=float)
-    import control  # local: keeps `import pgcontrol.plants` light
+    import control  # local: python-control takes ~1 s to import, keep `import pgcontrol.plants` light
 
     sysd = control.c2d(control.ss(Ac, Bc, np.eye(4), np.zeros((4, 1))), dt, method="zoh")
     return LinearGaussianPlant(
         A=np.asarray(sysd.A), B=np.asarray(sysd.B), Q=np.diag([1.0, 0.1, 10.0, 0.1]), R=0.1,
         W=1e-6 * np.eye(4), x0_mean=np.zeros(4), x0_cov=0.05**2 * np.eye(4),
-        gamma=gamma, horizon=horizon, name="cartpole-linearized",
+        gamma=gamma, horizon=horizon, name="cartpole-linearized", dt=dt,
     )
+
+
+def discretised_noise(A, W, dt: float) -> np.ndarray:
+    """Covariance of the noise a continuous-time white noise of intensity ``W`` adds over one ZOH step ``dt``.
+
+    :math:`W_d = \\int_0^{dt} e^{As}\\,W\\,e^{A^\\top s}\\,ds`, by Van Loan's method: with
+    :math:`E = \\exp\\big(\\begin{smallmatrix}-A & W\\\\ 0 & A^\\top\\end{smallmatrix}\\big)\\,dt`,
+    :math:`e^{A\\,dt} = E_{22}^\\top` and :math:`W_d = E_{22}^\\top E_{12}` (C. Van Loan,
+    "Computing integrals involving the matrix exponential", 1978).
+    """
+    import scipy.linalg
+
+    A, W = np.asarray(A, dtype=float), np.asarray(W, dtype=float)
+    n = A.shape[0]
+    E = scipy.linalg.expm(np.block([[-A, W], [np.zeros((n, n)), A.T]]) * dt)
+    Wd = E[n:, n:].T @ E[:n, n:]
+    return (Wd + Wd.T) / 2
+
+
+def from_statespace(sys, Q, R, *, W=None, V=None, x0_mean=None, x0_cov=None, gamma: float = 1.0,
+                    horizon: int = 100, dt: float | None = None, state_bound: float = 1e6,
+                    name: str = "statespace") -> LinearGaussianPlant:
+    """A plant from a python-control :class:`control.StateSpace` (discrete, or continuous with ``dt``).
+
+    Parameters
+    ----------
+    sys : control.StateSpace
+        Discrete time (``sys.dt`` a period or True), or continuous time
+        (``sys.dt == 0``) together with ``dt``: then A and B are discretised
+        with a zero-order hold by :func:`control.c2d` and the process noise
+        by :func:`discretised_noise` (``W`` is then the continuous-time
+        intensity). ``D`` must be zero (y = Cx + v has no feedthrough). A
+        ``C`` equal to the identity with ``V`` unset or zero is state
+        feedback; any other C makes an output plant y = Cx + v.
+    Q, R : array_like
+        Weights of the discrete stage cost c = xᵀQx + uᵀRu (per step; a
+        continuous cost integral is not discretised).
+    W, V, x0_mean, x0_cov, gamma, horizon, state_bound, name
+        As in :class:`LinearGaussianPlant`.
+    dt : float, optional
+        The ZOH sampling period for a continuous-time ``sys``; for a discrete
+        one it must be None or equal ``sys.dt``. Recorded as ``plant.dt``.
+
+    Raises
+    ------
+    InvalidPlantError
+        For a non-StateSpace, a continuous system without ``dt``, a
+        mismatching ``dt``, or a non-zero ``D``.
+    """
+    import control  # local: python-control takes ~1 s to import, keep `import pgcontrol.plants` light
+
+    if not isinstance(sys, control.StateSpace):
+        raise InvalidPlantError(f"sys must be a control.StateSpace; got {type(sys).__name__} (use control.ss(...))")
+    if np.any(np.asarray(sys.D) != 0):
+        raise InvalidPlantError(f"sys.D must be zero: pgcontrol's measurement y = Cx + v has no feedthrough; "
+                                f"got D = {np.asarray(sys.D).tolist()}")
+    continuous = sys.dt == 0 or sys.dt is None
+    if continuous:
+        if dt is None:
+            raise InvalidPlantError("sys is a continuous-time system: give dt= (the ZOH sampling period in seconds) "
+                                    "to discretise it; LinearGaussianPlant takes discrete-time matrices")
+        if not (isinstance(dt, (int, float)) and not isinstance(dt, bool) and 0 < dt < np.inf):
+            raise InvalidPlantError(f"dt must be a positive sampling period in seconds; got {dt!r}")
+        sysd = control.c2d(sys, dt, method="zoh")
+        A, B, C = np.asarray(sysd.A), np.asarray(sysd.B), np.asarray(sysd.C)
+        if W is not None:
+            Wc = _as_matrix("W", W, (A.shape[0], A.shape[0]), scalar_is_identity=True)
+            W = discretised_noise(np.asarray(sys.A), Wc, dt)
+        period = float(dt)
+    else:
+        if dt is not None and (sys.dt is True or not np.isclose(dt, sys.dt)):
+            raise InvalidPlantError(f"sys is already discrete (dt = {sys.dt}); dt= is for continuous systems, got {dt!r}")
+        A, B, C = np.asarray(sys.A), np.asarray(sys.B), np.asarray(sys.C)
+        period = None if sys.dt is True else float(sys.dt)
+    state_feedback = C.shape == (A.shape[0], A.shape[0]) and np.array_equal(C, np.eye(A.shape[0])) and (
+        V is None or not np.any(np.asarray(V, dtype=float)))
+    return LinearGaussianPlant(A=A, B=B, Q=Q, R=R, W=W, x0_mean=x0_mean, x0_cov=x0_cov, gamma=gamma, horizon=horizon,
+                               C=None if state_feedback else C, V=None if state_feedback else V,
+                               state_bound=state_bound, name=name, dt=period)
+
+
+def _mass_spring_damper() -> LinearGaussianPlant:
+    # m p'' = -k p - c p' + u (m = 1 kg, k = 1 N/m, c = 0.1 N s/m): lightly damped; ZOH at dt = 0.1 s
+    import control  # local: python-control takes ~1 s to import, keep `import pgcontrol.plants` light
+
+    sys = control.ss([[0.0, 1.0], [-1.0, -0.1]], [[0.0], [1.0]], np.eye(2), np.zeros((2, 1)))
+    return from_statespace(sys, Q=np.diag([1.0, 0.1]), R=0.1, W=1e-3 * np.eye(2), x0_mean=[1.0, 0.0],
+                           x0_cov=1e-2 * np.eye(2), gamma=0.99, horizon=300, dt=0.1, name="mass-spring-damper")
 
 
 def _double_integrator_output() -> LinearGaussianPlant:
@@ -364,6 +480,7 @@ _CATALOG: dict[str, tuple[Callable[[], LinearGaussianPlant], str]] = {
     "laplacian-3": (_laplacian_3, "open-loop unstable Laplacian dynamics, B=I, Q=1e-3 I, R=I, x0~N(0,I), W=1e-4 I, gamma=0.99, T=500"),
     "cartpole-linearized": (cartpole_linearized, "cart-pole about upright, ZOH dt=0.02 s, Q=diag(1,.1,10,.1), R=0.1, gamma=0.98, T=300"),
     "double-integrator-output": (_double_integrator_output, "double integrator observed through y = position + v, V=1e-2, W=1e-3 I (LQG)"),
+    "mass-spring-damper": (_mass_spring_damper, "continuous-time m=1, k=1, c=0.1 via from_statespace, ZOH dt=0.1 s, Q=diag(1,.1), R=0.1, W_c=1e-3 I, gamma=0.99, T=300"),
 }
 
 
@@ -415,7 +532,7 @@ def random(
     controllability matrix via :func:`control.ctrb`. ``Q = I``, ``R = I``,
     ``W = noise·I``, ``x0 ~ N(0, I)``.
     """
-    import control
+    import control  # local: python-control takes ~1 s to import, keep `import pgcontrol.plants` light
 
     if int(n) < 1 or int(m) < 1:
         raise InvalidPlantError(f"n and m must be positive integers; got n={n!r}, m={m!r}")

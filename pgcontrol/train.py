@@ -202,43 +202,45 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
 
         bar = tqdm(total=len(iterations), desc=f"{algo_name}", unit="it", dynamic_ncols=True)
     total_steps = history[-1]["steps"] if history else 0
-    for it in iterations:
-        t0 = time.perf_counter()
-        batch = collector.collect(**learner.collect_spec())
-        if batch.diverged:
-            raise diverged(it, "a state left the plant's bound or became non-finite (the closed loop is unstable)")
-        metrics = learner.update(batch, it)
-        for k, v in metrics.items():
-            if isinstance(v, float) and k.startswith("loss") and not np.isfinite(v):
-                raise diverged(it, f"{k} is {v}")
-        try:
-            _check_finite_params([policy, learner.critic], it)
-        except TrainingDiverged as exc:
-            raise diverged(it, str(exc).split(": ", 1)[1]) from None
-        elapsed = time.perf_counter() - t0
-        total_steps += batch.n_valid
-        row: dict[str, Any] = {"iteration": it, "steps": total_steps}
-        if batch.episode_returns:
-            row["return_mean"] = float(np.mean(batch.episode_returns))
-            row["return_std"] = float(np.std(batch.episode_returns))
-        row.update(metrics)
-        if plant is not None and getattr(policy, "is_linear", False) and not plant.has_output:
-            row.update(_lq_row(plant, policy))
-            if not np.isfinite(row["J_K"]):  # exact: √γ(A − BK) is not Schur stable, the update is no good
-                raise diverged(it, f"the update made the gain destabilising (K = {row['K']}, J(K) = inf)")
-        if overrides and it == start:
-            row["overrides"] = dict(overrides)
-        history.append(row)
-        timing.append({"iteration": it, "seconds": elapsed, "steps_per_s": batch.n_valid / elapsed})
-        if bar is not None:  # updated inside the body, so that a run ending on its budget shows N/N
-            bar.set_postfix({k: f"{row[k]:.4g}" for k in ("return_mean", "gap") if k in row and np.isfinite(row[k])},
-                            refresh=False)
-            bar.update(1)
-        done = max_steps is not None and total_steps >= max_steps
-        if (it + 1) % checkpoint_every == 0 or it + 1 == config.iterations or done:
-            save(it)
-        if done:
-            break
-    if bar is not None:
-        bar.close()
+    try:
+        for it in iterations:
+            t0 = time.perf_counter()
+            batch = collector.collect(**learner.collect_spec())
+            if batch.diverged:
+                raise diverged(it, "a state left the plant's bound or became non-finite (the closed loop is unstable)")
+            metrics = learner.update(batch, it)
+            for k, v in metrics.items():
+                if isinstance(v, float) and k.startswith("loss") and not np.isfinite(v):
+                    raise diverged(it, f"{k} is {v}")
+            try:
+                _check_finite_params([policy, learner.critic], it)
+            except TrainingDiverged as exc:
+                raise diverged(it, str(exc).split(": ", 1)[1]) from None
+            elapsed = time.perf_counter() - t0
+            total_steps += batch.n_valid
+            row: dict[str, Any] = {"iteration": it, "steps": total_steps}
+            if batch.episode_returns:
+                row["return_mean"] = float(np.mean(batch.episode_returns))
+                row["return_std"] = float(np.std(batch.episode_returns))
+            row.update(metrics)
+            if plant is not None and getattr(policy, "is_linear", False) and not plant.has_output:
+                row.update(_lq_row(plant, policy))
+                if not np.isfinite(row["J_K"]):  # exact: √γ(A − BK) is not Schur stable, the update is no good
+                    raise diverged(it, f"the update made the gain destabilising (K = {row['K']}, J(K) = inf)")
+            if overrides and it == start:
+                row["overrides"] = dict(overrides)
+            history.append(row)
+            timing.append({"iteration": it, "seconds": elapsed, "steps_per_s": batch.n_valid / elapsed})
+            if bar is not None:  # updated inside the body, so that a run ending on its budget shows N/N
+                bar.set_postfix({k: f"{row[k]:.4g}" for k in ("return_mean", "gap") if k in row and np.isfinite(row[k])},
+                                refresh=False)
+                bar.update(1)
+            done = max_steps is not None and total_steps >= max_steps
+            if (it + 1) % checkpoint_every == 0 or it + 1 == config.iterations or done:
+                save(it)
+            if done:
+                break
+    finally:  # a diverging run's last line is its error message, not the bar
+        if bar is not None:
+            bar.close()
     return history
