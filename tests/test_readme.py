@@ -1,0 +1,32 @@
+"""README's examples run as written: every Python block executes, every `pgcontrol ...` command line parses."""
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+README = (Path(__file__).parents[1] / "README.md").read_text()
+PYTHON_BLOCKS = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+COMMANDS = [line.split(" #")[0].strip() for block in re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+            for line in block.splitlines() if line.strip().startswith("pgcontrol ")
+            and not any(c in line.split(" #")[0] for c in "[|{")]  # synopses ([--flag], a|b) are not commands
+
+
+def test_readme_has_examples():
+    assert len(PYTHON_BLOCKS) >= 3 and len(COMMANDS) >= 15
+
+
+@pytest.mark.parametrize("code", PYTHON_BLOCKS, ids=lambda c: c.splitlines()[0][:40])
+def test_python_examples_run(code, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.md", "exec"), {"__name__": "__readme__"})
+
+
+@pytest.mark.parametrize("line", COMMANDS)
+def test_command_lines_parse(line):
+    from pgcontrol.cli import build_parser
+
+    argv = shlex.split(line)[1:]
+    args = build_parser().parse_args(argv)  # a stale flag or subcommand exits with status 2
+    assert callable(args.func)
