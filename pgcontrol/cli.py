@@ -321,10 +321,9 @@ def _video_check(ckpt: dict, path: str, seed: int):
     from .checkpoint import checkpoint_plant
 
     env = ckpt.get("env")
-    if checkpoint_plant(ckpt) is not None or not isinstance(env, str):
-        name = env.get("name") if isinstance(env, dict) else env
-        raise CLIError(f"cannot record a video: {name!r} is a linear-Gaussian plant, which has no renderer "
-                       "(videos need a Gymnasium environment with rgb_array rendering, e.g. a MuJoCo task)")
+    plant = checkpoint_plant(ckpt)
+    if plant is None and not isinstance(env, str):
+        raise CLIError("cannot record a video: the checkpoint does not record its environment")
     suffix = Path(path).suffix.lower()
     try:
         import imageio.v3  # noqa: F401
@@ -338,6 +337,12 @@ def _video_check(ckpt: dict, path: str, seed: int):
                            "(pip install imageio-ffmpeg) or PyAV; or give a .gif file name")
     import gymnasium
 
+    if plant is not None:  # the plant's own renderer: the phase plane, or bars
+        from .envs import LinearGaussianEnv
+
+        e = LinearGaussianEnv(plant, render_mode="rgb_array")
+        e.reset(seed=seed)
+        return e
     try:
         try:  # MuJoCo tasks take a frame size; 320 x 320 keeps a 1000-step episode's frames ~300 MB
             e = gymnasium.make(env, render_mode="rgb_array", width=320, height=320)

@@ -140,8 +140,14 @@ class LinearGaussianEnv(gymnasium.Env):
         Truncate at ``min(plant.horizon, max_episode_steps)`` steps.
     action_bound : float, optional
         Nominal action-space bound (not enforced); default ``plant.state_bound``.
-    render_mode : None
-        No rendering is provided.
+    render_mode : None or "rgb_array"
+        ``"rgb_array"``: :meth:`render` draws the state (phase plane for two
+        states, bars otherwise), for videos and Stable-Baselines3.
+    dtype : "float64" or "float32"
+        The dtype of the spaces and observations (the plant is simulated in
+        float64 either way). float64 is the default because the exact-gradient
+        comparisons of pgcontrol are made in float64; ``"float32"`` suits
+        libraries that expect it (Stable-Baselines3's ``check_env``).
     **overrides
         Plant fields to override, e.g. ``gamma=0.99, horizon=200``.
 
@@ -154,18 +160,27 @@ class LinearGaussianEnv(gymnasium.Env):
         The current true state (a copy).
     """
 
-    metadata = {"render_modes": []}
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 20}
 
     def __init__(self, plant: str | LinearGaussianPlant = "double-integrator", *,
                  max_episode_steps: int | None = None, action_bound: float | None = None,
-                 render_mode: None = None, **overrides):
-        if render_mode is not None:
-            raise InvalidPlantError(f"render_mode must be None (no rendering is provided); got {render_mode!r}")
+                 render_mode: str | None = None, dtype: str = "float64", **overrides):
+        if render_mode not in (None, "rgb_array"):
+            raise InvalidPlantError(f"render_mode must be None or 'rgb_array' (a plant has no window to draw in); "
+                                    f"got {render_mode!r}")
+        if dtype not in ("float64", "float32"):
+            raise InvalidPlantError(f"dtype must be 'float64' or 'float32' (the spaces' dtype); got {dtype!r}")
+        self.render_mode = render_mode
         self.plant, self.horizon, self._obs_bound, a = _setup(
-            plant, max_episode_steps, action_bound, overrides, ["plant", "max_episode_steps", "action_bound"])
+            plant, max_episode_steps, action_bound, overrides,
+            ["plant", "max_episode_steps", "action_bound", "render_mode", "dtype"])
         p = self.plant
-        self.observation_space = spaces.Box(-self._obs_bound, self._obs_bound, dtype=np.float64)
-        self.action_space = spaces.Box(-a, a, dtype=np.float64)
+        self._dtype = np.dtype(dtype)  # the state is simulated in float64 either way
+        ob, a = self._obs_bound.astype(self._dtype), a.astype(self._dtype)
+        self.observation_space = spaces.Box(-ob, ob, dtype=self._dtype)
+        self.action_space = spaces.Box(-a, a, dtype=self._dtype)
+        self._trace: list[np.ndarray] = []  # states of the episode so far, for render()
+        self._last_cost = 0.0
         self._W_sqrt, self._x0_sqrt = sqrt_psd(p.W), sqrt_psd(p.x0_cov)
         self._V_sqrt = sqrt_psd(p.V) if p.has_output else None
         self._x = np.array(p.x0_mean)
@@ -179,9 +194,9 @@ class LinearGaussianEnv(gymnasium.Env):
     def _observe(self, x: np.ndarray) -> np.ndarray:
         p = self.plant
         if not p.has_output:
-            return x.copy()
+            return x.astype(self._dtype, copy=True)
         y = p.C @ x + self._V_sqrt @ self.np_random.standard_normal(p.p)
-        return np.clip(y, -self._obs_bound, self._obs_bound)
+        return np.clip(y, -self._obs_bound, self._obs_bound).astype(self._dtype, copy=False)
 
     def _info(self, **info) -> dict[str, Any]:
         if self.plant.has_output:
@@ -196,6 +211,7 @@ class LinearGaussianEnv(gymnasium.Env):
         self._x = np.clip(x, -p.state_bound, p.state_bound)
         self._t = 0
         self._ended = False
+        self._trace, self._last_cost = [self._x.copy()], 0.0
         return self._observe(self._x), self._info()
 
     def step(self, action):
@@ -219,9 +235,45 @@ class LinearGaussianEnv(gymnasium.Env):
         self._x = x_new
         self._t += 1
         info = self._info(cost=cost, diverged=diverged)
+        self._trace.append(x_new.copy())
+        self._last_cost = cost
         truncated = self._t >= self.horizon
         self._ended = diverged or truncated
         return self._observe(x_new), -cost, diverged, truncated, info
+
+
+    def render(self) -> np.ndarray | None:
+        """A frame of the state (``render_mode="rgb_array"``): ``(320, 320, 3)`` uint8.
+
+        Two states: the phase plane, the episode's path and the current state;
+        otherwise a bar per state component. The title gives the time step and
+        the last stage cost. Drawn with matplotlib's Agg canvas (no display).
+        """
+        if self.render_mode is None:
+            return None
+        from matplotlib.backends.backend_agg import FigureCanvasAgg  # local: matplotlib only when rendering
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(3.2, 3.2), dpi=100)
+        canvas = FigureCanvasAgg(fig)
+        ax = fig.add_subplot()
+        path = np.array(self._trace if self._trace else [self._x])
+        if self.plant.n == 2:
+            ax.plot(path[:, 0], path[:, 1], color="0.6", lw=1)
+            ax.plot(path[-1, 0], path[-1, 1], "o", color="C3")
+            lim = 1.1 * max(np.abs(path).max(), 1e-3)
+            ax.set(xlim=(-lim, lim), ylim=(-lim, lim), xlabel="x₁", ylabel="x₂")
+            ax.axhline(0, color="0.85", lw=0.8)
+            ax.axvline(0, color="0.85", lw=0.8)
+        else:
+            x = path[-1]
+            ax.bar(range(self.plant.n), x, color=["C0" if v >= 0 else "C3" for v in x])
+            lim = 1.1 * max(np.abs(path).max(), 1e-3)
+            ax.set(ylim=(-lim, lim), xticks=range(self.plant.n), xlabel="state component", ylabel="x")
+        ax.set_title(f"{self.plant.name}  t = {self._t}  cost {self._last_cost:.3g}", fontsize=8)
+        fig.tight_layout()
+        canvas.draw()
+        return np.asarray(canvas.buffer_rgba())[..., :3].copy()
 
 
 class LinearGaussianVectorEnv(VectorEnv):

@@ -270,7 +270,16 @@ def test_input_errors(tmp_path, npg_run, capsys):
     one_line_error(cli_main(capsys, "eval", tmp_path), "does not exist")
     (tmp_path / "other.pt").write_bytes(__import__("pickle").dumps({"format": "x"}))
     one_line_error(cli_main(capsys, "eval", tmp_path / "other.pt"), "not a pgcontrol checkpoint")
-    one_line_error(cli_main(capsys, "eval", npg_run[0], "--video", tmp_path / "v.gif"), "has no renderer")
+
+
+def test_video_of_a_plant_run(npg_run, tmp_path, capsys):
+    """Plants render themselves (the phase plane, or bars): --video works on them too."""
+    r = cli_main(capsys, "eval", npg_run[0], "--episodes", "4", "--video", tmp_path / "v.gif")
+    assert r.returncode == 0 and "video:" in r.stdout, r.stderr
+    import imageio.v3 as iio
+
+    frames = iio.imread(tmp_path / "v.gif")
+    assert frames.shape[0] == 51 and frames.shape[-1] in (3, 4)  # T = 50 steps of scalar-lqg, and x0
 
 
 def test_divergence_is_one_line_and_keeps_the_checkpoint(tmp_path, capsys):

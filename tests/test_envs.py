@@ -272,3 +272,37 @@ def test_import_pgcontrol_registers_the_ids_cheaply():
     subprocess.run([sys.executable, "-c", code], check=True)
     code = "import gymnasium; e = gymnasium.make('pgcontrol:pgcontrol/LinearGaussian-v0', plant='laplacian-3')"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("plant", ["double-integrator", "laplacian-3"])
+def test_rgb_array_rendering_and_float32_spaces(plant):
+    env = gymnasium.make("pgcontrol/LinearGaussian-v0", plant=plant, render_mode="rgb_array", dtype="float32")
+    assert "rgb_array" in env.metadata["render_modes"]
+    obs, _ = env.reset(seed=0)
+    assert obs.dtype == np.float32 and env.action_space.dtype == np.float32
+    env.step(np.zeros(env.action_space.shape, dtype=np.float32))
+    frame = env.render()
+    assert frame.shape == (320, 320, 3) and frame.dtype == np.uint8 and frame.std() > 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Gymnasium's generic "normalised action space" hint
+        check_env(env.unwrapped)
+    with pytest.raises(InvalidPlantError, match="render_mode must be None or 'rgb_array'"):
+        LinearGaussianEnv(plant, render_mode="human")
+    assert LinearGaussianEnv(plant).render() is None
+
+
+def test_stable_baselines3_takes_the_envs_as_they_are():
+    sb3 = pytest.importorskip("stable_baselines3")  # the `bench` extra
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+    from stable_baselines3.common.env_util import make_vec_env
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning a user could avoid; the one kept on purpose is
+        # SB3's "normalized Box action space" hint: the LQ problem is unconstrained, and a [-1, 1] box would
+        # make SB3 clip every action (README, "Environments")
+        warnings.filterwarnings("ignore", message=".*symmetric and normalized Box action space.*")
+        sb3_check_env(LinearGaussianEnv("double-integrator", dtype="float32"))
+    vec = make_vec_env("pgcontrol/LinearGaussian-v0", n_envs=2)
+    model = sb3.PPO("MlpPolicy", "pgcontrol/LinearGaussian-v0", n_steps=64, batch_size=32, n_epochs=1)
+    model.learn(64)
+    assert vec.num_envs == 2
