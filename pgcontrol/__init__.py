@@ -16,3 +16,11 @@ __version__ = "0.1.0"
 from .registration import register_envs as _register_envs
 
 _register_envs()
+
+
+def __getattr__(name):  # PEP 562: pgcontrol.evaluate_policy without importing torch on `import pgcontrol`
+    if name == "evaluate_policy":
+        from .evaluate import evaluate_policy
+
+        return evaluate_policy
+    raise AttributeError(f"module 'pgcontrol' has no attribute {name!r}")

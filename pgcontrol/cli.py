@@ -409,20 +409,23 @@ def _cmd_eval(args) -> int:
         print(json.dumps(res, indent=1, allow_nan=True))
         return 0
     print(f"checkpoint: {res['algo']} on {res['env']}, iteration {res['iteration']}, {res['steps']} environment steps")
-    print(f"return over {res['episodes']} episodes (seed {res['seed']}): {res['mean']:.6g} ± {res['std']:.4g} "
+    print(f"episode return (undiscounted sum of rewards of one episode, sampled with the stochastic policy), "
+          f"{res['episodes']} episodes, seed {res['seed']}: {res['mean']:.6g} ± {res['std']:.4g} "
           f"(std; standard error {res['stderr']:.3g})")
     if res["train_return_mean"] is not None:
-        print(f"last training iteration's mean return: {res['train_return_mean']:.6g}")
+        print(f"  the last training iteration's mean episode return: {res['train_return_mean']:.6g}")
     if res["diverged_batches"]:
         print(f"warning: a state left the plant's bound in {res['diverged_batches']} batch(es) of episodes")
     lq = res.get("lq")
     if lq is not None:
-        print(f"exact expected return -J_T (undiscounted, T = {lq['horizon']}, pgcontrol.lqr): "
+        print(f"  its exact expectation, -J_T with gamma = 1 over T = {lq['horizon']} steps: "
               f"{lq['expected_return']:.6g}")
-        print(f"K  = {_fmt(lq['K'])}   std = {_fmt(lq['std'])}")
-        print(f"K* = {_fmt(lq['K_opt'])}")
-        print(f"J(K, std) = {lq['J']:.8g}   J(K) = {lq['J_K']:.8g}   J* = {lq['J_opt']:.8g}   "
-              f"cost gap (J(K) - J*)/J* = {lq['gap']:.6g}   (discounted, infinite horizon)")
+        print(f"K  = {_fmt(lq['K'])}   std = {_fmt(lq['std'])}   (u = -K x + std * noise)")
+        print(f"K* = {_fmt(lq['K_opt'])}   (Riccati)")
+        print("discounted cost J = E sum_t gamma^t c_t over an infinite horizon (exact, pgcontrol.lqr):")
+        print(f"  J(K, std) = {lq['J']:.8g} with the exploration noise;  J(K) = {lq['J_K']:.8g} the gain alone;  "
+              f"J* = {lq['J_opt']:.8g} the optimum")
+        print(f"  cost gap (J(K) - J*)/J* = {lq['gap']:.6g}")
     if render_env is not None:
         n = _record_video(ckpt, render_env, args.video, args.seed)
         print(f"video: {args.video} ({n} frames, one episode)")

@@ -141,3 +141,26 @@ def test_steps_per_iteration():
     with pytest.raises(ConfigError, match="unknown environment 'Nope-v0'"):
         steps_per_iteration("vpg", VPGConfig(), "Nope-v0")
     assert math.ceil(1000 / steps_per_iteration("vpg", VPGConfig(num_envs=8), "scalar-lqg")) == 3
+
+
+def test_evaluate_policy_scores_anything_against_the_optimum():
+    import pgcontrol
+
+    p = plants.make("double-integrator")
+    K, _ = lqr.optimal_gain(p)
+    pol = LinearGaussianPolicy(2, 1, K0=K, std0=0.3)
+    exact = pgcontrol.evaluate_policy(pol, "double-integrator", episodes=50)
+    assert exact["exact"] and exact["J_T"] == pytest.approx(lqr.policy_cost(p, K, 0.3, horizon=p.horizon))
+    det = pgcontrol.evaluate_policy(pol, "double-integrator", episodes=50, deterministic=True)
+    assert det["gap"] == pytest.approx(0.0, abs=1e-12)  # the mean action is the LQR gain
+    mc = pgcontrol.evaluate_policy(lambda x: -K @ x, "double-integrator", episodes=400)  # any callable
+    assert not mc["exact"] and abs(mc["J_T"] - det["J_T_opt"]) < 3 * mc["J_T_ci95"]  # within its CI
+    np.testing.assert_allclose(mc["returns"][:50], det["returns"], rtol=1e-12)  # same seeds and actions: same episodes
+
+    class SB3Like:  # Stable-Baselines3's interface: predict(obs, deterministic) -> (action, state)
+        def predict(self, obs, deterministic=False):
+            return -K @ obs, None
+
+    assert pgcontrol.evaluate_policy(SB3Like(), "double-integrator", episodes=5)["returns"] == mc["returns"][:5]
+    with pytest.raises(ConfigError, match="policy must be"):
+        pgcontrol.evaluate_policy(42, "double-integrator")
