@@ -8,7 +8,8 @@ Subcommands
     Riccati-optimal gain K*, cost-to-go P*, optimal cost J*, closed-loop
     spectral radius; with ``--gain``, that gain's exact cost and its gap to J*.
 ``pgcontrol train --algo {vpg,npg,trpo,ac,ppo} --env ENV [--steps N] [--policy linear|mlp] [--seed S]
-[--device cpu|cuda|auto] [--config FILE] [--out DIR] [--resume [--override KEY ...]] [--threads N]``
+[--device cpu|cuda|auto] [--config FILE] [--out DIR] [--resume [--override KEY ...]] [--threads N]
+[--show-config]``
     Train with :func:`pgcontrol.train.train` (tqdm progress bar; ``checkpoint.pt``,
     ``progress.csv``, ``history.json`` in ``DIR``, default
     ``runs/<algo>-<env>-seed<S>``). ``--steps`` is an environment-step budget,
@@ -217,7 +218,7 @@ def _cmd_train(args) -> int:
     import dataclasses
 
     from .checkpoint import load_checkpoint, policy_kind
-    from .config import config_from_dict, resolve_device, steps_per_iteration
+    from .config import preset, resolve_config, resolve_device, steps_per_iteration
     from .envs import check_env_id, is_plant
     from .evaluate import lq_report
     from .plants import make as make_plant
@@ -271,7 +272,10 @@ def _cmd_train(args) -> int:
             raise CLIError(f"--override {' '.join(args.override)} must list exactly the keys of {args.config!r}; "
                            + (f"not listed: {', '.join(unlisted)}" if unlisted else f"not in the file: {', '.join(missing)}"))
         overrides = {k: {"from": base.get(k), "to": v} for k, v in values.items()}
-    config = config_from_dict(args.algo, values, base=base, source=args.config or "config")
+    config, sources = resolve_config(args.algo, env, values, base=base, source=args.config or "config")
+    if base is None and preset(args.algo, env) is None and not args.show_config:
+        print(f"note: no preset for {args.algo} on {env}; using the learner's defaults"
+              + (" with your --config" if values else ""), flush=True)
     if args.steps is not None:
         per = steps_per_iteration(args.algo, config, env)
         if not hasattr(config, "n_steps") and plant is None:
@@ -287,6 +291,15 @@ def _cmd_train(args) -> int:
                            f"never cut short)")
     else:
         budget = f"{config.iterations} iterations (config)"
+    if args.steps is not None:
+        sources["iterations"] = "--steps"
+    if args.show_config:
+        print(f"{type(config).__name__} for {args.algo} on {env} ({budget}):")
+        width = max(map(len, sources))
+        for field, origin in sources.items():
+            shown = getattr(config, field)
+            print(f"  {field:<{width}}  {shown!r:<24} {origin}")
+        return 0
     device = resolve_device(args.device)
     _check_writable(out)
     done_before = ckpt["iteration"] + 1 if args.resume else 0
@@ -492,6 +505,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in the output folder (with its own config)")
     p.add_argument("--override", nargs="+", metavar="KEY",
                    help="with --resume and --config: the config keys to change (exactly those in the file)")
+    p.add_argument("--show-config", action="store_true",
+                   help="print the resolved config and where each value comes from (preset, run, user, default), "
+                        "then exit")
     p.add_argument("--threads", type=_positive_int, metavar="N",
                    help="torch intra-op threads (default 1: faster for these small tensors, see README)")
     p.set_defaults(func=_cmd_train)

@@ -53,7 +53,7 @@ import torch
 from .algos import get_algorithm
 from .checkpoint import (atomic_write, load_checkpoint, normaliser_state, remove_stale_temporaries, restore_run,
                          save_run)
-from .config import check_run_settings, resolve_device, set_threads
+from .config import check_run_settings, resolve_config, resolve_device, set_threads
 from .envs import find_plant, is_plant, make_vec_env
 from .errors import ConfigError, TrainingDiverged
 from .evaluate import lq_report
@@ -98,7 +98,8 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
         Default: :func:`pgcontrol.policies.build_policy` ``(policy_kind, ...)``
         (linear policies start at :func:`~pgcontrol.policies.default_initial_gain` on plants).
     config : frozen dataclass, optional
-        The algorithm's ``Config`` (e.g. :class:`pgcontrol.algos.ppo.PPOConfig`); default values if None.
+        The algorithm's ``Config`` (e.g. :class:`pgcontrol.algos.ppo.PPOConfig`); if None, the
+        (algorithm, environment) preset of :data:`pgcontrol.config.PRESETS`, or the defaults.
     seed, device : int, str
         Same seed and device give the same numbers. ``device`` may be ``"auto"``.
     out_dir : path, optional
@@ -135,7 +136,7 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
 def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress, policy_kind, checkpoint_every,
            critic, max_steps, overrides):
     Algo, algo_name = get_algorithm(algo)
-    config = Algo.Config() if config is None else config
+    config = resolve_config(algo, env)[0] if config is None else config  # the preset, or the defaults
     if not isinstance(config, Algo.Config):
         raise ConfigError(f"config for {algo_name!r} must be a {Algo.Config.__name__}, got {type(config).__name__}")
     check_run_settings(seed=seed, checkpoint_every=checkpoint_every, max_steps=max_steps)

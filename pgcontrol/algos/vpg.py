@@ -94,12 +94,17 @@ class VPGConfig(ReinforceConfig):
         Decay ``lr`` linearly, ``lr · (1 − iteration / iterations)``, to
         ``lr / iterations`` at the last iteration (as ``ACConfig.anneal_lr``).
         Default False.
+    learn_std : bool
+        Learn the exploration σ (default). False holds σ at its start: plain
+        gradient ascent otherwise drives σ onto its floor, the plateau of zero
+        exploration, because ∂J/∂σ dwarfs ∂J/∂K on the LQ plants.
     """
 
     lr: float = 0.01
     optimizer: str = "sgd"
     max_grad_norm: float | None = None
     anneal_lr: bool = False
+    learn_std: bool = True
 
     def __post_init__(self):
         super().__post_init__()  # lr >= 0 (0 keeps the policy fixed)
@@ -122,6 +127,8 @@ class VPG:
     def __init__(self, policy, config: VPGConfig, *, gamma, obs_dim, device, critic=None, plant=None):
         self.policy, self.cfg, self.gamma, self.plant = policy, config, gamma, plant
         dtype = next(policy.parameters()).dtype
+        if not getattr(config, "learn_std", True):
+            policy.raw_std.requires_grad_(False)  # σ held at its start: no gradient, so no optimiser step
         if config.baseline == "value" or config.estimator == "gae":
             self.critic = critic if critic is not None else make_critic(config.critic, obs_dim, device, dtype)
         else:

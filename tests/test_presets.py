@@ -1,0 +1,58 @@
+"""Defaults that work: with no config, every learner reaches a cost gap below 5 % on the LQ plants.
+
+The presets (:data:`pgcontrol.config.PRESETS`) are what ``train`` and the CLI use when no config is given.
+Seed 0 of every (learner, plant) runs in CI (about 30 s); seeds 0-2 are the slow test.
+"""
+
+import json
+
+import pytest
+
+from pgcontrol.cli import main as cli_main
+from pgcontrol.config import PRESETS, preset, resolve_config
+from pgcontrol.train import train
+
+PAIRS = sorted(PRESETS)
+
+
+def _check(algo, plant, seed):
+    hist = train(algo, plant, seed=seed, progress=False)  # no config: the preset; divergence would raise
+    assert hist[-1]["gap"] < 0.05, (algo, plant, seed, hist[-1]["gap"])
+    if plant == "double-integrator":
+        assert hist[-1]["steps"] <= 100_000
+
+
+@pytest.mark.parametrize("algo, plant", PAIRS)
+def test_every_preset_reaches_five_percent(algo, plant):
+    _check(algo, plant, 0)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("algo, plant", PAIRS)
+def test_every_preset_reaches_five_percent_on_more_seeds(algo, plant, seed):
+    _check(algo, plant, seed)
+
+
+@pytest.mark.parametrize("algo", ["vpg", "npg", "trpo", "ac", "ppo"])
+def test_the_cli_with_a_100k_step_budget_on_double_integrator(algo, tmp_path, capsys):
+    out = tmp_path / algo
+    assert cli_main(["train", "--algo", algo, "--env", "double-integrator", "--steps", "100000",
+                     "--out", str(out)]) == 0
+    hist = json.loads((out / "history.json").read_text())
+    assert hist[-1]["gap"] < 0.05 and hist[-1]["steps"] <= 100_000 + 4800  # rounded up to a whole batch
+
+
+def test_show_config_names_where_each_value_comes_from(tmp_path, capsys):
+    (tmp_path / "c.json").write_text(json.dumps({"lr": 0.1}))
+    assert cli_main(["train", "--algo", "vpg", "--env", "scalar-lqg", "--config", str(tmp_path / "c.json"),
+                     "--show-config"]) == 0
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line.split()[-1] for line in out.splitlines()[1:]}
+    assert rows["lr"] == "user" and rows["num_envs"] == "preset" and rows["gamma"] == "default"
+    assert not (tmp_path / "runs").exists()
+    assert cli_main(["train", "--algo", "ppo", "--env", "InvertedPendulum-v5", "--show-config"]) == 0
+    assert all(line.split()[-1] == "default" for line in capsys.readouterr().out.splitlines()[1:])
+    assert preset("ppo", "InvertedPendulum-v5") is None
+    _, sources = resolve_config("npg", "laplacian-3", base={"kl_bound": 0.5})
+    assert sources["kl_bound"] == "run" and sources["fisher"] == "default"  # a resumed run's own config wins
