@@ -26,6 +26,9 @@ Subcommands
 ``pgcontrol reproduce {plateau,gains,variance,lqg,mujoco} [--quick] [--seeds N] [--out DIR]``
     Run one experiment of :mod:`pgcontrol.reproduce` (figure and JSON in
     ``DIR``, default ``figures``) and print its headline.
+``pgcontrol plot RUN [RUN ...] [--out FILE]``
+    Learning curves of runs; on plants also the gain against K* and the
+    closed-loop step response (:mod:`pgcontrol.plot`).
 ``pgcontrol lab {list,start,check,grade} ...``
     The course lab (:mod:`pgcontrol.labs`): exercises checked against the
     exact mathematics, and grading a folder of submissions.
@@ -305,9 +308,18 @@ def _cmd_train(args) -> int:
     done_before = ckpt["iteration"] + 1 if args.resume else 0
     print(f"{'resuming' if args.resume else 'training'} {args.algo} on {env} ({kind} policy, seed {seed}, "
           f"device {device}): {budget}; writing to {out}", flush=True)
-    history = train(args.algo, env, config=config, seed=seed, device=device, out_dir=out, resume=args.resume,
-                      progress=True, policy_kind=kind, checkpoint_every=max(1, min(10, config.iterations // 100)),
-                      max_steps=args.steps, threads=args.threads, overrides=overrides)
+    logger = None
+    if args.tensorboard:
+        from .tensorboard import TensorBoardLogger
+
+        logger = TensorBoardLogger(args.tensorboard, out.name)
+    try:
+        history = train(args.algo, env, config=config, seed=seed, device=device, out_dir=out, resume=args.resume,
+                        progress=True, policy_kind=kind, checkpoint_every=max(1, min(10, config.iterations // 100)),
+                        max_steps=args.steps, threads=args.threads, overrides=overrides, callback=logger)
+    finally:
+        if logger is not None:
+            logger.close()
     last = history[-1]
     if args.resume and last["iteration"] + 1 >= config.iterations and done_before >= config.iterations:
         print(f"nothing to do: the run already has {done_before} iterations (give a larger --steps to continue)")
@@ -466,6 +478,14 @@ def _cmd_reproduce(args) -> int:
     return 0
 
 
+def _cmd_plot(args) -> int:
+    from .plot import plot_runs
+
+    out = plot_runs(args.runs, args.out)
+    print(f"figure written to {out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="pgcontrol", description="Policy-gradient control with exact LQ baselines.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -505,6 +525,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue the run in the output folder (with its own config)")
     p.add_argument("--override", nargs="+", metavar="KEY",
                    help="with --resume and --config: the config keys to change (exactly those in the file)")
+    p.add_argument("--tensorboard", metavar="DIR", help="also log the metrics for TensorBoard under DIR/<run name> "
+                                                        "(needs the tensorboard extra)")
     p.add_argument("--show-config", action="store_true",
                    help="print the resolved config and where each value comes from (preset, run, user, default), "
                         "then exit")
@@ -538,6 +560,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="output folder (default figures; figures/quick with --quick, so that "
                                                  "the committed full-run files are never overwritten)")
     p.set_defaults(func=_cmd_reproduce)
+
+    p = sub.add_parser(
+        "plot", help="learning curves of runs (and, on plants, the gain against K* and the step response)",
+        description="Draw the learning curves of one or several runs (exact cost gap on plants, else the mean "
+                    "return, against environment steps); for linear policies on plants also the gain "
+                    "against K* and the closed-loop step response beside the LQR loop (python-control).")
+    p.add_argument("runs", nargs="+", metavar="RUN", help="run folders written by `pgcontrol train`")
+    p.add_argument("--out", default="runs.png", metavar="FILE", help="image file (default runs.png)")
+    p.set_defaults(func=_cmd_plot)
 
     from .labs import cli as lab_cli  # the course lab: list, start, check, grade
 

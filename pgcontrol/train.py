@@ -7,14 +7,9 @@ themselves (``pgcontrol/algos/*.py``) only implement ``update``; configs and
 budgets are in :mod:`pgcontrol.config`, the files in :mod:`pgcontrol.checkpoint`,
 scoring in :mod:`pgcontrol.evaluate`.
 
-Files written to ``out_dir`` (all atomically, the checkpoint last so that it
-never runs ahead of the others): ``progress.csv`` and ``history.json`` (the
-metrics; standard JSON, non-finite values as null), ``timing.csv`` (the
-wall-clock fields, kept apart so that two runs with the same seed give
-byte-identical metric files) and ``checkpoint.pt`` (policy, critic,
-optimisers, observation/reward normaliser statistics, RNG state, history).
-A resumed run first copies the checkpoint it starts from to
-``checkpoint.prev.pt``.
+Files written to ``out_dir`` (:func:`pgcontrol.checkpoint.save_run`):
+``progress.csv``, ``history.json``, ``timing.csv`` and ``checkpoint.pt``; a
+resumed run first copies its checkpoint to ``checkpoint.prev.pt``.
 
 Divergence — a non-finite loss, parameter, observation or reward, a state
 that left the plant's ``state_bound``, or, for a linear policy on an LQ
@@ -84,7 +79,7 @@ def _lq_row(plant, policy) -> dict:
 
 def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", out_dir=None, resume=False,
           progress: bool = True, policy_kind: str = "linear", checkpoint_every: int = 10, critic=None,
-          max_steps: int | None = None, threads: int | None = None, overrides: dict | None = None):
+          max_steps: int | None = None, threads: int | None = None, overrides: dict | None = None, callback=None):
     """Train a policy with one of the learners.
 
     Parameters
@@ -117,6 +112,8 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
         With ``resume``: the config fields the caller changed from the run's
         own config (``pgcontrol train --resume --override``), recorded in the
         first history row after the resume point.
+    callback : callable, optional
+        Called with each iteration's metrics row (e.g. a TensorBoard logger, :mod:`pgcontrol.tensorboard`).
 
     Returns
     -------
@@ -128,13 +125,13 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
     try:
         return _train(algo, env, policy, config, seed=seed, device=device, out_dir=out_dir, resume=resume,
                       progress=progress, policy_kind=policy_kind, checkpoint_every=checkpoint_every, critic=critic,
-                      max_steps=max_steps, overrides=overrides)
+                      max_steps=max_steps, overrides=overrides, callback=callback)
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress, policy_kind, checkpoint_every,
-           critic, max_steps, overrides):
+           critic, max_steps, overrides, callback):
     Algo, algo_name = get_algorithm(algo)
     config = resolve_config(algo, env)[0] if config is None else config  # the preset, or the defaults
     if not isinstance(config, Algo.Config):
@@ -231,6 +228,8 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
             if overrides and it == start:
                 row["overrides"] = dict(overrides)
             history.append(row)
+            if callback is not None:
+                callback(row)
             timing.append({"iteration": it, "seconds": elapsed, "steps_per_s": batch.n_valid / elapsed})
             if bar is not None:  # updated inside the body, so that a run ending on its budget shows N/N
                 bar.set_postfix({k: f"{row[k]:.4g}" for k in ("return_mean", "gap") if k in row and np.isfinite(row[k])},

@@ -391,3 +391,25 @@ def test_quick_runs_never_overwrite_the_committed_figures(tmp_path, capsys, monk
     cli_main(capsys, "reproduce", "plateau")
     assert calls == [Path("figures/quick"), Path("figures")]
     assert "figures/quick/" in (Path(__file__).parents[1] / ".gitignore").read_text()
+
+
+def test_plot_draws_runs(npg_run, tmp_path, capsys):
+    r = cli_main(capsys, "plot", npg_run[0], "--out", tmp_path / "runs.png")
+    assert r.returncode == 0 and (tmp_path / "runs.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from pgcontrol.plot import load_run, runs_figure
+
+    fig = runs_figure([load_run(npg_run[0])])
+    assert len(fig.axes) == 3  # learning curve, gain against K*, step response
+    assert fig.axes[0].get_ylabel().startswith("cost gap")
+    one_line_error(cli_main(capsys, "plot", tmp_path / "nothing"), "no run at")
+
+
+def test_tensorboard_logging(tmp_path, capsys):
+    r = cli_main(capsys, "train", "--algo", "npg", "--env", "scalar-lqg", "--steps", "500", "--out", tmp_path / "r",
+                 "--tensorboard", tmp_path / "tb")
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        assert r.returncode == 2 and "pip install tensorboard" in r.stderr
+        return
+    assert r.returncode == 0 and any((tmp_path / "tb" / "r").glob("events.out.tfevents.*"))

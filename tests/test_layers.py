@@ -27,8 +27,8 @@ FLOORS = [
     ["algos"],                  # 8: one file per learner
     ["config", "checkpoint"],   # 9: settings at the boundary; files
     ["evaluate"],               # 10: scoring a trained policy
-    ["train"],                  # 11: the training loop
-    ["reproduce", "labs"],      # 12: the figures; the course lab
+    ["train", "tensorboard"],   # 11: the training loop; its optional TensorBoard logger
+    ["reproduce", "labs", "plot"],  # 12: the figures; the course lab; pictures of runs
     ["cli"],                    # 13: the command line
     ["__main__"],               # 14: python -m pgcontrol
 ]
