@@ -221,67 +221,80 @@ def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: b
 
 def _figure(plant, k_opt, J_opt, runs, exact, best, path) -> None:
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
 
     colors = {"vpg": "tab:red", "npg": "tab:blue"}
-    fig = Figure(figsize=(15, 4.6), layout="constrained")
-    ax_a, ax_b, ax_c = fig.subplots(1, 3)
+    fig = Figure(figsize=(13, 10.5), layout="constrained")
+    (ax_a, ax_b), (ax_c, ax_d) = fig.subplots(2, 2)
+    fig.suptitle("The plateau of zero exploration (Peters & Schaal 2008): on the scalar LQG x' = x + u, "
+                 "u ~ N(k x, σ²), cost x² + 0.1 u², γ = 0.9,\nvanilla policy gradient drives σ onto its floor and "
+                 f"then crawls in k; the natural gradient turns towards k* = {k_opt:.4f}", fontsize=12)
+    log_sigma = FuncFormatter(lambda v, _: f"$10^{{{v:.0f}}}$" if abs(v - round(v)) < 1e-9 else "")
+    s_lo, s_hi = np.log10(STD_FLOOR), 0.0  # (a) and (b) share the axis: log10 σ from the floor to 1
 
-    # (a) exact landscape with the two normalised vector fields
-    ks, ss = np.linspace(-1.7, -0.1, 161), np.linspace(0.0, 1.0, 101)
-    J = np.array([[lqr.policy_cost(plant, [[-k]], s) for k in ks] for s in ss])
-    ret = -np.where(np.isfinite(J), J, np.nan)
-    levels = -np.quantile(J[np.isfinite(J)], np.linspace(0.0, 0.95, 16))[::-1]
-    cs = ax_a.contourf(ks, ss, ret, levels=levels, cmap="viridis", extend="min")
-    fig.colorbar(cs, ax=ax_a, label="expected return −J(k, σ)")
-    kq, sq = np.meshgrid(np.linspace(-1.6, -0.2, 9), np.linspace(0.08, 0.95, 8))
-    for algo, col, off in (("vpg", "white", -0.015), ("npg", "tab:orange", 0.015)):
-        U = np.zeros_like(kq)
-        V = np.zeros_like(kq)
+    # (a) exact landscape in (k, log σ) with the two normalised ascent directions
+    ks, ls = np.linspace(-1.7, -0.1, 161), np.linspace(s_lo, s_hi, 121)
+    J = np.array([[lqr.policy_cost(plant, [[-k]], 10**l) for k in ks] for l in ls])
+    excess = np.log10(np.where(np.isfinite(J), J, np.nan) / J_opt)  # log10 J/J*: 0 at the optimum
+    cs = ax_a.contourf(ks, ls, excess, levels=np.linspace(0.0, 1.5, 16), cmap="Greys", extend="max", alpha=0.8)
+    fig.colorbar(cs, ax=ax_a, location="left", label="log₁₀ J(k, σ)/J*  (white: optimal)")
+    kq, lq = np.meshgrid(np.linspace(-1.6, -0.2, 9), np.linspace(s_lo + 0.25, s_hi - 0.15, 9))
+    for algo, off in (("vpg", -0.02), ("npg", 0.02)):
+        U, V = np.zeros_like(kq), np.zeros_like(kq)
         for idx in np.ndindex(kq.shape):
-            k, s = kq[idx], sq[idx]
-            if algo == "vpg":
-                dK, ds = lqr.policy_gradient(plant, [[-k]], s)
-            else:
-                dK, ds = lqr.natural_gradient(plant, [[-k]], s)
-            v = np.array([dK[0, 0], -ds[0]])  # ascent on −J in (k, σ): dk = +∂J/∂K, dσ = −∂J/∂σ
-            U[idx], V[idx] = v / np.linalg.norm(v)
-        ax_a.quiver(kq + off, sq, U, V, color=col, angles="xy", scale=22, width=0.004,
-                    label=f"{LABEL[algo]} direction (exact, normalised)")
+            k, sd = kq[idx], 10 ** lq[idx]
+            dK, ds = (lqr.policy_gradient if algo == "vpg" else lqr.natural_gradient)(plant, [[-k]], sd)
+            # ascent on −J in (k, log10 σ): dk = +∂J/∂K, d log10 σ = −∂J/∂σ / (σ ln 10); normalised on the axes
+            v = np.array([dK[0, 0] / 1.6, -ds[0] / (sd * np.log(10)) / (s_hi - s_lo)])
+            U[idx], V[idx] = v / np.linalg.norm(v) * np.array([1.6, s_hi - s_lo])
+        ax_a.quiver(kq + off, lq, U, V, color=colors[algo], angles="xy", scale_units="xy", scale=14,
+                    width=0.005, label=f"{LABEL[algo]} direction (exact, normalised)")
     ax_a.axvline(k_opt, color="k", ls=":", lw=1)
-    ax_a.set(xlabel="k = θ₁  (u ~ N(k x, σ²))", ylabel="σ = θ₂", title="(a) exact return and ascent directions")
-    ax_a.legend(loc="upper left", fontsize=7, framealpha=0.8)
+    ax_a.set(xlabel="k = θ₁", ylabel="σ = θ₂ (log scale)", ylim=(s_lo, s_hi),
+             title="(a) exact cost and the two ascent directions")
+    ax_a.yaxis.set_major_formatter(log_sigma)
+    ax_a.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8)
 
-    # (b) trajectories in the (k, σ) plane
+    # (b) the learning paths on the same axes
     for algo, rs in runs.items():
         for i, r in enumerate(rs):
-            ax_b.plot(r.k, r.std, color=colors[algo], lw=0.8, alpha=0.45,
+            ax_b.plot(r.k, np.log10(r.std), color=colors[algo], lw=0.8, alpha=0.45,
                       label=f"{LABEL[algo]}, sampled ({len(rs)} seeds)" if i == 0 else None)
         e = exact[algo]
-        ax_b.plot(e.k, e.std, color=colors[algo], lw=2.2, ls="--", label=f"{LABEL[algo]}, exact gradient")
-    ax_b.plot([K_START], [STD_START], "ko", ms=5, label="start")
+        ax_b.plot(e.k, np.log10(e.std), color=colors[algo], lw=2.4, ls="--", label=f"{LABEL[algo]}, exact gradient")
+    ax_b.plot([K_START], [np.log10(STD_START)], "ko", ms=6, label="start (k = −0.2, σ = 0.1)")
     ax_b.axvline(k_opt, color="k", ls=":", lw=1, label=f"k* = {k_opt:.4f}")
-    ax_b.axhline(STD_FLOOR, color="gray", lw=0.8)
-    ax_b.set_yscale("log")
-    ax_b.set(xlabel="k", ylabel="σ (log scale; grey: floor 1e-3)",
+    ax_b.axhline(np.log10(STD_FLOOR), color="gray", lw=2, alpha=0.5, label="σ floor 1e-3: the plateau")
+    ax_b.set(xlabel="k", ylabel="σ (log scale)", xlim=(-1.7, -0.1), ylim=(s_lo - 0.05, s_hi),
              title=f"(b) learning paths (α = {best['vpg']}, ε = {best['npg']})")
-    ax_b.legend(fontsize=7, loc="lower left")
+    ax_b.yaxis.set_major_formatter(log_sigma)
+    ax_b.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8)
 
-    # (c) exact expected return of the iterates
+    # (c) exact expected return of the iterates; (d) σ of the iterates: the stall
     for algo, rs in runs.items():
         n = max(len(r.k) for r in rs)
-        curves = np.full((len(rs), n), np.nan)
+        curves, sig = np.full((len(rs), n), np.nan), np.full((len(rs), n), np.nan)
         for i, r in enumerate(rs):
-            curves[i, :len(r.k)] = [-lqr.policy_cost(plant, [[-k]], s) for k, s in zip(r.k, r.std)]
+            curves[i, :len(r.k)] = [-lqr.policy_cost(plant, [[-k]], sd) for k, sd in zip(r.k, r.std)]
+            sig[i, :len(r.std)] = r.std
         x = np.arange(n)
         ax_c.plot(x, np.nanmedian(curves, 0), color=colors[algo], lw=1.8, label=f"{LABEL[algo]}, sampled (median)")
         ax_c.fill_between(x, np.nanmin(curves, 0), np.nanmax(curves, 0), color=colors[algo], alpha=0.15)
+        ax_d.plot(x, np.nanmedian(sig, 0), color=colors[algo], lw=1.8, label=f"{LABEL[algo]}, sampled (median)")
         e = exact[algo]
-        ax_c.plot(np.arange(len(e.k)), [-lqr.policy_cost(plant, [[-k]], s) for k, s in zip(e.k, e.std)],
+        ax_c.plot(np.arange(len(e.k)), [-lqr.policy_cost(plant, [[-k]], sd) for k, sd in zip(e.k, e.std)],
                   color=colors[algo], ls="--", lw=1.5, label=f"{LABEL[algo]}, exact gradient")
+        ax_d.plot(np.arange(len(e.std)), e.std, color=colors[algo], ls="--", lw=1.5, label=f"{LABEL[algo]}, exact gradient")
     ax_c.axhline(-J_opt, color="k", ls=":", lw=1, label="J* (Riccati)")
     ax_c.set_xscale("symlog", linthresh=10)
     ax_c.set_xlim(0, max(UPDATES.values()))
     ax_c.set_ylim(-0.5, -0.9 * J_opt)  # a few vanilla excursions towards instability go below (clipped)
     ax_c.set(xlabel="update", ylabel="expected return −J (exact)", title="(c) return vs updates (band: min–max, clipped)")
-    ax_c.legend(fontsize=7, loc="lower right")
+    ax_c.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8)
+    ax_d.axhline(STD_FLOOR, color="gray", lw=2, alpha=0.5, label="σ floor: zero exploration")
+    ax_d.set_xscale("symlog", linthresh=10)
+    ax_d.set_yscale("log")
+    ax_d.set_xlim(0, max(UPDATES.values()))
+    ax_d.set(xlabel="update", ylabel="σ", title="(d) the stall: vanilla PG's σ sits on its floor while k crawls")
+    ax_d.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3, fontsize=8)
     save_figure(fig, path)
