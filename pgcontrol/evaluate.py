@@ -32,7 +32,9 @@ MAX_EPISODES = 10_000_000
 def lq_report(plant: LinearGaussianPlant, K, std, *, expected_return: bool = True) -> dict:
     """Exact figures of a linear policy ``u = -Kx + ε`` on a state-feedback plant.
 
-    ``J`` are the infinite-horizon discounted costs of :func:`pgcontrol.lqr.policy_cost`:
+    ``J`` are the infinite-horizon discounted costs of :func:`pgcontrol.lqr.policy_cost`
+    (the T-step costs, with an ``objective`` entry saying so, where γ = 1 and
+    noise make every infinite-horizon cost infinite):
     ``J`` = J(K, σ), ``J_K`` = J(K, 0) (the gain alone, as in training's
     ``gap``), ``J_opt`` = J(K*, 0); ``gap`` = (J_K − J*)/J*
     (:func:`~pgcontrol.lqr.cost_gap`), ``gain_error`` = ‖K − K*‖/‖K*‖.
@@ -44,12 +46,18 @@ def lq_report(plant: LinearGaussianPlant, K, std, *, expected_return: bool = Tru
     std = np.asarray(std, dtype=float)
     K_opt, _ = lqr.optimal_gain(plant)
     J_opt = lqr.policy_cost(plant, K_opt)
-    J_K = lqr.policy_cost(plant, K, 0.0)
+    # with γ = 1 and noise every infinite-horizon cost is infinite: compare the T-step costs instead
+    T = None if np.isfinite(J_opt) else plant.horizon
+    if T is not None:
+        J_opt = lqr.policy_cost(plant, K_opt, horizon=T)
+    J_K = lqr.policy_cost(plant, K, 0.0, horizon=T)
     out = {
         "K": K.tolist(), "std": std.tolist(), "K_opt": K_opt.tolist(), "J_opt": J_opt,
-        "J": lqr.policy_cost(plant, K, std), "J_K": J_K,
+        "J": lqr.policy_cost(plant, K, std, horizon=T), "J_K": J_K,
         "gap": lqr.cost_gap(J_K, J_opt), "gain_error": lqr.gain_error(K, K_opt),
     }
+    if T is not None:
+        out["objective"] = f"{T}-step cost (gamma = 1 with noise: every infinite-horizon cost is infinite)"
     if expected_return:
         out["expected_return"] = -lqr.policy_cost(plant.replace(gamma=1.0), K, std, horizon=plant.horizon)
         out["horizon"] = plant.horizon

@@ -605,6 +605,8 @@ def _linear_system_cost(F, N, M, c0, z_mean, z_cov, gamma, horizon) -> float:
         noisy = c0 > 0 or np.any(N != 0)
         if gamma == 1.0 and noisy:
             return np.inf
+        if not (np.all(np.isfinite(F)) and np.all(np.isfinite(M)) and np.all(np.isfinite(N))):
+            return np.inf  # an overflowing gain or noise (e.g. K = 1e308)
         P = _discounted_lyapunov(F, M, gamma, transpose=True)
         if P is None:  # growing modes: the cost is still finite if M never sees them (unobservable in (F, M))
             U = _observable_subspace(F, M)

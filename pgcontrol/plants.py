@@ -98,7 +98,8 @@ def _check_symmetric(name: str, M: np.ndarray, *, definite: bool) -> None:
     scale = max(1.0, float(np.abs(M).max(initial=0.0)))
     if not np.allclose(M, M.T, atol=1e-10 * scale, rtol=0):
         raise InvalidPlantError(f"{name} must be symmetric; got {M.tolist()}")
-    eig_min = float(np.linalg.eigvalsh((M + M.T) / 2).min()) if M.size else 0.0
+    # definiteness does not depend on scale: test M / max|M| (huge entries such as 1e308 would overflow LAPACK)
+    eig_min = float(np.linalg.eigvalsh((M / scale + M.T / scale) / 2).min()) * scale if M.size else 0.0
     if definite and eig_min <= 0:
         raise InvalidPlantError(
             f"{name} must be symmetric positive definite; its smallest eigenvalue is {eig_min:.3g}"
@@ -136,6 +137,7 @@ class LinearGaussianPlant:
         Episode length T (number of controls applied, t = 0..T-1).
     C : (p, n) array_like, optional
         Output matrix; with it the plant is observed through ``y = C x + v``.
+        ``C = I`` with ``V`` zero (or unset) is state feedback (``C`` is dropped).
     V : (p, p) array_like, optional
         Measurement-noise covariance (PSD), used only with ``C``. Default: zero.
     state_bound : float
@@ -216,6 +218,8 @@ class LinearGaussianPlant:
             p = C.shape[0]
             V = _as_matrix("V", np.zeros((p, p)) if self.V is None else self.V, (p, p), scalar_is_identity=True)
             _check_symmetric("V", V, definite=False)
+            if C.shape == (n, n) and np.array_equal(C, np.eye(n)) and not np.any(V):
+                C = V = None  # y = x exactly: state feedback, not an output plant
         elif self.V is not None:
             raise InvalidPlantError("V (measurement noise) was given without C (output matrix)")
         if (isinstance(self.state_bound, bool) or not isinstance(self.state_bound, (int, float, np.integer, np.floating))

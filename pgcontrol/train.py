@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from . import lqr
 from .algos import get_algorithm
 from .checkpoint import (atomic_write, load_checkpoint, normaliser_state, remove_stale_temporaries, restore_run,
                          save_run)
@@ -223,8 +224,10 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
             row.update(metrics)
             if plant is not None and getattr(policy, "is_linear", False) and not plant.has_output:
                 row.update(_lq_row(plant, policy))
-                if not np.isfinite(row["J_K"]):  # exact: √γ(A − BK) is not Schur stable, the update is no good
-                    raise diverged(it, f"the update made the gain destabilising (K = {row['K']}, J(K) = inf)")
+                rho = lqr.spectral_radius(np.sqrt(plant.gamma) * (plant.A - plant.B @ policy.K))
+                if not rho < 1:  # exact: √γ(A − BK) is not Schur stable, the update is no good
+                    raise diverged(it, f"the update made the gain destabilising (K = {row['K']}, spectral "
+                                       f"radius of √γ(A − BK) = {rho:.4g} ≥ 1)")
             if overrides and it == start:
                 row["overrides"] = dict(overrides)
             history.append(row)
