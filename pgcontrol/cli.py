@@ -26,6 +26,8 @@ Subcommands
 ``pgcontrol reproduce {plateau,gains,variance,lqg,mujoco} [--quick] [--seeds N] [--out DIR]``
     Run one experiment of :mod:`pgcontrol.reproduce` (figure and JSON in
     ``DIR``, default ``figures``) and print its headline.
+``pgcontrol sweep FILE.toml [--workers N] [--ray [ADDRESS]] [--retries K] [--out DIR]``
+    A grid of runs (:mod:`pgcontrol.sweep`), resumable, with a summary table.
 ``pgcontrol plot RUN [RUN ...] [--out FILE]``
     Learning curves of runs; on plants also the gain against K* and the
     closed-loop step response (:mod:`pgcontrol.plot`).
@@ -50,6 +52,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from .files import atomic_write
 
 
 class _Parser(argparse.ArgumentParser):
@@ -478,6 +482,26 @@ def _cmd_reproduce(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from .sweep import grid_from_toml, run_sweep, summary_table
+
+    specs = grid_from_toml(args.file)
+    out = Path(args.out) if args.out else Path("sweeps") / Path(args.file).stem
+    _check_writable(out)
+    backend = f"Ray ({args.ray or 'local'})" if args.ray is not None else f"{args.workers or os.cpu_count()} local worker(s)"
+    print(f"sweep {args.file}: {len(specs)} runs on {backend}; runs in {out}", flush=True)
+    results = run_sweep(specs, out, workers=args.workers, ray=args.ray, retries=args.retries, progress=True)
+    csv_text, md = summary_table(results)
+    atomic_write(out / "summary.csv", csv_text)
+    atomic_write(out / "summary.md", md)
+    print(md, end="")
+    failed = [r for r in results if r["status"] == "failed"]
+    for r in failed:
+        print(f"failed: {r['folder']}: {r['error']}")
+    print(f"summary: {out / 'summary.csv'}, {out / 'summary.md'}")
+    return 1 if failed else 0
+
+
 def _cmd_plot(args) -> int:
     from .plot import plot_runs
 
@@ -560,6 +584,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="output folder (default figures; figures/quick with --quick, so that "
                                                  "the committed full-run files are never overwritten)")
     p.set_defaults(func=_cmd_reproduce)
+
+    p = sub.add_parser(
+        "sweep", help="run a grid of training runs (seeds x settings) on local workers or Ray",
+        description="Run the grid of a TOML file (algo, env, seeds, steps, policy and a [config] table; every list "
+                    "is a dimension) as independent runs, skipping the ones already finished, and write "
+                    "summary.csv and summary.md (final gap, gain error, return, steps, time; medians per setting).")
+    p.add_argument("file", metavar="FILE.toml")
+    p.add_argument("--workers", type=_positive_int, metavar="N", help="local worker processes (default: the cores)")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run each run as a Ray task: no ADDRESS starts a local Ray, 'auto' or an address joins a "
+                        "cluster (pip install -e \".[ray]\")")
+    p.add_argument("--retries", type=_int_at_least(0, "non-negative"), default=0, metavar="K",
+                   help="try a failed run again up to K times")
+    p.add_argument("--out", metavar="DIR", help="folder of the runs and the summary (default sweeps/<file name>)")
+    p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser(
         "plot", help="learning curves of runs (and, on plants, the gain against K* and the step response)",

@@ -28,7 +28,7 @@ FLOORS = [
     ["config", "checkpoint"],   # 9: settings at the boundary; files
     ["evaluate"],               # 10: scoring a trained policy
     ["train", "tensorboard"],   # 11: the training loop; its optional TensorBoard logger
-    ["reproduce", "labs", "plot"],  # 12: the figures; the course lab; pictures of runs
+    ["reproduce", "labs", "plot", "sweep"],  # 12: figures; the course lab; pictures of runs; grids of runs
     ["cli"],                    # 13: the command line
     ["__main__"],               # 14: python -m pgcontrol
 ]
