@@ -158,3 +158,22 @@ def test_identity_output_is_state_feedback_and_gamma_one_plants_get_a_finite_gap
     assert all(np.isfinite(r["gap"]) for r in hist) and hist[-1]["gap"] < hist[0]["gap"]
     rep = lq_report(p, hist[-1]["K"], hist[-1]["std"])
     assert "100-step cost" in rep["objective"] and np.isfinite(rep["J_opt"])
+
+
+def test_pathological_sizes_are_refused_before_anything_runs(tmp_path):
+    from pgcontrol.evaluate import evaluate
+
+    with pytest.raises(ConfigError, match="num_envs must be at most 16777216"):
+        VPGConfig(num_envs=100_000_000_000)
+    train("npg", "scalar-lqg", progress=False, out_dir=tmp_path, max_steps=250)
+    with pytest.raises(ConfigError, match="episodes must be an integer from 1 to 10000000"):
+        evaluate(tmp_path, episodes=10**12)
+
+
+def test_the_command_line_starts_without_torch():
+    """Usage errors and --help come fast: the CLI imports torch only when a command needs it."""
+    import subprocess
+    import sys
+
+    code = "import sys, pgcontrol.cli; pgcontrol.cli.build_parser(); assert 'torch' not in sys.modules, 'torch'"
+    subprocess.run([sys.executable, "-c", code], check=True)
