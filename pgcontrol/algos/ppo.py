@@ -183,9 +183,14 @@ def clipped_surrogate(ratio: torch.Tensor, adv: torch.Tensor, clip_coef: float) 
     return torch.min(ratio * adv, clipped * adv)  # eq. (6.37)
 
 
-def policy_loss(policy, obs, actions, logp_old, adv, clip_coef: float):
-    """``(−mean L^clip, ratio, log ratio)`` of a minibatch; log π_θ_old is the stored ``batch.logp``."""
-    logratio = policy.log_prob(obs, actions) - logp_old  # eq. (6.39)
+def policy_loss(policy, obs, actions, logp_old, adv, clip_coef: float, *, dist=None):
+    """``(−mean L^clip, ratio, log ratio)`` of a minibatch; log π_θ_old is the stored ``batch.logp``.
+
+    ``dist``: the policy's distribution at ``obs`` when the caller has it already (one forward pass per
+    minibatch serves the ratio and the entropy).
+    """
+    logp = policy.log_prob(obs, actions) if dist is None else dist.log_prob(actions)
+    logratio = logp - logp_old  # eq. (6.39)
     ratio = logratio.exp()  # eq. (6.35)
     return -clipped_surrogate(ratio, adv, clip_coef).mean(), ratio, logratio  # eq. (6.37)
 
@@ -270,9 +275,10 @@ class PPO:
                 a = adv[idx]
                 if cfg.norm_adv and idx.numel() > 1:
                     a = (a - a.mean()) / (a.std() + 1e-8)
+                dist = self.policy(obs[idx])  # one forward pass: the ratio and the entropy
                 loss_pi, ratio, logratio = policy_loss(self.policy, obs[idx], actions[idx], logp_old[idx], a,
-                                                       cfg.clip_coef)
-                entropy = self.policy(obs[idx]).entropy().mean()
+                                                       cfg.clip_coef, dist=dist)
+                entropy = dist.entropy().mean()
                 loss = loss_pi - cfg.ent_coef * entropy  # −mean L^clip (6.37) − entropy bonus
                 if not self.lstsq:
                     loss_v = value_loss(self.critic, obs[idx], returns[idx], values[idx],
