@@ -24,7 +24,7 @@ One iteration:
 The advantage is computed with the critic *before* its update of this
 iteration (as in A2C). Actor and critic have separate optimisers and step
 sizes: ``"sgd"`` or ``"adam"``, and for a critic that is linear in its
-parameters (:class:`~pgcontrol.policies.QuadraticValue`, the exact value
+parameters (:class:`~pgcontrol.critics.QuadraticValue`, the exact value
 class on LQ plants) ``"lstsq"``, which solves each step of (4.20) in closed
 form. Gradient steps on a quadratic critic are badly conditioned (features
 ``x_i x_j`` next to a constant), so ``"lstsq"`` is the default.

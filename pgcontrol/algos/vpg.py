@@ -41,9 +41,9 @@ class ReinforceConfig(CommonConfig):
     critic_optimizer : str
         ``"adam"`` (default: ``critic_epochs`` full-batch Adam steps) or
         ``"lstsq"``: fit a critic linear in its parameters
-        (:class:`~pgcontrol.policies.QuadraticValue`, the exact value class on
+        (:class:`~pgcontrol.critics.QuadraticValue`, the exact value class on
         LQ plants) to the batch's reward-to-go in closed form, the minimiser
-        of (4.20) (:meth:`~pgcontrol.policies.QuadraticValue.fit_least_squares`).
+        of (4.20) (:meth:`~pgcontrol.critics.QuadraticValue.fit_least_squares`).
         The fit is cheap, so it is done *before* the advantages are computed:
         the baseline is the value of the current policy rather than of the
         previous one (whose critic lags by a whole policy step). The few fitted

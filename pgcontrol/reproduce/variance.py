@@ -27,7 +27,7 @@ weights :math:`\\Psi_t` of :func:`pgcontrol.rollout.pg_advantages`:
   value function every λ is unbiased (the TD residuals after step t have zero
   conditional mean) and λ = 1 is ``rtg_value``;
 * ``rtg_fitted``, ``gae_fitted_λ`` — the same with a *fitted* quadratic critic
-  :class:`pgcontrol.policies.QuadraticValue` (time-invariant
+  :class:`pgcontrol.critics.QuadraticValue` (time-invariant
   :math:`\\hat V(x) = x^\\top \\hat P x + \\hat c`, least squares on the
   reward-to-go of a few independent pilot episodes): still unbiased as a
   baseline (λ = 1), biased for λ < 1 because :math:`\\gamma\\hat V(x_{t+1})` depends on
