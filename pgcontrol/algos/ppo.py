@@ -33,7 +33,7 @@ of the clipped surrogate is the plain advantage-weighted policy gradient
 Implementation choices: one Adam optimiser over the policy and the critic (as
 in CleanRL) with one parameter group each, so the critic may have its own
 step size (``critic_lr``); the critic is a separate network (``"mlp"``,
-:class:`~pgcontrol.policies.MLPValue`, by default), never shared with the
+:class:`~pgcontrol.critics.MLPValue`, by default), never shared with the
 policy; both step sizes decay linearly towards 0 over ``iterations``
 (``anneal_lr``). For the LQ plants the exact quadratic critic can instead
 be refitted in closed form to the λ-returns once per iteration
