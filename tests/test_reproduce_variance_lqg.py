@@ -5,11 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from pgcontrol import lqr, plants
+from pgcontrol import plants
 from pgcontrol.algos.vpg import surrogate_loss
 from pgcontrol.policies import LinearGaussianPolicy
 from pgcontrol.reproduce import run
-from pgcontrol.reproduce import lqg as lqg_mod
 from pgcontrol.reproduce import variance as var_mod
 from pgcontrol.sim import rollout_linear
 

@@ -20,7 +20,7 @@ from pgcontrol import lqr, plants
 from pgcontrol.algos.vpg import VPGConfig
 from pgcontrol.config import config_from_dict, resolve_device
 from pgcontrol.envs import LinearGaussianVectorEnv
-from pgcontrol.errors import ConfigError, InvalidPlantError
+from pgcontrol.errors import ConfigError
 from pgcontrol.plants import LinearGaussianPlant
 from pgcontrol.train import train
 

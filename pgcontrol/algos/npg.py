@@ -27,7 +27,6 @@ import torch
 from torch.func import functional_call, grad, vmap
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from ..errors import ConfigError
 from .. import lqr
 from .vpg import VPG, ReinforceConfig
 

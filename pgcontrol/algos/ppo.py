@@ -50,7 +50,6 @@ from dataclasses import dataclass
 
 import torch
 
-from ..errors import ConfigError
 from ..rollout import explained_variance, gae
 from .base import CommonConfig, check_least_squares_critic, lr_fraction, make_critic, values_of
 

@@ -68,7 +68,7 @@ def static_reference() -> tuple[np.ndarray, float]:
 
 def predictor_ref(A, C, W, V):
     """(L6.1)–(L6.2) through :func:`pgcontrol.lqr.kalman_filter` (S) and L = A L_f."""
-    n, p = A.shape[0], C.shape[0]
+    n = A.shape[0]
     plant = plants.LinearGaussianPlant(A=A, B=np.zeros((n, 1)) + 1.0, Q=np.eye(n), R=1.0, W=W, C=C, V=V)
     Lf, S = lqr.kalman_filter(plant)
     return A @ Lf, S, Lf
