@@ -31,7 +31,7 @@ import torch
 
 from .envs import find_wrapper
 from .errors import CheckpointError, PolicyError
-from .files import atomic_write
+from .files import atomic_write, json_safe
 from .plants import LinearGaussianPlant
 from .plants import make as make_plant
 from .plants import names as plant_names
@@ -236,17 +236,6 @@ def _history_csv(history: list[dict]) -> str:
     return buf.getvalue()
 
 
-def _json_safe(value):
-    """Standard JSON: non-finite floats become null (``history.json``; progress.csv keeps ``inf``)."""
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def remove_stale_temporaries(out: Path) -> None:
     """Temporary files of a save that was killed halfway (``atomic_write`` names them ``.NAME.*.tmp``)."""
     for tmp in out.glob(".*.tmp"):
@@ -261,7 +250,7 @@ def save_run(out: Path, history: list[dict], timing: list[dict], ckpt: dict) -> 
     as null); wall-clock fields live in ``timing.csv`` only.
     """
     atomic_write(out / "progress.csv", _history_csv(history))
-    atomic_write(out / "history.json", json.dumps(_json_safe(history), indent=1, allow_nan=False) + "\n")
+    atomic_write(out / "history.json", json.dumps(json_safe(history), indent=1, allow_nan=False) + "\n")
     atomic_write(out / "timing.csv", _history_csv(timing))
     save_checkpoint(out / "checkpoint.pt", ckpt)
 

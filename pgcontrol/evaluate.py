@@ -12,6 +12,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -29,6 +31,19 @@ __all__ = ["lq_report", "evaluate", "evaluate_policy", "MAX_EPISODES"]
 MAX_EPISODES = 10_000_000
 
 
+@functools.lru_cache(maxsize=16)  # plants are frozen: training asks for the same optimum every iteration
+def _optimum(plant: LinearGaussianPlant):
+    """``(K*, J*, T)``: the Riccati gain and its cost, the T-step one (T = horizon) where γ = 1 and noise make
+    every infinite-horizon cost infinite (T = None otherwise)."""
+    K_opt, _ = lqr.optimal_gain(plant)
+    J_opt = lqr.policy_cost(plant, K_opt)
+    T = None if np.isfinite(J_opt) else plant.horizon
+    if T is not None:
+        J_opt = lqr.policy_cost(plant, K_opt, horizon=T)
+    K_opt.setflags(write=False)
+    return K_opt, J_opt, T
+
+
 def lq_report(plant: LinearGaussianPlant, K, std, *, expected_return: bool = True) -> dict:
     """Exact figures of a linear policy ``u = -Kx + ε`` on a state-feedback plant.
 
@@ -44,12 +59,7 @@ def lq_report(plant: LinearGaussianPlant, K, std, *, expected_return: bool = Tru
     """
     K = np.asarray(K, dtype=float)
     std = np.asarray(std, dtype=float)
-    K_opt, _ = lqr.optimal_gain(plant)
-    J_opt = lqr.policy_cost(plant, K_opt)
-    # with γ = 1 and noise every infinite-horizon cost is infinite: compare the T-step costs instead
-    T = None if np.isfinite(J_opt) else plant.horizon
-    if T is not None:
-        J_opt = lqr.policy_cost(plant, K_opt, horizon=T)
+    K_opt, J_opt, T = _optimum(plant)
     J_K = lqr.policy_cost(plant, K, 0.0, horizon=T)
     out = {
         "K": K.tolist(), "std": std.tolist(), "K_opt": K_opt.tolist(), "J_opt": J_opt,

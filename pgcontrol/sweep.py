@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, TrainingDiverged
-from .files import atomic_write
+from .files import atomic_write, json_safe
 
 __all__ = ["RunSpec", "grid", "grid_from_toml", "run_one", "run_sweep", "summary_table"]
 
@@ -147,7 +147,7 @@ def run_one(spec: RunSpec, root: str | Path) -> dict:
         result = _result(spec, "ok", history, seconds=time.perf_counter() - t0)
     except TrainingDiverged as exc:
         result = _result(spec, "diverged", error=str(exc), seconds=time.perf_counter() - t0)
-    atomic_write(tmp / "result.json", json.dumps(result, indent=1, default=_json_default) + "\n")
+    atomic_write(tmp / "result.json", json.dumps(json_safe(result), indent=1, allow_nan=False) + "\n")
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)  # atomic: a killed sweep leaves only .tmp folders, never a half-written run
@@ -158,10 +158,6 @@ def _is_plant(env: str) -> bool:
     from .plants import names
 
     return env in names()
-
-
-def _json_default(v):
-    return None if isinstance(v, float) and not math.isfinite(v) else float(v)
 
 
 def _run_safely(spec: RunSpec, root: str) -> dict:
