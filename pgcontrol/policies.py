@@ -252,9 +252,7 @@ class _GaussianPolicy(nn.Module):
 
     def _distribution(self, x: torch.Tensor) -> Independent:
         """π(· | x) for an already validated observation tensor."""
-        mu = self._mean(x)
-        std = self.std_tensor().expand_as(mu)
-        return Independent(Normal(mu, std, validate_args=False), 1, validate_args=False)
+        return self.distribution_at_mean(self._mean(x))
 
     def log_prob(self, obs, act) -> torch.Tensor:
         """:math:`\\log\\pi_\\theta(u \\mid x)`, eq. (4.26), differentiable in the parameters.
@@ -307,11 +305,40 @@ class _GaussianPolicy(nn.Module):
             Eq. (4.26) at the sampled actions, detached (use :meth:`log_prob`
             for a differentiable one).
         """
-        dist = self(obs) if validate else self._distribution(obs)
-        mu, std = dist.base_dist.loc, dist.base_dist.scale
+        u, mu = self.sample(self._obs(obs) if validate else obs, generator)
+        return u, self.log_prob_at_mean(mu, u)
+
+    @torch.no_grad()
+    def sample(self, x: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(u, μ(x))`` with ``u = μ(x) + σ z``, ``z ~ N(0, I)``, for an already validated observation tensor.
+
+        The collector's per-step call: no checks, no log-density (it computes
+        them for the whole batch at once with :meth:`log_prob_at_mean`).
+        """
+        mu = self._mean(x)
         z = torch.randn(mu.shape, generator=generator, dtype=mu.dtype, device=mu.device)
-        u = mu + std * z
-        return u, dist.log_prob(u)
+        return mu + self.std_tensor().expand_as(mu) * z, mu
+
+    def distribution_at_mean(self, mean: torch.Tensor) -> Independent:
+        """π(·|x) given its mean μ(x) ``(..., act_dim)``: the distribution :meth:`forward` returns, without the forward pass."""
+        return Independent(Normal(mean, self.std_tensor().expand_as(mean), validate_args=False), 1, validate_args=False)
+
+    def log_prob_at_mean(self, mean: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        """Eq. (4.26), :math:`\\log\\mathcal N(u; \\mu, \\mathrm{diag}(\\sigma^2))`, for known means ``(..., act_dim)``.
+
+        The same numbers as :meth:`log_prob` at the observations that gave
+        ``mean`` (bit for bit), without evaluating the mean again. Losses use
+        :meth:`log_prob`, whose gradient is torch.distributions' own.
+        """
+        # the expression of torch.distributions.Normal.log_prob, summed over the action (Independent), with σ
+        # broadcast instead of expanded: the same numbers, but log σ is taken act_dim times, not once per sample
+        std = self.std_tensor()
+        return (-((act - mean) ** 2) / (2 * std**2) - std.log() - math.log(math.sqrt(2 * math.pi))).sum(-1)
+
+    def entropy(self) -> torch.Tensor:
+        """The entropy of π(·|x), :math:`\\sum_j \\tfrac12\\log(2\\pi e\\sigma_j^2)`: the same for every state (σ does not depend on x)."""
+        std = self.std_tensor()
+        return Independent(Normal(torch.zeros_like(std), std, validate_args=False), 1, validate_args=False).entropy()
 
     # ---- flat parameter vector
     def flat_params(self) -> np.ndarray:

@@ -38,6 +38,7 @@ __all__ = [
     "gae",
     "time_baseline",
     "explained_variance",
+    "discounts",
 ]
 
 
@@ -63,6 +64,7 @@ class Batch:
     episode_returns: list = field(default_factory=list)  # undiscounted returns of episodes that ended
     episode_lengths: list = field(default_factory=list)
     diverged: bool = False
+    means: torch.Tensor | None = None  # μ(obs[t]) of the policy that collected the batch (None: not recorded)
 
     @property
     def dones(self) -> torch.Tensor:
@@ -88,7 +90,8 @@ class Collector:
     envs : gymnasium.vector.VectorEnv
         NEXT_STEP autoreset (Gymnasium's default).
     policy : torch.nn.Module
-        ``policy.act(obs, generator, validate=False) -> (actions, logp)``.
+        ``policy.sample(obs, generator) -> (actions, means)`` and
+        ``policy.log_prob_at_mean(means, actions)`` (the Gaussian policies of :mod:`pgcontrol.policies`).
     device : torch.device
     seed : int
         Seeds the first reset and the action noise generator.
@@ -173,25 +176,27 @@ class Collector:
         limit = max_steps if episodes else int(n_steps)
         if episodes and on_device and getattr(self.envs, "horizon", None):
             limit = min(limit, int(self.envs.horizon))  # every episode has ended by then
-        rec = {k: [] for k in ("obs", "actions", "logp", "rewards", "next_obs", "terminated", "truncated", "valid", "tau")}
-        ended_rec, ret_rec = [], []  # episode ends and returns, read once at the end
+        # per-step records, stacked once at the end; obs[t + 1] is next_obs[t] (self._obs = next_obs below),
+        # so the observations are recorded once, as T + 1 rows
+        rec = {k: [] for k in ("actions", "means", "rewards", "terminated", "truncated", "valid", "tau")}
+        observations = [self._obs]
+        ended_rec, ret_rec, flagged = [], [], []  # episode ends, returns and divergence flags, read at the end
         finished = torch.zeros(self.envs.num_envs, dtype=torch.bool, device=self.device)
-        bad = torch.zeros((), dtype=torch.bool, device=self.device)
         ep_returns, ep_lengths = [], []
         for _ in range(limit):
-            actions, logp = self.policy.act(self._obs, generator=self.generator, validate=False)
+            actions, means = self.policy.sample(self._obs, self.generator)
             obs, reward, term, trunc, info = self.envs.step(actions if on_device else actions.detach().cpu().numpy())
             next_obs = self._tensor(obs)
             term, trunc = self._tensor(term, torch.bool), self._tensor(trunc, torch.bool)
             reward = self._tensor(reward)
             valid = ~self._resetting & ~finished
             if isinstance(info, dict) and "diverged" in info:  # the plants report divergence (and stay finite)
-                bad |= (self._tensor(info["diverged"], torch.bool) & valid).any()
+                flagged.append(self._tensor(info["diverged"], torch.bool))
             else:
-                finite = torch.isfinite(next_obs).reshape(next_obs.shape[0], -1).all(-1) & torch.isfinite(reward)
-                bad |= (valid & ~finite).any()
-            for k, v in zip(rec, (self._obs, actions, logp, reward, next_obs, term, trunc, valid, self._tau)):
+                flagged.append(~(torch.isfinite(next_obs).reshape(next_obs.shape[0], -1).all(-1) & torch.isfinite(reward)))
+            for k, v in zip(rec, (actions, means, reward, term, trunc, valid, self._tau)):
                 rec[k].append(v)
+            observations.append(next_obs)
             # episode bookkeeping (reset steps contribute nothing)
             self._ep_ret += torch.where(valid, reward.double(), 0.0)
             done = (term | trunc) & ~self._resetting
@@ -216,12 +221,15 @@ class Collector:
             if episodes and not on_device and bool(finished.all()):
                 break
         b = {k: torch.stack(v) for k, v in rec.items()}
+        all_obs = torch.stack(observations)
+        bad = bool((torch.stack(flagged) & b["valid"]).any())  # a valid step diverged or turned non-finite
+        logp = self.policy.log_prob_at_mean(b["means"], b["actions"])  # eq. (4.26), for the whole batch at once
         if ended_rec:  # one read of the device for the whole batch, in the order the episodes ended
             ended = torch.stack(ended_rec)
             ep_returns += torch.stack(ret_rec)[ended].tolist()
             ep_lengths += (b["tau"][ended] + 1).tolist()
-        return Batch(b["obs"], b["actions"], b["logp"], b["rewards"], b["next_obs"], b["terminated"],
-                     b["truncated"], b["valid"], b["tau"], ep_returns, ep_lengths, bool(bad))
+        return Batch(all_obs[:-1], b["actions"], logp, b["rewards"], all_obs[1:], b["terminated"],
+                     b["truncated"], b["valid"], b["tau"], ep_returns, ep_lengths, bad, means=b["means"])
 
 
 def batch_from_rollout(ro, logp=None) -> Batch:
@@ -245,6 +253,14 @@ def batch_from_rollout(ro, logp=None) -> Batch:
 
 
 # ------------------------------------------------------------------ returns
+
+
+def discounts(gamma: float, t_in_episode: torch.Tensor, dtype=torch.float64) -> torch.Tensor:
+    """γ^τ at every step, ``t_in_episode`` shaped: the table γ^0 … γ^τmax looked up (one power per τ, not per sample)."""
+    if t_in_episode.numel() == 0 or dtype != torch.float64:  # float32 powers differ by an ulp between SIMD lanes:
+        return gamma ** t_in_episode.to(dtype)                  # keep the elementwise ones there
+    table = gamma ** torch.arange(int(t_in_episode.max()) + 1, dtype=dtype, device=t_in_episode.device)
+    return table.index_select(0, t_in_episode.reshape(-1)).view(t_in_episode.shape)  # 3× faster than table[t]
 
 
 def _cont(batch_dones: torch.Tensor) -> torch.Tensor:
@@ -277,7 +293,7 @@ def total_return(rewards, dones, t_in_episode, gamma: float, valid=None) -> torc
     gives the γ^t weights.
     """
     cont = _cont(dones)
-    w = (gamma ** t_in_episode.double()) * rewards
+    w = discounts(gamma, t_in_episode) * rewards
     tail = torch.zeros_like(w)
     acc = torch.zeros_like(w[0])
     for t in range(w.shape[0] - 1, -1, -1):
@@ -345,6 +361,9 @@ def time_baseline(returns, t_in_episode, valid) -> torch.Tensor:
     sample itself would shrink the gradient by (1 - 1/N). Requires aligned
     episodes (``episodes=True``), where row t is time τ = t for every env.
     """
+    if bool(valid.all()):  # whole aligned episodes: the same numbers as below (×1 and −0 are exact), less work
+        return (returns.sum(1, keepdim=True) - returns) / max(returns.shape[1] - 1, 1) if returns.shape[1] > 1 \
+            else torch.zeros_like(returns)
     v = valid.to(returns.dtype)
     s = (returns * v).sum(1, keepdim=True)
     c = v.sum(1, keepdim=True)
@@ -401,5 +420,5 @@ def pg_advantages(batch: Batch, *, estimator: str, baseline: str, gamma: float, 
     elif baseline not in ("none", "value", "mean"):
         raise ValueError(f"unknown baseline {baseline!r}; choose 'none', 'mean' or 'value'")
     if discount_weighting and estimator != "total":
-        psi = psi * gamma ** batch.t_in_episode.to(psi.dtype)
+        psi = psi * discounts(gamma, batch.t_in_episode, psi.dtype)
     return psi * v, rtg

@@ -105,6 +105,27 @@ def test_act_is_deterministic_with_a_seeded_generator():
     torch.testing.assert_close(lp1, pol.log_prob(x, a1).detach())
 
 
+@pytest.mark.parametrize("make", [lambda: _policy("std"), lambda: _policy("log_std"),
+                                  lambda: MLPGaussianPolicy(3, 2, hidden=(8,), log_std0=-0.5, dtype=torch.float64)])
+def test_sample_and_log_prob_at_mean_are_act_and_log_prob_bit_for_bit(make):
+    """The collector's split of ``act`` (sample now, log-densities for the whole batch later) changes no number."""
+    pol = make()
+    x = torch.randn(7, 5, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    u, mu = pol.sample(x, torch.Generator().manual_seed(3))
+    u_act, lp_act = pol.act(x, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(u, u_act) and torch.equal(mu, pol.mean(x).detach())
+    with torch.no_grad():
+        lp = pol.log_prob(x, u)
+        assert torch.equal(pol.log_prob_at_mean(mu, u), lp) and torch.equal(lp_act, lp)
+        assert torch.equal(pol.distribution_at_mean(mu).log_prob(u), lp)
+        # the entropy does not depend on the state: one number, that of every π(·|x)
+        torch.testing.assert_close(pol.entropy().expand(7, 5), pol(x).entropy(), rtol=0, atol=1e-15)
+    # eq. (4.26) by hand, per sample
+    s = pol.std
+    by_hand = (-0.5 * ((u - mu).numpy() / s) ** 2 - np.log(s) - 0.5 * math.log(2 * math.pi)).sum(-1)
+    np.testing.assert_allclose(pol.log_prob_at_mean(mu, u).detach().numpy(), by_hand, rtol=1e-13)
+
+
 def test_flat_params_roundtrip_and_ordering():
     pol = _policy("std")
     theta = pol.flat_params()

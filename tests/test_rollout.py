@@ -100,6 +100,31 @@ def test_leave_one_out_baseline():
     assert b[0].tolist() == pytest.approx([4.0, 3.5, 1.5])
 
 
+def test_time_baseline_whole_episodes_is_the_masked_formula_bit_for_bit():
+    """The all-valid shortcut gives exactly the numbers of the general (masked) formula."""
+    g = torch.Generator().manual_seed(0)
+    ret = torch.randn(6, 9, generator=g, dtype=torch.float64) * 10
+    tau = torch.arange(6)[:, None].expand(6, 9)
+    fast = rollout.time_baseline(ret, tau, torch.ones(6, 9, dtype=torch.bool))
+    v = torch.ones(6, 9, dtype=torch.float64)
+    s, c = (ret * v).sum(1, keepdim=True), v.sum(1, keepdim=True)
+    assert torch.equal(fast, (s - ret * v) / (c - v).clamp_min(1.0) * v)
+    # leave-one-out: the mean of the other N - 1 returns at the same τ
+    np.testing.assert_allclose(fast[2, 4], (ret[2].sum() - ret[2, 4]) / 8, rtol=1e-14)
+    assert rollout.time_baseline(ret[:, :1], tau[:, :1], torch.ones(6, 1, dtype=torch.bool)).eq(0).all()
+    # a masked step changes the others' baseline and gets none itself
+    valid = torch.ones(6, 9, dtype=torch.bool)
+    valid[0, 0] = False
+    b = rollout.time_baseline(ret, tau, valid)
+    assert b[0, 0] == 0 and torch.isclose(b[0, 1], (ret[0, 2:].sum()) / 7)
+
+
+def test_discounts_are_powers_of_gamma():
+    tau = torch.tensor([[0, 3], [1, 0], [2, 1]])
+    assert torch.equal(rollout.discounts(0.9, tau), 0.9 ** tau.double())
+    assert rollout.discounts(0.9, tau[:0]).shape == (0, 2)
+
+
 def _vec(num_envs, **kw):
     import pgcontrol.envs  # noqa: F401
 
@@ -132,7 +157,8 @@ def test_collect_episodes_and_determinism():
     assert b1.obs.shape == (5, 3, 2) and b1.valid.all() and b1.truncated[-1].all()
     assert torch.equal(b1.actions, b2.actions) and torch.equal(b1.rewards, b2.rewards)
     # actions are the policy's unclipped samples and logp their log-density
-    np.testing.assert_allclose(b1.logp, pol.log_prob(b1.obs, b1.actions).detach())
+    assert torch.equal(b1.logp, pol.log_prob(b1.obs, b1.actions).detach())
+    assert torch.equal(b1.means, pol.mean(b1.obs).detach())  # the collecting policy's μ(x), recorded
 
 
 def test_logged_returns_are_unnormalised_under_reward_scaling():

@@ -28,6 +28,7 @@ from torch.func import functional_call, grad, vmap
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from .. import lqr
+from ..rollout import discounts
 from .vpg import VPG, ReinforceConfig
 
 
@@ -94,7 +95,7 @@ def conjugate_gradient(Av, b: torch.Tensor, iters: int, tol: float = 1e-12) -> t
 
 def state_weights(batch, gamma: float) -> torch.Tensor:
     """γ^τ on valid steps, normalised to sum 1: the discounted state distribution d^π."""
-    w = gamma ** batch.t_in_episode.to(batch.rewards.dtype) * batch.valid
+    w = discounts(gamma, batch.t_in_episode, batch.rewards.dtype) * batch.valid
     return w / w.sum()
 
 
@@ -171,10 +172,7 @@ class NPG(VPG):
             out.update(self.fit_value(batch))
             return out
         step = np.sqrt(2 * cfg.kl_bound / gFg) * x  # δθ = sqrt(2ε / ĝᵀF⁻¹ĝ) F⁻¹ĝ (slides, with the ½ of KL)
-        obs = batch.obs[batch.valid]
-        w = state_weights(batch, self.gamma)[batch.valid]
-        with torch.no_grad():
-            old = self.policy(obs)
+        obs, w, old = self._kl_inputs(batch)
         frac = 1.0
         if cfg.line_search:  # TRPO (6.34): largest β^j δθ with KL ≤ ε and surrogate improvement
             surr_old = self._surrogate(batch, psi)
@@ -194,6 +192,16 @@ class NPG(VPG):
         out["step_fraction"] = frac
         out.update(self.fit_value(batch))
         return out
+
+    @torch.no_grad()
+    def _kl_inputs(self, batch):
+        """The valid states, their weights d^π and π_old(·|x) for the mean KL (the collector's means when recorded)."""
+        w = state_weights(batch, self.gamma)
+        if batch.means is not None and bool(batch.valid.all()):  # whole episodes: no masking, no forward pass
+            obs, w, mean = batch.obs, w, batch.means
+            return obs, w, self.policy.distribution_at_mean(mean)
+        obs = batch.obs[batch.valid]
+        return obs, w[batch.valid], self.policy(obs)
 
     @torch.no_grad()
     def _surrogate(self, batch, psi) -> float:

@@ -207,7 +207,7 @@ class VPG:
                                            epochs=self.cfg.critic_epochs, generator=self.generator)
             out["explained_variance"] = explained_variance(values, rtg, m)
         with torch.no_grad():
-            out["entropy"] = float(self.policy(batch.obs[batch.valid]).entropy().mean())
+            out["entropy"] = float(self.policy.entropy())
         return out
 
     def state_dict(self) -> dict:
