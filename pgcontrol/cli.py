@@ -23,7 +23,7 @@ Subcommands
     print the mean ± std return (and, on LQ plants, the exact J, K vs K*);
     ``--video`` records one episode through Gymnasium's ``rgb_array``
     rendering (MuJoCo tasks; ``.gif`` always, ``.mp4`` with imageio-ffmpeg).
-``pgcontrol reproduce {plateau,gains,variance,lqg,mujoco} [--quick] [--seeds N] [--out DIR]``
+``pgcontrol reproduce {plateau,gains,variance,lqg,mujoco} [--quick] [--seeds N] [--out DIR] [--workers N] [--ray [ADDRESS]]``
     Run one experiment of :mod:`pgcontrol.reproduce` (figure and JSON in
     ``DIR``, default ``figures``) and print its headline.
 ``pgcontrol sweep FILE.toml [--workers N] [--ray [ADDRESS]] [--retries K] [--out DIR]``
@@ -467,7 +467,8 @@ def _cmd_reproduce(args) -> int:
     out = reproduce.default_out(args.quick) if args.out is None else Path(args.out)
     t0 = time.time()
     try:
-        summary = reproduce.run(args.name, quick=args.quick, seeds=args.seeds, out=out, progress=True)
+        summary = reproduce.run(args.name, quick=args.quick, seeds=args.seeds, out=out, progress=True,
+                                workers=args.workers, ray=args.ray)
     except ModuleNotFoundError as exc:
         if exc.name == f"{reproduce.__name__}.{args.name}":
             raise CLIError(f"experiment {args.name!r} is not available in this installation "
@@ -582,7 +583,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="the short version (about a minute on two CPU cores)")
     p.add_argument("--seeds", type=_positive_int, metavar="N", help="number of seeds (default: the experiment's)")
     p.add_argument("--out", metavar="DIR", help="output folder (default figures; figures/quick with --quick, so that "
-                                                 "the committed full-run files are never overwritten)")
+                                                 "the committed full-run files are never overwritten); the runs go "
+                                                 "to DIR/runs/NAME, where a rerun finds the finished ones")
+    p.add_argument("--workers", type=_positive_int, metavar="N", help="local worker processes (default: the cores)")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run the experiment's runs as Ray tasks: no ADDRESS starts a local Ray, 'auto' or an "
+                        "address joins a cluster (pip install -e \".[ray]\")")
     p.set_defaults(func=_cmd_reproduce)
 
     p = sub.add_parser(

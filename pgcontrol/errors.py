@@ -10,7 +10,7 @@ produces a non-finite quantity or an exploding state.
 from __future__ import annotations
 
 __all__ = ["InvalidPlantError", "NotStabilizableError", "PolicyError", "ConfigError", "CheckpointError",
-           "TrainingDiverged"]
+           "TrainingDiverged", "RunFailed"]
 
 
 class InvalidPlantError(ValueError):
@@ -35,3 +35,7 @@ class CheckpointError(ConfigError):
 
 class TrainingDiverged(RuntimeError):
     """Training produced a non-finite quantity or an exploding state; the last good checkpoint is kept."""
+
+
+class RunFailed(RuntimeError):
+    """Runs of a sweep failed (raised, or their worker died) where every run was needed (a reproduction)."""

@@ -13,6 +13,16 @@ temporary name and renamed when the run is complete, so that:
 * a run that raises, or a worker that dies, is reported with its error and
   does not stop the others (``retries`` tries it again).
 
+A run may also be a :class:`TaskSpec`: one call of a function of pgcontrol's
+own that returns a JSON-able dict (the reproductions whose cells are not plain
+training runs: the plateau's learners on simulator batches, the variance
+experiment's chunks of rollouts, the LQG experiment's scored NPG runs). Every
+``pgcontrol reproduce NAME`` is a sweep of such runs, in ``<out>/runs/NAME``.
+
+A finished run is reused only if the package's code is the same as when it
+ran (:func:`code_fingerprint`, recorded in its ``result.json``): after an
+edit, a rerun recomputes it rather than report stale numbers.
+
 Backends: ``workers=1`` runs in this process; ``workers=N`` a local
 ``ProcessPoolExecutor`` (spawned processes); ``ray=""`` a local Ray, ``ray="auto"``
 or an address an existing Ray cluster (``pip install -e ".[ray]"``).
@@ -21,7 +31,9 @@ or an address an existing Ray cluster (``pip install -e ".[ray]"``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
+import importlib
 import itertools
 import json
 import math
@@ -34,9 +46,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ConfigError, TrainingDiverged
-from .files import atomic_write, json_safe
+from .files import atomic_write
 
-__all__ = ["RunSpec", "grid", "grid_from_toml", "run_one", "run_sweep", "summary_table"]
+__all__ = ["RunSpec", "TaskSpec", "grid", "grid_from_toml", "code_fingerprint", "run_one", "run_sweep",
+           "failures", "summary_table"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +96,57 @@ class RunSpec:
         return f"{self.algo} on {self.env}" + (f" ({over})" if over else "")
 
 
+@dataclasses.dataclass(frozen=True)
+class TaskSpec:
+    """One call ``fn(**kwargs, seed=seed)`` of a function of pgcontrol's own, which returns a JSON-able dict.
+
+    Attributes
+    ----------
+    fn : str
+        ``"pgcontrol.<module>:<function>"``; only pgcontrol's own modules
+        (a sweep never imports code named by its data).
+    kwargs : tuple of (key, value)
+        JSON-able arguments, sorted by key (:meth:`make` sorts them).
+    seed : int
+    """
+
+    fn: str
+    kwargs: tuple = ()
+    seed: int = 0
+
+    @classmethod
+    def make(cls, fn: str, seed: int = 0, **kwargs) -> "TaskSpec":
+        return cls(fn, tuple(sorted(kwargs.items())), int(seed))
+
+    def as_dict(self) -> dict:
+        return {"fn": self.fn, "kwargs": dict(self.kwargs), "seed": self.seed}
+
+    @property
+    def folder(self) -> str:
+        """``<function>-seed<S>-<10 hex digits of the specification's hash>``."""
+        digest = hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:10]
+        return f"{self.fn.rpartition(':')[2]}-seed{self.seed}-{digest}"
+
+    @property
+    def setting(self) -> str:
+        args = ", ".join(f"{k}={v}" for k, v in self.kwargs)
+        return f"{self.fn.rpartition(':')[2]}({args})"
+
+    def function(self):
+        """The function named by :attr:`fn` (imported; pgcontrol's own modules only)."""
+        module, _, name = self.fn.partition(":")
+        if not (module == "pgcontrol" or module.startswith("pgcontrol.")) or not name:
+            raise ConfigError(f"a task names a function as 'pgcontrol.<module>:<function>'; got {self.fn!r}")
+        return getattr(importlib.import_module(module), name)
+
+
+def spec_from_dict(d: dict):
+    """The :class:`RunSpec` or :class:`TaskSpec` of a result's ``"spec"`` entry (:meth:`as_dict`)."""
+    if "fn" in d:
+        return TaskSpec.make(d["fn"], d["seed"], **d["kwargs"])
+    return RunSpec(**{**d, "overrides": tuple(sorted(d["overrides"].items()))})
+
+
 def grid(algo, env, seeds, *, config: dict | None = None, steps: int | None = None, policy: str | None = None):
     """The product of the listed values: ``algo``, ``env``, ``seeds`` and each ``config`` entry may be a list."""
     as_list = lambda v: list(v) if isinstance(v, (list, tuple)) else [v]  # noqa: E731
@@ -116,42 +180,97 @@ def grid_from_toml(path) -> list[RunSpec]:
                 policy=t.get("policy"))
 
 
-def _result(spec: RunSpec, status: str, history=None, error=None, seconds=0.0) -> dict:
+def _result(spec, status: str, history=None, error=None, seconds=0.0, output=None) -> dict:
     last = (history or [{}])[-1]
     return {"spec": spec.as_dict(), "folder": spec.folder, "status": status, "error": error, "seconds": seconds,
-            "history": history or [], "gap": last.get("gap"), "gain_error": last.get("gain_error"),
-            "return_mean": last.get("return_mean"), "steps": last.get("steps", 0)}
+            "code": code_fingerprint(), "history": history or [], "output": output, "gap": last.get("gap"),
+            "gain_error": last.get("gain_error"), "return_mean": last.get("return_mean"), "steps": last.get("steps", 0)}
 
 
-def run_one(spec: RunSpec, root: str | Path) -> dict:
-    """Train one specification into ``root/<spec.folder>`` (or read it back if it is already complete).
+def _encode(value):
+    """``value`` as standard JSON, losslessly: a non-finite float becomes ``{"float": "inf"}`` (and back, :func:`_decode`)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"float": repr(value)}
+    if isinstance(value, dict):
+        return {k: _encode(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    return value
 
-    The run trains in a temporary folder that is renamed when it is complete,
-    so a folder with ``result.json`` is always a finished run.
+
+def _decode(value):
+    if isinstance(value, dict):
+        if len(value) == 1 and isinstance(value.get("float"), str):
+            return float(value["float"])
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def _read_result(folder: Path) -> dict:
+    return _decode(json.loads((folder / "result.json").read_text()))
+
+
+@functools.lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """A hash of the package's source (every ``pgcontrol/**/*.py``): a finished run is reused only under the same code."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(root.rglob("*.py")):
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def _finished(spec, root: Path) -> dict | None:
+    """The result of a finished run of ``spec`` under the current code, or None."""
+    folder = Path(root) / spec.folder
+    if not (folder / "result.json").is_file():
+        return None
+    done = _read_result(folder)
+    return done if done.get("code") == code_fingerprint() else None
+
+
+def run_one(spec, root: str | Path) -> dict:
+    """Run one :class:`RunSpec` (train) or :class:`TaskSpec` into ``root/<spec.folder>``, or read it back if done.
+
+    The run happens in a temporary folder that is renamed when it is
+    complete, so a folder with ``result.json`` is always a finished run; it
+    is reused if the code is unchanged (:func:`code_fingerprint`).
     """
-    from .config import resolve_config  # local: keeps `pgcontrol.sweep` (and the CLI) light until a run starts
-    from .train import train
-
     root = Path(root)
     final = root / spec.folder
-    if (final / "result.json").is_file():
-        return json.loads((final / "result.json").read_text())
+    done = _finished(spec, root)
+    if done is not None:
+        return done
     tmp = root / f".{spec.folder}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     t0 = time.perf_counter()
-    try:
-        config, _ = resolve_config(spec.algo, spec.env, dict(spec.overrides), source=spec.setting)
-        history = train(spec.algo, spec.env, config=config, seed=spec.seed, out_dir=tmp, progress=False,
-                        policy_kind=spec.policy or ("linear" if _is_plant(spec.env) else "mlp"),
-                        max_steps=spec.steps, checkpoint_every=max(1, config.iterations))
-        result = _result(spec, "ok", history, seconds=time.perf_counter() - t0)
-    except TrainingDiverged as exc:
-        result = _result(spec, "diverged", error=str(exc), seconds=time.perf_counter() - t0)
-    atomic_write(tmp / "result.json", json.dumps(json_safe(result), indent=1, allow_nan=False) + "\n")
+    if isinstance(spec, TaskSpec):
+        output = spec.function()(**dict(spec.kwargs), seed=spec.seed)
+        result = _result(spec, "ok", output=output, seconds=time.perf_counter() - t0)
+    else:
+        result = _train(spec, tmp, t0)
+    atomic_write(tmp / "result.json", json.dumps(_encode(result), indent=1, allow_nan=False) + "\n")
     if final.exists():
         shutil.rmtree(final)
     os.replace(tmp, final)  # atomic: a killed sweep leaves only .tmp folders, never a half-written run
-    return result
+    return _read_result(final)  # what a rerun reads back: the same numbers either way
+
+
+def _train(spec: RunSpec, out: Path, t0: float) -> dict:
+    from .config import resolve_config  # local: keeps `pgcontrol.sweep` (and the CLI) light until a run starts
+    from .train import train
+
+    try:
+        config, _ = resolve_config(spec.algo, spec.env, dict(spec.overrides), source=spec.setting)
+        history = train(spec.algo, spec.env, config=config, seed=spec.seed, out_dir=out, progress=False,
+                        policy_kind=spec.policy or ("linear" if _is_plant(spec.env) else "mlp"),
+                        max_steps=spec.steps, checkpoint_every=max(1, config.iterations))
+        return _result(spec, "ok", history, seconds=time.perf_counter() - t0)
+    except TrainingDiverged as exc:
+        return _result(spec, "diverged", error=str(exc), seconds=time.perf_counter() - t0)
 
 
 def _is_plant(env: str) -> bool:
@@ -164,13 +283,24 @@ def _run_safely(spec: RunSpec, root: str) -> dict:
     """The worker's entry point: an exception becomes a failed result (one line), never a crashed sweep."""
     import torch
 
-    torch.set_num_threads(1)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a run's numbers never depend on the worker's core count
     try:
         return run_one(spec, root)
     except Exception as exc:  # noqa: BLE001 - isolate the run: report and go on
         msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return _result(spec, "failed", error=f"{type(exc).__name__}: {msg}", seconds=0.0) | {
             "traceback": traceback.format_exc(limit=3)}
+    finally:
+        torch.set_num_threads(threads)
+
+
+def failures(results: list[dict]) -> str | None:
+    """One line naming the failed runs and the first error, or None when every run finished."""
+    bad = [r for r in results if r["status"] == "failed"]
+    if not bad:
+        return None
+    return f"{len(bad)} of {len(results)} runs failed; {bad[0]['folder']}: {bad[0]['error']}"
 
 
 def run_sweep(specs, root, *, workers: int | None = None, ray: str | None = None, retries: int = 0,
@@ -197,7 +327,14 @@ def run_sweep(specs, root, *, workers: int | None = None, ray: str | None = None
         raise ConfigError(f"workers must be a positive integer; got {workers!r}")
     results: dict[int, dict] = {}
     bar = _bar(len(specs), progress)
-    pending = list(range(len(specs)))
+    pending = []
+    for i, spec in enumerate(specs):  # finished runs are read here: no worker is started for them
+        done = _finished(spec, root)
+        if done is None:
+            pending.append(i)
+        else:
+            results[i] = done
+            _tick(bar, done)
     for attempt in range(int(retries) + 1):
         if not pending:
             break
@@ -205,9 +342,9 @@ def run_sweep(specs, root, *, workers: int | None = None, ray: str | None = None
             got = _run_ray(specs, pending, root, ray, bar)
         elif workers == 1:
             got = {}
-            for i in pending:
+            for k, i in enumerate(pending):
                 got[i] = _run_safely(specs[i], str(root))
-                _tick(bar, got[i])
+                _tick(bar, got[i], running=int(k + 1 < len(pending)))
         else:
             got = _run_pool(specs, pending, root, workers, bar)
         results.update(got)
@@ -229,11 +366,12 @@ def _bar(total, progress):
     return bar
 
 
-def _tick(bar, result):
+def _tick(bar, result, running: int = 0):
+    """Count a finished run; ``running``: the runs still in flight (the bar's ETA is tqdm's)."""
     if bar is None:
         return
     bar.counts[result["status"]] = bar.counts.get(result["status"], 0) + 1
-    bar.set_postfix(bar.counts, refresh=False)
+    bar.set_postfix({**bar.counts, "running": running}, refresh=False)
     bar.update(1)
 
 
@@ -251,7 +389,7 @@ def _run_pool(specs, pending, root, workers, bar) -> dict:
                 got[i] = fut.result()
             except BrokenProcessPool as exc:  # a worker died (killed, out of memory): report, do not stop
                 got[i] = _result(specs[i], "failed", error=f"the worker process died ({exc})")
-            _tick(bar, got[i])
+            _tick(bar, got[i], running=min(workers, len(futures) - len(got)))
     return got
 
 
@@ -273,7 +411,7 @@ def _run_ray(specs, pending, root, address, bar) -> dict:
             got[i] = _ray.get(done[0])
         except Exception as exc:  # noqa: BLE001 - a task whose worker died
             got[i] = _result(specs[i], "failed", error=f"the Ray task failed ({type(exc).__name__})")
-        _tick(bar, got[i])
+        _tick(bar, got[i], running=len(remaining))  # submitted and not yet done (the cluster runs what fits)
     return got
 
 
@@ -288,7 +426,7 @@ def summary_table(results: list[dict]) -> tuple[str, str]:
     w.writeheader()
     rows = []
     for r in results:
-        spec = RunSpec(**{**r["spec"], "overrides": tuple(sorted(r["spec"]["overrides"].items()))})
+        spec = spec_from_dict(r["spec"])
         row = {"setting": spec.setting, "seed": spec.seed, "status": r["status"], "gap": r["gap"],
                "gain_error": r["gain_error"], "return_mean": r["return_mean"], "steps": r["steps"],
                "seconds": round(r["seconds"], 2), "error": r["error"] or ""}

@@ -344,8 +344,11 @@ def test_reproduce_runs_the_registry(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(rep, "run", fake_run)
     r = cli_main(capsys, "reproduce", "plateau", "--quick", "--seeds", "2", "--out", tmp_path)
     assert r.returncode == 0, r.stderr
-    assert calls == [("plateau", {"quick": True, "seeds": 2, "out": tmp_path, "progress": True})]
+    assert calls == [("plateau", {"quick": True, "seeds": 2, "out": tmp_path, "progress": True, "workers": None,
+                                  "ray": None})]
     assert "plateau: all good" in r.stdout and "plateau.json" in r.stdout and str(tmp_path) in r.stdout
+    r = cli_main(capsys, "reproduce", "gains", "--workers", "3", "--ray", "auto", "--out", tmp_path)
+    assert calls[-1][1]["workers"] == 3 and calls[-1][1]["ray"] == "auto"
 
 
 def test_reproduce_end_to_end_through_the_command(tmp_path):

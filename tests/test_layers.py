@@ -28,9 +28,10 @@ FLOORS = [
     ["config", "checkpoint"],   # 9: settings at the boundary; files
     ["evaluate"],               # 10: scoring a trained policy
     ["train", "tensorboard"],   # 11: the training loop; its optional TensorBoard logger
-    ["reproduce", "labs", "plot", "sweep"],  # 12: figures; the course lab; pictures of runs; grids of runs
-    ["cli"],                    # 13: the command line
-    ["__main__"],               # 14: python -m pgcontrol
+    ["labs", "plot", "sweep"],  # 12: the course lab; pictures of runs; grids of runs
+    ["reproduce"],              # 13: the figures, each a sweep
+    ["cli"],                    # 14: the command line
+    ["__main__"],               # 15: python -m pgcontrol
 ]
 RANK = {name: i for i, names in enumerate(FLOORS) for name in names}
 

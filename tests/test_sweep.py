@@ -87,3 +87,71 @@ def test_ray_gives_the_same_histories(tmp_path):
         assert _histories(on_ray) == _histories(serial)
     finally:
         ray.shutdown()
+
+
+# ------------------------------------------------------------------ tasks: the reproductions' runs
+
+def test_a_task_is_a_call_of_pgcontrols_own_function(tmp_path):
+    from pgcontrol.sweep import TaskSpec
+
+    spec = TaskSpec.make("pgcontrol.reproduce.plateau:learn_run", 3, algo="npg", step=0.05, updates=4)
+    assert spec == TaskSpec.make("pgcontrol.reproduce.plateau:learn_run", 3, updates=4, step=0.05, algo="npg")
+    assert spec.folder.startswith("learn_run-seed3-") and spec.folder != TaskSpec.make(
+        "pgcontrol.reproduce.plateau:learn_run", 4, algo="npg", step=0.05, updates=4).folder
+    [res] = run_sweep([spec], tmp_path, workers=1, progress=False)
+    from pgcontrol.reproduce.plateau import learn
+
+    direct = learn("npg", 0.05, 3, 4)
+    assert res["status"] == "ok" and res["output"]["k"] == direct.k.tolist()  # bit for bit, through JSON
+    # only pgcontrol's own functions: a sweep never imports code its data names
+    [bad] = run_sweep([TaskSpec.make("os:system", 0, command="true")], tmp_path, workers=1, progress=False)
+    assert bad["status"] == "failed" and "pgcontrol.<module>:<function>" in bad["error"]
+
+
+def test_results_keep_non_finite_numbers_and_stale_runs_are_recomputed(tmp_path, monkeypatch):
+    import math
+
+    from pgcontrol import sweep
+    from pgcontrol.sweep import TaskSpec
+
+    spec = TaskSpec.make("pgcontrol.reproduce.gains:learner_run", 0, plant="scalar-lqg", learner="NPG", quick=True)
+    monkeypatch.setattr("pgcontrol.reproduce.gains.run_learner",
+                        lambda *a: {"gap": math.inf, "nan": math.nan, "low": -math.inf, "x": [1.5, math.inf]})
+    [res] = run_sweep([spec], tmp_path, workers=1, progress=False)
+    out = res["output"]
+    assert out["gap"] == math.inf and math.isnan(out["nan"]) and out["low"] == -math.inf and out["x"][1] == math.inf
+    text = (tmp_path / spec.folder / "result.json").read_text()
+    json.loads(text, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))  # strict JSON on disk
+    # a finished run is reused under the same code, recomputed under another
+    calls = []
+    monkeypatch.setattr("pgcontrol.reproduce.gains.run_learner", lambda *a: calls.append(a) or {"gap": 1.0})
+    assert run_sweep([spec], tmp_path, workers=1, progress=False)[0]["output"]["gap"] == math.inf and not calls
+    monkeypatch.setattr(sweep, "code_fingerprint", lambda: "edited")
+    assert run_sweep([spec], tmp_path, workers=1, progress=False)[0]["output"]["gap"] == 1.0 and len(calls) == 1
+
+
+def test_a_reproduction_is_the_same_on_any_backend_and_resumes(tmp_path, monkeypatch):
+    """``reproduce lqg`` (2 seeds) serially and on two workers: the same numbers; a rerun reuses every run."""
+    from pgcontrol.reproduce import run
+
+    serial = run("lqg", quick=True, out=tmp_path / "serial", progress=False, workers=1)
+    pooled = run("lqg", quick=True, out=tmp_path / "pool", progress=False, workers=2)
+    strip = lambda s: {k: v for k, v in s.items() if k not in ("seconds", "headline", "wall_s")}  # noqa: E731
+    assert strip(serial) == strip(pooled)
+    assert len(list((tmp_path / "pool" / "runs" / "lqg").iterdir())) == serial["seeds"]
+    import pgcontrol.reproduce.lqg as lqg
+
+    monkeypatch.setattr(lqg, "_train_seed", lambda *a: pytest.fail("a finished run was recomputed"))
+    assert strip(run("lqg", quick=True, out=tmp_path / "pool", progress=False, workers=1)) == strip(serial)
+
+
+def test_a_failed_cell_stops_a_reproduction_with_one_line(tmp_path, monkeypatch):
+    from pgcontrol.errors import RunFailed
+    from pgcontrol.reproduce import run
+
+    def broken(iterations, seed):
+        raise ValueError("seed 1 is broken" if seed == 1 else "")
+
+    monkeypatch.setattr("pgcontrol.reproduce.lqg.seed_run", broken)
+    with pytest.raises(RunFailed, match=r"reproduce lqg: 2 of 2 runs failed; seed_run-seed0-\w+: ValueError"):
+        run("lqg", quick=True, out=tmp_path, progress=False, workers=1)

@@ -2,7 +2,8 @@
 
 Each experiment is a module with one entry point::
 
-    run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: bool = True) -> dict
+    run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: bool = True,
+        workers: int | None = None, ray: str | None = None) -> dict
 
 It writes ``out/<name>.png`` (the figure) and ``out/<name>.json`` (the summary;
 ``.md`` tables where useful) atomically (``out`` defaults to ``figures``, and to
@@ -10,7 +11,14 @@ It writes ``out/<name>.png`` (the figure) and ``out/<name>.json`` (the summary;
 committed full-run files), and returns the summary dict, whose
 ``"headline"`` entry is a list of one-line strings printed by the CLI.
 ``quick=True`` finishes in about a minute on two CPU cores and is what CI runs;
-``seeds`` overrides the number of seeds. The scripts ``experiments/<name>.py``
+``seeds`` overrides the number of seeds.
+
+Every experiment is a sweep (:mod:`pgcontrol.sweep`): its independent cells
+(one seed of one learner, one chunk of rollouts) are runs in
+``out/runs/<name>/``, on ``workers`` local processes (default: the cores) or
+as Ray tasks (``ray``). A run's numbers depend only on its specification, so
+the figure is the same on any backend, and an interrupted reproduction
+resumes where it stopped. The scripts ``experiments/<name>.py``
 call the same function, so a figure's command is either
 ``pgcontrol reproduce NAME`` or ``python experiments/NAME.py``.
 """
@@ -23,7 +31,9 @@ import io
 import json
 from pathlib import Path
 
+from ..errors import RunFailed
 from ..files import atomic_write
+from ..sweep import failures, run_sweep
 
 EXPERIMENTS = {
     "plateau": "Peters & Schaal's scalar LQG: vanilla PG stalls on the zero-exploration plateau, NPG converges",
@@ -44,7 +54,7 @@ def default_out(quick: bool) -> Path:
 
 
 def run(name: str, *, quick: bool = False, seeds: int | None = None, out: str | Path | None = None,
-        progress: bool = True) -> dict:
+        progress: bool = True, workers: int | None = None, ray: str | None = None) -> dict:
     """Run one reproduction; see the module docstring. ``out`` defaults to :func:`default_out`."""
     if name not in EXPERIMENTS:
         raise UnknownExperimentError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
@@ -53,7 +63,22 @@ def run(name: str, *, quick: bool = False, seeds: int | None = None, out: str | 
     out = default_out(quick) if out is None else Path(out)
     out.mkdir(parents=True, exist_ok=True)
     module = importlib.import_module(f"{__name__}.{name}")
-    return module.run(quick=quick, seeds=seeds, out=out, progress=progress)
+    return module.run(quick=quick, seeds=seeds, out=out, progress=progress, workers=workers, ray=ray)
+
+
+def sweep(name: str, specs, out: Path, *, workers: int | None = None, ray: str | None = None,
+          progress: bool = True) -> list[dict]:
+    """Run an experiment's cells (:class:`~pgcontrol.sweep.RunSpec` / :class:`~pgcontrol.sweep.TaskSpec`) as one sweep.
+
+    In ``out/runs/<name>``; finished cells are reused (same specification,
+    same code). Raises :class:`~pgcontrol.errors.RunFailed` naming the
+    first failure if any cell failed: a figure needs every cell.
+    """
+    results = run_sweep(specs, Path(out) / "runs" / name, workers=workers, ray=ray, progress=progress)
+    msg = failures(results)
+    if msg:
+        raise RunFailed(f"reproduce {name}: {msg}")
+    return results
 
 
 def save_figure(fig, path: str | Path, **kw) -> None:
@@ -89,7 +114,11 @@ def script(name: str, argv: list[str] | None = None) -> dict:
     ap.add_argument("--seeds", type=int, default=None, help="number of seeds (or repetitions); default per experiment")
     ap.add_argument("--out", default=None, help="output folder (default: figures, or figures/quick with --quick)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
+    ap.add_argument("--workers", type=int, default=None, help="local worker processes (default: the cores)")
+    ap.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                    help="run the cells as Ray tasks (no ADDRESS: a local Ray; 'auto' or an address: a cluster)")
     args = ap.parse_args(argv)
-    summary = run(name, quick=args.quick, seeds=args.seeds, out=args.out, progress=not args.no_progress)
+    summary = run(name, quick=args.quick, seeds=args.seeds, out=args.out, progress=not args.no_progress,
+                  workers=args.workers, ray=args.ray)
     print(headline(summary))
     return summary

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -66,15 +67,15 @@ from ..algos.vpg import VPGConfig
 from ..checkpoint import atomic_write
 from ..errors import TrainingDiverged
 from ..policies import build_policy, default_initial_gain
+from ..sweep import TaskSpec
 from ..train import train
-from . import save_figure, save_json
+from . import save_figure, save_json, sweep
 
 PLANTS = ["scalar-lqg", "double-integrator", "laplacian-3", "cartpole-linearized"]
 QUICK_PLANTS = ["scalar-lqg", "double-integrator"]
 LEARNERS = {"VPG": "vpg", "NPG": "npg", "actor-critic": "ac", "PPO": "ppo"}
 COLORS = {"VPG": "tab:blue", "NPG": "tab:orange", "actor-critic": "tab:green", "PPO": "tab:red"}
 DEFAULT_SEEDS, QUICK_SEEDS = 5, 2
-FULL_WORKERS = 2  # the full run trains in two processes (one torch thread each); quick mode in one
 
 PI_TOL, PI_MAX_ITER = 1e-12, 100
 GD_TOL, GD_MAX_ITER = 1e-7, 5000
@@ -428,19 +429,25 @@ def figure(result: dict):
 # ---------------------------------------------------------------- entry point
 
 
-def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: bool = True) -> dict:
+def learner_run(plant: str, learner: str, quick: bool, seed: int) -> dict:
+    """:func:`run_learner` as a sweep task (:class:`pgcontrol.sweep.TaskSpec`): ``learner`` is a key of :data:`LEARNERS`."""
+    return run_learner(plant, configs(quick)[plant, learner], LEARNERS[learner], seed)
+
+
+def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: bool = True,
+        workers: int | None = None, ray: str | None = None) -> dict:
     """Run the experiment; see the module docstring."""
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: extra intra-op threads only cost time on shared cores
     try:
-        return _run(quick=quick, seeds=seeds, out=Path(out), progress=progress)
+        return _run(quick=quick, seeds=seeds, out=Path(out), progress=progress, workers=workers, ray=ray)
     finally:
         torch.set_num_threads(threads)
 
 
-def _run(*, quick: bool, seeds: int | None, out: Path, progress: bool) -> dict:
+def _run(*, quick: bool, seeds: int | None, out: Path, progress: bool, workers, ray) -> dict:
     t_start = time.perf_counter()
     n_seeds = seeds if seeds is not None else (QUICK_SEEDS if quick else DEFAULT_SEEDS)
     settings = configs(quick)
@@ -448,81 +455,48 @@ def _run(*, quick: bool, seeds: int | None, out: Path, progress: bool) -> dict:
     log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
 
     references, learners = {}, {}
-    workers = 1 if quick else FULL_WORKERS
-    pool = None
-    if workers > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_worker_init)
-    # every (plant, learner, seed) job, in plant order: a pool works through them first in, first out
-    jobs = {}
+    for p in plant_names:  # the model-based references, in this process (seconds)
+        plant = plants.make(p)
+        K_star, _ = lqr.optimal_gain(plant)
+        J_star = lqr.policy_cost(plant, K_star)
+        K0 = default_initial_gain(plant)
+        references[p] = {
+            "K_star": K_star.tolist(),
+            "J_star": J_star,
+            "initial": {"K": K0.tolist(), "gain_error": gain_error(K0, K_star), "gap": cost_gap(plant, K0, J_star)},
+            "policy_iteration": policy_iteration(plant, K0),
+            "gradient_descent": exact_gradient_descent(plant, K0),
+        }
+        r = references[p]
+        log(f"[gains] {p}: PI {r['policy_iteration']['iterations']} it "
+            f"(err {r['policy_iteration']['gain_error']:.1e}), exact GD {r['gradient_descent']['iterations']} it "
+            f"(err {r['gradient_descent']['gain_error']:.1e})")
+    # the learners: one sweep run per (plant, learner, seed)
+    specs = [TaskSpec.make(f"{__name__}:learner_run", seed, plant=p, learner=name, quick=quick)
+             for p in plant_names for name in LEARNERS if (p, name) in settings for seed in range(n_seeds)]
+    results = iter(sweep("gains", specs, out, workers=workers, ray=ray, progress=progress))
     for p in plant_names:
+        learners[p] = {}
         for name, algo in LEARNERS.items():
             setting = settings.get((p, name))
-            for seed in range(n_seeds if setting is not None else 0):
-                args = (p, setting, algo, seed)
-                jobs[p, name, seed] = pool.submit(run_learner, *args) if pool else args
-    try:
-        for p in plant_names:
-            plant = plants.make(p)
-            K_star, _ = lqr.optimal_gain(plant)
-            J_star = lqr.policy_cost(plant, K_star)
-            K0 = default_initial_gain(plant)
-            references[p] = {
-                "K_star": K_star.tolist(),
-                "J_star": J_star,
-                "initial": {"K": K0.tolist(), "gain_error": gain_error(K0, K_star),
-                            "gap": cost_gap(plant, K0, J_star)},
-                "policy_iteration": policy_iteration(plant, K0),
-                "gradient_descent": exact_gradient_descent(plant, K0),
+            if setting is None:
+                continue
+            runs = [next(results)["output"] for _ in range(n_seeds)]
+            learners[p][name] = {
+                "algo": algo,
+                "config_class": type(setting.config).__name__,
+                "config": dataclasses.asdict(setting.config),
+                "config_changed": _changed(setting.config),
+                "note": setting.note,
+                "fixed_std": setting.fixed_std,
+                "budget": budget(setting.config),
+                "summary": summarise(runs),
+                "runs": runs,
             }
-            r = references[p]
-            log(f"[gains] {p}: PI {r['policy_iteration']['iterations']} it "
-                f"(err {r['policy_iteration']['gain_error']:.1e}), exact GD {r['gradient_descent']['iterations']} it "
-                f"(err {r['gradient_descent']['gain_error']:.1e})")
-            learners[p] = {}
-            for name, algo in LEARNERS.items():
-                setting = settings.get((p, name))
-                if setting is None:
-                    continue
-                runs = []
-                for seed in range(n_seeds):
-                    job = jobs[p, name, seed]
-                    run_ = job.result() if pool else run_learner(*job)
-                    runs.append(run_)
-                    log(f"[gains] {p} {name} seed {seed}: "
-                        + (f"DIVERGED ({run_['diverged']})" if run_["diverged"] else
-                           f"gain error {run_['gain_error']:.3g}, gap {run_['gap']:.3g}, "
-                           f"{run_['steps']} steps, {run_['wall_s']:.1f} s ({run_['cpu_s']:.1f} s CPU)"))
-                learners[p][name] = {
-                    "algo": algo,
-                    "config_class": type(setting.config).__name__,
-                    "config": dataclasses.asdict(setting.config),
-                    "config_changed": _changed(setting.config),
-                    "note": setting.note,
-                    "fixed_std": setting.fixed_std,
-                    "budget": budget(setting.config),
-                    "summary": summarise(runs),
-                    "runs": runs,
-                }
-            # write after every plant, so that an interrupted full run leaves its finished plants on disk
-            done = plant_names[:plant_names.index(p) + 1]
-            result = _result(quick, seeds, n_seeds, done, references, learners, t_start, workers)
-            if len(done) < len(plant_names):
-                result["notes"].append(f"**Partial result**: {', '.join(plant_names[len(done):])} not run yet.")
-            _write(out, result)
-    finally:
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+    result = _result(quick, seeds, n_seeds, plant_names, references, learners, t_start,
+                     (workers or os.cpu_count() or 1) if ray is None else f"Ray ({ray or 'local'})")
+    _write(out, result)
     return result
-
-
-def _worker_init() -> None:
-    import torch
-
-    torch.set_num_threads(1)
 
 
 def _result(quick, seeds, n_seeds, done, references, learners, t_start, workers) -> dict:

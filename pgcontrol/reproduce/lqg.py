@@ -70,8 +70,9 @@ from .. import lqr, plants
 from ..algos.npg import NPGConfig
 from ..policies import LinearGaussianPolicy
 from ..errors import TrainingDiverged
+from ..sweep import TaskSpec
 from ..train import train
-from . import save_figure, save_json
+from . import save_figure, save_json, sweep
 
 PLANT = "double-integrator-output"
 K0 = 0.0
@@ -81,7 +82,13 @@ CONFIG = NPGConfig(num_envs=64, iterations=50, kl_bound=0.01, estimator="rtg", b
 EVAL_AT = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100, 150, 200)
 
 
-def _train_seed(plant, seed: int, iterations: int, progress=None):
+def seed_run(iterations: int, seed: int) -> dict:
+    """One seed as a sweep task (:class:`pgcontrol.sweep.TaskSpec`): ``{"rows": [...], "diverged": message or None}``."""
+    rows, diverged = _train_seed(plants.make(PLANT), seed, iterations)
+    return {"rows": rows, "diverged": diverged}
+
+
+def _train_seed(plant, seed: int, iterations: int):
     """One NPG run; exact scores of the gain after the iterations in :data:`EVAL_AT` (``resume`` chunks)."""
     T = plant.horizon
     cfg = dataclasses.replace(CONFIG, iterations=iterations)
@@ -102,8 +109,6 @@ def _train_seed(plant, seed: int, iterations: int, progress=None):
             rows.append({"iteration": end, "steps": int(hist[-1]["steps"]), "K": pol.K.tolist(),
                          "std": pol.std.tolist(), "J": lqr.static_output_cost(plant, pol.K, 0.0, T),
                          "J_explore": lqr.static_output_cost(plant, pol.K, pol.std, T)})
-            if progress is not None:
-                progress.update(end - done)
             done = end
     return rows, diverged
 
@@ -160,7 +165,8 @@ def _figure(runs, J_static, J_lqg, J_lqr, meta, grid, J_grid):
     return fig
 
 
-def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: bool = True) -> dict:
+def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: bool = True,
+        workers: int | None = None, ray: str | None = None) -> dict:
     """Run the experiment (see the module docstring)."""
     n_seeds = seeds if seeds is not None else (2 if quick else 5)
     iterations = 12 if quick else CONFIG.iterations
@@ -176,21 +182,13 @@ def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: b
     J_grid = np.array([lqr.static_output_cost(plant, [[k]], 0.0, T) for k in grid])
     k_grid = float(grid[np.nanargmin(J_grid)])
 
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=n_seeds * iterations, desc="lqg npg", unit="it", dynamic_ncols=True)
+    # one sweep run per seed
+    specs = [TaskSpec.make(f"{__name__}:seed_run", seed, iterations=iterations) for seed in range(n_seeds)]
     runs, diverged = [], {}
-    try:
-        for seed in range(n_seeds):
-            rows, div = _train_seed(plant, seed, iterations, bar)
-            runs.append(rows)
-            if div:
-                diverged[seed] = div
-    finally:
-        if bar is not None:
-            bar.close()
+    for seed, res in enumerate(sweep("lqg", specs, out, workers=workers, ray=ray, progress=progress)):
+        runs.append(res["output"]["rows"])
+        if res["output"]["diverged"]:
+            diverged[seed] = res["output"]["diverged"]
 
     final = np.array([rows[-1]["J"] for rows in runs])
     final_k = np.array([rows[-1]["K"][0][0] for rows in runs])

@@ -24,6 +24,7 @@ the full run: 30 000 (InvertedPendulum) and 100 000 (HalfCheetah) steps, 3 seeds
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -33,9 +34,8 @@ from ..algos.ac import ACConfig
 from ..algos.npg import NPGConfig
 from ..algos.ppo import PPOConfig
 from ..algos.vpg import VPGConfig
-from ..errors import TrainingDiverged
-from ..train import train
-from . import save_figure, save_json
+from ..sweep import RunSpec
+from . import save_figure, save_json, sweep
 
 ENVS = ("InvertedPendulum-v5", "HalfCheetah-v5")
 LEARNERS = ("vpg", "npg", "ac", "ppo")
@@ -70,36 +70,25 @@ def curve(history: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     return s, r
 
 
-def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: bool = True) -> dict:
+def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: bool = True,
+        workers: int | None = None, ray: str | None = None) -> dict:
     """Make ``out/mujoco.png`` and ``out/mujoco.json``; see the module docstring."""
 
     t0 = time.perf_counter()
     envs = ENVS[:1] if quick else ENVS
     n_seeds = seeds if seeds is not None else (1 if quick else 3)
-    jobs = [(e, a, s) for e in envs for a in LEARNERS for s in range(n_seeds)]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(jobs), desc="mujoco", unit="run", dynamic_ncols=True)
+    # one training run per (task, learner, seed): the configuration in full, the budget as max_steps
+    budget = {e: QUICK_BUDGET if quick else BUDGET[e] for e in envs}
+    specs = [RunSpec(algo, env_id, tuple(sorted(dataclasses.asdict(config(algo, env_id, budget[env_id])).items())),
+                     seed, budget[env_id], "mlp") for env_id in envs for algo in LEARNERS for seed in range(n_seeds)]
     runs: dict = {e: {a: [] for a in LEARNERS} for e in envs}
-    for env_id, algo, seed in jobs:
-        budget = QUICK_BUDGET if quick else BUDGET[env_id]
-        cfg = config(algo, env_id, budget)
-        t = time.perf_counter()
-        try:
-            hist = train(algo, env_id, config=cfg, seed=seed, policy_kind="mlp", progress=False, max_steps=budget)
-            status = "ok"
-        except TrainingDiverged as exc:
-            hist, status = [], f"diverged: {exc}"
+    for spec, res in zip(specs, sweep("mujoco", specs, out, workers=workers, ray=ray, progress=progress)):
+        hist = res["history"]
         s, r = curve(hist)
-        runs[env_id][algo].append({"seed": seed, "steps": s.tolist(), "returns": r.tolist(), "status": status,
-                                   "total_steps": int(hist[-1]["steps"]) if hist else 0,
-                                   "seconds": time.perf_counter() - t})
-        if bar is not None:
-            bar.update()
-    if bar is not None:
-        bar.close()
+        runs[spec.env][spec.algo].append({
+            "seed": spec.seed, "steps": s.tolist(), "returns": r.tolist(),
+            "status": "ok" if res["status"] == "ok" else f"diverged: {res['error']}",
+            "total_steps": int(hist[-1]["steps"]) if hist else 0, "seconds": res["seconds"]})
 
     table = {}
     lines = []

@@ -53,7 +53,8 @@ from ..plants import make
 from ..policies import LinearGaussianPolicy
 from ..rollout import Batch, batch_from_rollout
 from ..sim import rollout_linear
-from . import save_figure, save_json
+from ..sweep import TaskSpec
+from . import save_figure, save_json, sweep
 
 PLANT = "scalar-lqg"
 K_START, STD_START, STD_FLOOR = -0.2, 0.1, 1e-3  # k = θ₁ (u = k x), σ = θ₂
@@ -117,6 +118,12 @@ def learn(algo: str, step: float, seed: int, updates: int, plant=None) -> RunRes
     return RunResult(np.array(k), np.array(s), False)
 
 
+def learn_run(algo: str, step: float, updates: int, seed: int) -> dict:
+    """:func:`learn` as a sweep task (:class:`pgcontrol.sweep.TaskSpec`): the trajectory as JSON-able lists."""
+    r = learn(algo, step, seed, updates)
+    return {"k": r.k.tolist(), "std": r.std.tolist(), "diverged": r.diverged}
+
+
 def exact_path(algo: str, step: float, updates: int, plant=None) -> RunResult:
     """The same update rule with the exact gradient (and exact Fisher), from the same start."""
     plant = make(PLANT) if plant is None else plant
@@ -160,7 +167,8 @@ def _rank(s: dict) -> tuple:
     return (-s["reached"], s["median_updates"] if s["median_updates"] is not None else np.inf)
 
 
-def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: bool = True) -> dict:
+def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: bool = True,
+        workers: int | None = None, ray: str | None = None) -> dict:
     """Make ``out/plateau.png`` and ``out/plateau.json``; see the module docstring."""
     t_start = time.perf_counter()
     plant = make(PLANT)
@@ -168,19 +176,14 @@ def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: b
     J_opt = lqr.policy_cost(plant, [[-k_opt]], 0.0)
     n_seeds = seeds if seeds is not None else 10
     grid = {a: ((BEST[a],) if quick else GRID[a]) for a in GRID}
-    jobs = [(a, step, seed) for a in grid for step in grid[a] for seed in range(n_seeds)]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(jobs), desc="plateau", unit="run", dynamic_ncols=True)
+    # one sweep run per (learner, step size, seed)
+    specs = [TaskSpec.make(f"{__name__}:learn_run", seed, algo=a, step=step, updates=UPDATES[a])
+             for a in grid for step in grid[a] for seed in range(n_seeds)]
     results: dict[str, dict[float, list[RunResult]]] = {a: {} for a in grid}
-    for a, step, seed in jobs:
-        results[a].setdefault(step, []).append(learn(a, step, seed, UPDATES[a], plant))
-        if bar is not None:
-            bar.update()
-    if bar is not None:
-        bar.close()
+    for spec, res in zip(specs, sweep("plateau", specs, out, workers=workers, ray=ray, progress=progress)):
+        a, step = dict(spec.kwargs)["algo"], dict(spec.kwargs)["step"]
+        o = res["output"]
+        results[a].setdefault(step, []).append(RunResult(np.array(o["k"]), np.array(o["std"]), o["diverged"]))
     table = {a: {str(step): summarise(runs, k_opt) for step, runs in results[a].items()} for a in results}
     best = {a: min(results[a], key=lambda st: _rank(table[a][str(st)])) for a in results}
     exact = {a: exact_path(a, best[a], UPDATES[a], plant) for a in results}

@@ -68,7 +68,8 @@ from .. import lqr, plants
 from ..critics import QuadraticValue
 from ..rollout import Batch, batch_from_rollout, pg_advantages
 from ..sim import rollout_linear
-from . import save_figure, save_json
+from ..sweep import TaskSpec
+from . import save_figure, save_json, sweep
 
 PLANT = "double-integrator"
 GAIN = [[0.3, 0.9]]
@@ -176,46 +177,53 @@ def fit_critic(plant, K, std, n_episodes: int, seed: int) -> QuadraticValue:
     return QuadraticValue(plant.n).fit_least_squares(b.obs, rtg)
 
 
-def estimates(plant, K, std, ns, reps: int, *, seed: int = 0, progress: bool = False):
-    """Gradient estimates ``{name: {N: (reps, d) array}}`` of every estimator, plus the fitted critic."""
-    K, s = plant.check_gain(K, std)
-    T = plant.horizon
-    P, q = lqr.finite_horizon_value(plant, K, s, T)
-    critic = fit_critic(plant, K, s, N_PILOT, seed=10_000 + seed)
-    n_max = max(ns)
-    chunk = max(1, CHUNK_EPISODES // n_max)
-    out = {k: {n: [] for n in ns} for k in ESTIMATORS}
-    starts = list(range(0, reps, chunk))
-    it = starts
-    if progress:
-        from tqdm.auto import tqdm
+def _chunks(reps: int, ns) -> list[tuple[int, int]]:
+    """``(first repetition, repetitions)`` of each chunk of at most :data:`CHUNK_EPISODES` rollouts."""
+    size = max(1, CHUNK_EPISODES // max(ns))
+    return [(r0, min(size, reps - r0)) for r0 in range(0, reps, size)]
 
-        it = tqdm(starts, desc="variance", unit="chunk", dynamic_ncols=True)
-    for c, r0 in enumerate(it):
-        r = min(chunk, reps - r0)
-        ro = rollout_linear(plant, K, s, n_traj=r * n_max, seed=seed * 1_000_003 + c)
-        batch = _batch(ro, n_max, r)
-        sc = scores(batch, K, s)
-        vals = {"exact": _values(batch, "exact", P, q, None), "fitted": _values(batch, "fitted", P, q, critic),
-                None: (None, None)}
-        for name, (_, est, base, crit, lam, dw) in ESTIMATORS.items():
-            v, nv = vals[crit]
-            if base == "mean":  # depends on the batch: recompute for every N
-                for n in ns:
-                    b = _sub(batch, n)
-                    psi, _ = pg_advantages(b, estimator=est, baseline=base, gamma=plant.gamma, lam=lam,
-                                           discount_weighting=dw)
-                    out[name][n].append(_per_episode(sc[:, :n], psi).mean(0).numpy())
-                continue
-            psi, _ = pg_advantages(batch, estimator=est, baseline=base, gamma=plant.gamma, values=v,
-                                   next_values=nv, lam=lam, discount_weighting=dw)
-            g = _per_episode(sc, psi)  # i.i.d. over episodes: the first N of each repetition
-            csum = g.cumsum(0)
+
+def _chunk_estimates(plant, K, s, ns, c: int, r: int, seed: int, P, q, critic) -> dict:
+    """``{name: {N: (r, d) array}}``: the estimates of chunk ``c`` (``r`` repetitions of ``max(ns)`` rollouts)."""
+    n_max = max(ns)
+    out = {k: {} for k in ESTIMATORS}
+    ro = rollout_linear(plant, K, s, n_traj=r * n_max, seed=seed * 1_000_003 + c)
+    batch = _batch(ro, n_max, r)
+    sc = scores(batch, K, s)
+    vals = {"exact": _values(batch, "exact", P, q, None), "fitted": _values(batch, "fitted", P, q, critic),
+            None: (None, None)}
+    for name, (_, est, base, crit, lam, dw) in ESTIMATORS.items():
+        v, nv = vals[crit]
+        if base == "mean":  # depends on the batch: recompute for every N
             for n in ns:
-                out[name][n].append((csum[n - 1] / n).numpy())
-        del ro, batch, sc, vals, psi, g, csum
-        _release_memory()
-    return {k: {n: np.concatenate(v[n]) for n in ns} for k, v in out.items()}, critic
+                b = _sub(batch, n)
+                psi, _ = pg_advantages(b, estimator=est, baseline=base, gamma=plant.gamma, lam=lam,
+                                       discount_weighting=dw)
+                out[name][n] = _per_episode(sc[:, :n], psi).mean(0).numpy()
+            continue
+        psi, _ = pg_advantages(batch, estimator=est, baseline=base, gamma=plant.gamma, values=v,
+                               next_values=nv, lam=lam, discount_weighting=dw)
+        g = _per_episode(sc, psi)  # i.i.d. over episodes: the first N of each repetition
+        csum = g.cumsum(0)
+        for n in ns:
+            out[name][n] = (csum[n - 1] / n).numpy()
+    del ro, batch, sc, vals, psi, g, csum
+    _release_memory()
+    return out
+
+
+def _model(plant, K, s, seed: int):
+    """The exact finite-horizon value (P, q) and the fitted critic, shared by every chunk."""
+    P, q = lqr.finite_horizon_value(plant, K, s, plant.horizon)
+    return P, q, fit_critic(plant, K, s, N_PILOT, seed=10_000 + seed)
+
+
+def chunk_run(plant: str, K: list, std: list, ns: list, chunk: int, reps: int, seed: int) -> dict:
+    """One chunk as a sweep task (:class:`pgcontrol.sweep.TaskSpec`): ``{name: {str(N): (reps, d) list}}``."""
+    p = plants.make(plant)
+    K, s = p.check_gain(K, std)
+    est = _chunk_estimates(p, K, s, ns, chunk, reps, seed, *_model(p, K, s, seed))
+    return {name: {str(n): a.tolist() for n, a in by_n.items()} for name, by_n in est.items()}
 
 
 def statistics(est: dict, exact: np.ndarray) -> dict:
@@ -304,7 +312,8 @@ def _figure(stats: dict, ns, exact, meta) -> "Figure":  # noqa: F821
     return fig
 
 
-def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: bool = True) -> dict:
+def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: bool = True,
+        workers: int | None = None, ray: str | None = None) -> dict:
     """Run the experiment (see the module docstring); ``seeds`` is the number of repetitions R."""
     reps = seeds if seeds is not None else (200 if quick else 1000)
     ns = [2**k for k in range(0, 7 if quick else 9)]  # 1..64 (quick) or 1..256
@@ -313,10 +322,15 @@ def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: b
     T = plant.horizon
     dK, ds = lqr.policy_gradient(plant, K, s, horizon=T)
     exact = np.concatenate([dK.ravel(), ds])
+    # one sweep run per chunk of rollouts (seed 0: the chunks' streams are seeded 0·1 000 003 + c)
+    specs = [TaskSpec.make(f"{__name__}:chunk_run", 0, plant=PLANT, K=K.tolist(), std=s.tolist(), ns=ns, chunk=c,
+                           reps=r) for c, (_, r) in enumerate(_chunks(reps, ns))]
+    chunks = [res["output"] for res in sweep("variance", specs, out, workers=workers, ray=ray, progress=progress)]
+    est = {name: {n: np.concatenate([np.array(ch[name][str(n)]) for ch in chunks]) for n in ns} for name in ESTIMATORS}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        est, critic = estimates(plant, K, s, ns, reps, seed=0, progress=progress)
+        critic = _model(plant, K, s, 0)[2]
     finally:
         torch.set_num_threads(threads)
     stats = statistics(est, exact)
