@@ -131,29 +131,40 @@ class Collector:
         """
         if self._obs is None or not hasattr(self.envs, "state_dict"):
             return None
-        return {"obs": self._obs.clone(), "resetting": self._resetting.clone(), "tau": self._tau.clone(),
-                "ep_ret": self._ep_ret.clone(), "env": self.envs.state_dict()}
+        return {"obs": self._obs.clone(), "resetting": torch.as_tensor(self._resetting).clone(),
+                "tau": torch.as_tensor(self._tau).clone(), "ep_ret": torch.as_tensor(self._ep_ret).clone(),
+                "env": self.envs.state_dict()}
 
     def load_episode_state(self, state: dict | None) -> None:
         """Continue the episodes saved by :meth:`episode_state` (nothing to do for ``None``)."""
         if state is None:
             return
         self.envs.load_state_dict(state["env"])
-        self._obs, self._resetting = state["obs"].to(self.device), state["resetting"].to(self.device)
-        self._tau, self._ep_ret = state["tau"].to(self.device), state["ep_ret"].to(self.device)
+        self._obs = state["obs"].to(self.device)
+        keep = (lambda t: t.to(self.device)) if self._on_device else (lambda t: t.cpu().numpy())  # noqa: E731
+        self._resetting, self._tau, self._ep_ret = keep(state["resetting"]), keep(state["tau"]), keep(state["ep_ret"])
 
     def _tensor(self, x, dtype=None):
         return torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x, device=self.device,
                                dtype=dtype or self.dtype)
+
+    @property
+    def _on_device(self) -> bool:
+        """The env returns tensors on the collector's device (the plants' vector env), not NumPy arrays."""
+        return bool(getattr(self.envs, "return_torch", False))
 
     def reset(self, seed: int | None = None):
         obs, _ = self.envs.reset(seed=self._seed if seed is None else seed)
         self._seed += 1  # the next explicit reset draws fresh initial states
         n = self.envs.num_envs
         self._obs = self._tensor(obs)
-        self._resetting = torch.zeros(n, dtype=torch.bool, device=self.device)
-        self._tau = torch.zeros(n, dtype=torch.long, device=self.device)
-        self._ep_ret = torch.zeros(n, dtype=torch.float64, device=self.device)
+        # the episode bookkeeping lives where the env's outputs do: on the device, or in NumPy on the host
+        if self._on_device:
+            self._resetting = torch.zeros(n, dtype=torch.bool, device=self.device)
+            self._tau = torch.zeros(n, dtype=torch.long, device=self.device)
+            self._ep_ret = torch.zeros(n, dtype=torch.float64, device=self.device)
+        else:
+            self._resetting, self._tau, self._ep_ret = np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n)
 
     @torch.no_grad()
     def collect(self, n_steps: int | None = None, *, episodes: bool = False, max_steps: int = 100_000) -> Batch:
@@ -164,7 +175,9 @@ class Collector:
         nothing is read back to the host until the batch is complete: the
         divergence flag and the episode statistics are kept on the device and
         read once at the end, and whole episodes take exactly the env's
-        ``horizon`` steps. Other environments return NumPy arrays, and the
+        ``horizon`` steps. Other environments return NumPy arrays: the
+        bookkeeping stays in NumPy (tiny arrays: a NumPy operation costs a
+        fraction of a torch one) and becomes tensors once, at the end; their
         episode returns come from Gymnasium's ``RecordEpisodeStatistics``
         (inside any reward normalisation, so they stay unnormalised).
         """
@@ -172,57 +185,70 @@ class Collector:
             self.reset()
         if not episodes and (n_steps is None or n_steps < 1):
             raise ValueError(f"n_steps must be a positive integer; got {n_steps!r}")
-        on_device = bool(getattr(self.envs, "return_torch", False))
+        on_device = self._on_device
+        xp = torch if on_device else np  # where the bookkeeping is done
         limit = max_steps if episodes else int(n_steps)
         if episodes and on_device and getattr(self.envs, "horizon", None):
             limit = min(limit, int(self.envs.horizon))  # every episode has ended by then
         # per-step records, stacked once at the end; obs[t + 1] is next_obs[t] (self._obs = next_obs below),
         # so the observations are recorded once, as T + 1 rows
-        rec = {k: [] for k in ("actions", "means", "rewards", "terminated", "truncated", "valid", "tau")}
+        rec = {k: [] for k in ("actions", "means", "rewards", "terminated", "truncated", "valid", "tau", "flagged")}
         observations = [self._obs]
-        ended_rec, ret_rec, flagged = [], [], []  # episode ends, returns and divergence flags, read at the end
-        finished = torch.zeros(self.envs.num_envs, dtype=torch.bool, device=self.device)
+        ended_rec, ret_rec = [], []  # episode ends and returns (device), read once at the end
+        n = self.envs.num_envs
+        finished = torch.zeros(n, dtype=torch.bool, device=self.device) if on_device else np.zeros(n, bool)
         ep_returns, ep_lengths = [], []
+        np_dtype = torch.empty((), dtype=self.dtype).numpy().dtype
         for _ in range(limit):
             actions, means = self.policy.sample(self._obs, self.generator)
-            obs, reward, term, trunc, info = self.envs.step(actions if on_device else actions.detach().cpu().numpy())
+            obs, reward, term, trunc, info = self.envs.step(actions if on_device else actions.cpu().numpy())
             next_obs = self._tensor(obs)
-            term, trunc = self._tensor(term, torch.bool), self._tensor(trunc, torch.bool)
-            reward = self._tensor(reward)
+            if on_device:
+                term, trunc, reward = term.to(torch.bool), trunc.to(torch.bool), reward.to(self.dtype)
+                reward64 = reward.double()
+            else:  # the reward as the batch will hold it (the policy's dtype), then float64 for the sums
+                term, trunc = np.asarray(term, bool), np.asarray(trunc, bool)
+                reward = np.asarray(reward).astype(np_dtype)
+                reward64 = reward.astype(np.float64)
             valid = ~self._resetting & ~finished
-            if isinstance(info, dict) and "diverged" in info:  # the plants report divergence (and stay finite)
-                flagged.append(self._tensor(info["diverged"], torch.bool))
-            else:
-                flagged.append(~(torch.isfinite(next_obs).reshape(next_obs.shape[0], -1).all(-1) & torch.isfinite(reward)))
-            for k, v in zip(rec, (actions, means, reward, term, trunc, valid, self._tau)):
+            # divergence: the plants say so (and stay finite); other envs are checked for finite numbers at the end
+            diverged = info.get("diverged") if isinstance(info, dict) else None
+            for k, v in zip(rec, (actions, means, reward, term, trunc, valid, self._tau, diverged)):
                 rec[k].append(v)
             observations.append(next_obs)
             # episode bookkeeping (reset steps contribute nothing)
-            self._ep_ret += torch.where(valid, reward.double(), 0.0)
+            self._ep_ret = self._ep_ret + xp.where(valid, reward64, 0.0)
             done = (term | trunc) & ~self._resetting
-            if not on_device:  # host env: the returns of RecordEpisodeStatistics (unnormalised), else our sums
+            if on_device:
+                ended_rec.append(done & ~finished)
+                ret_rec.append(self._ep_ret)
+            else:  # the returns of RecordEpisodeStatistics (unnormalised), else our sums
                 stats = info.get("episode") if isinstance(info, dict) and "_episode" in info else None
-                for i in torch.nonzero(done & ~finished).flatten().tolist():
+                for i in np.flatnonzero(done & ~finished).tolist():
                     if stats is not None and bool(info["_episode"][i]):
                         ep_returns.append(float(np.asarray(stats["r"])[i]))
                         ep_lengths.append(int(np.asarray(stats["l"])[i]))
                     else:
                         ep_returns.append(float(self._ep_ret[i]))
                         ep_lengths.append(int(self._tau[i]) + 1)
-            else:
-                ended_rec.append(done & ~finished)
-                ret_rec.append(self._ep_ret.clone())
-            self._ep_ret.masked_fill_(done | self._resetting, 0.0)
-            self._tau = torch.where(done | self._resetting, 0, self._tau + 1)
+            self._ep_ret = xp.where(done | self._resetting, 0.0, self._ep_ret)
+            self._tau = xp.where(done | self._resetting, 0, self._tau + 1)
             if episodes:
-                finished |= done
+                finished = finished | done
             self._resetting = done
             self._obs = next_obs
             if episodes and not on_device and bool(finished.all()):
                 break
-        b = {k: torch.stack(v) for k, v in rec.items()}
+        flagged = rec.pop("flagged")
+        b = {k: torch.stack(v) if on_device or k in ("actions", "means") else
+             torch.as_tensor(np.stack(v), device=self.device) for k, v in rec.items()}
         all_obs = torch.stack(observations)
-        bad = bool((torch.stack(flagged) & b["valid"]).any())  # a valid step diverged or turned non-finite
+        if flagged[0] is not None:  # a valid step diverged
+            bad = bool((self._tensor(np.stack(flagged) if not on_device else torch.stack(flagged), torch.bool)
+                        & b["valid"]).any())
+        else:  # a valid step turned non-finite
+            finite = torch.isfinite(all_obs[1:]).flatten(2).all(-1) & torch.isfinite(b["rewards"])
+            bad = bool((b["valid"] & ~finite).any())
         logp = self.policy.log_prob_at_mean(b["means"], b["actions"])  # eq. (4.26), for the whole batch at once
         if ended_rec:  # one read of the device for the whole batch, in the order the episodes ended
             ended = torch.stack(ended_rec)
