@@ -1,107 +1,210 @@
-"""pgcontrol PPO against Stable-Baselines3 PPO on MuJoCo tasks, identical settings, side by side in one run.
+"""pgcontrol PPO and TRPO against Stable-Baselines3 PPO and sb3-contrib TRPO on MuJoCo, side by side in one run.
 
-Both sides get: the same env ids (Gymnasium v5), ``--num-envs`` environments,
-n_steps 2048 per environment, minibatches of 64, 10 epochs, lr 3e-4 (no
-annealing: SB3's default; pgcontrol's ``anneal_lr`` is switched off), γ 0.99,
-λ 0.95, clip 0.2, no value clipping, value coefficient 0.5, no entropy bonus,
-gradient clipping 0.5, advantages normalised per minibatch, tanh 64-64
-policy and critic, observation and reward normalisation (pgcontrol:
-Gymnasium's wrappers; SB3: ``VecNormalize``), one torch thread each, the same
-seeds; the runs alternate (pgcontrol, SB3, pgcontrol, ...). It prints the
-end-to-end steps/s of each and their ratio, the mean return at the end
-(SB3: the last 10 episodes; pgcontrol: the episodes of its last iteration),
-and a line ``ratio: X`` (pgcontrol / SB3 steps/s, PPO, the first env) for
-scripts. The hyperparameters are printed with the results and written to
-the JSON (``--out``).
+PPO, both sides: the same env ids (Gymnasium v5), ``--num-envs``
+environments, n_steps 2048 per environment, minibatches of 64, 10 epochs,
+lr 3e-4 (no annealing: SB3's default; pgcontrol's ``anneal_lr`` is switched
+off), γ 0.99, λ 0.95, clip 0.2, no value clipping, value coefficient 0.5, no
+entropy bonus, gradient clipping 0.5, advantages normalised per minibatch,
+tanh 64-64 policy and critic, observation and reward normalisation
+(pgcontrol: Gymnasium's wrappers; SB3: ``VecNormalize``).
+
+TRPO (``--algos trpo``), sb3-contrib's defaults on both sides: KL bound
+0.01, 15 conjugate-gradient iterations with damping 0.1, backtracking by 0.8
+up to 10 times, GAE λ 0.95, γ 0.99, a tanh 64-64 critic trained by Adam (lr
+1e-3) for 10 epochs of minibatches of 128, observation and reward
+normalisation. Where the libraries differ by design it is said here, not
+hidden: pgcontrol's TRPO collects whole episodes (``--num-envs`` × 2 of
+them per update: 2 000 steps on HalfCheetah, against sb3-contrib's 2 048),
+fits its critic to the reward-to-go (sb3-contrib: the λ-returns) and does
+not normalise the advantages.
+
+Both sides use one torch thread and the same seeds, and the runs alternate
+(pgcontrol, SB3, pgcontrol, ...). It prints the end-to-end steps/s of each
+and their ratio, the mean return of the last 10 episodes of each run (mean
+± std over seeds, and Welch's t-test when there are ≥ 2 seeds a side), and
+a line ``ratio: X`` (pgcontrol / SB3 steps/s, the first algorithm on the
+first env) for scripts. ``--out FILE.json`` writes every run with its
+learning curve (every episode's return), and the figure next to it
+(``FILE.png``: mean and min–max over seeds of both sides).
 
 Needs the bench extra: ``pip install -e ".[bench]"`` (after torch; it does not change it).
 
 Usage::
 
-    python experiments/bench_vs_sb3.py --quick                 # InvertedPendulum-v5, 1 seed, 20 000 steps
-    python experiments/bench_vs_sb3.py [--envs HalfCheetah-v5 Hopper-v5] [--steps 1000000] [--seeds 3]
-                                       [--num-envs 1] [--out figures/bench_vs_sb3.json]
+    python experiments/bench_vs_sb3.py --quick                 # InvertedPendulum-v5, PPO and TRPO, 1 seed, 20 000 steps
+    python experiments/bench_vs_sb3.py [--algos ppo trpo] [--envs HalfCheetah-v5 Hopper-v5] [--steps 1000000]
+                                       [--seeds 3] [--num-envs 1] [--out figures/bench_vs_sb3.json]
+    python experiments/bench_vs_sb3.py --plot figures/bench_vs_sb3.json     # redraw the figure from a JSON
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
+import warnings
 from pathlib import Path
 
 # this folder holds mujoco.py, which must not shadow the mujoco package when run as a script
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-HYPER = dict(n_steps=2048, batch_size=64, n_epochs=10, lr=3e-4, gamma=0.99, gae_lambda=0.95, clip=0.2,
-             vf_coef=0.5, ent_coef=0.0, max_grad_norm=0.5, net="tanh 64-64", normalize="obs and reward")
+HYPER = {
+    "ppo": dict(n_steps=2048, batch_size=64, n_epochs=10, lr=3e-4, gamma=0.99, gae_lambda=0.95, clip=0.2,
+                vf_coef=0.5, ent_coef=0.0, max_grad_norm=0.5, net="tanh 64-64", normalize="obs and reward"),
+    "trpo": dict(episodes_per_env=2, sb3_n_steps=2048, target_kl=0.01, cg_iters=15, cg_damping=0.1,
+                 backtrack=0.8, max_backtracks=10, gamma=0.99, gae_lambda=0.95, critic_lr=1e-3, critic_epochs=10,
+                 critic_batch=128, net="tanh 64-64", normalize="obs and reward"),
+}
+LAST = 10  # final return: the mean of the last 10 episodes of a run
 
 
 def parse(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="InvertedPendulum-v5, 1 seed, 20 000 steps")
+    ap.add_argument("--quick", action="store_true", help="InvertedPendulum-v5, PPO and TRPO, 1 seed, 20 000 steps")
+    ap.add_argument("--algos", nargs="+", choices=sorted(HYPER), default=None)
     ap.add_argument("--envs", nargs="+", default=None)
     ap.add_argument("--steps", type=int, default=None)
     ap.add_argument("--seeds", type=int, default=None)
     ap.add_argument("--num-envs", type=int, default=1)
-    ap.add_argument("--out", default=None, help="JSON of every run (default: none)")
+    ap.add_argument("--out", default=None, help="JSON of every run (and FILE.png, the figure); default: none")
+    ap.add_argument("--plot", metavar="JSON", default=None, help="only redraw the figure of an earlier --out")
     args = ap.parse_args(argv)
+    args.algos = args.algos or (["ppo", "trpo"] if args.quick else ["ppo"])
     args.envs = args.envs or (["InvertedPendulum-v5"] if args.quick else ["HalfCheetah-v5", "Hopper-v5"])
     args.steps = args.steps or (20_000 if args.quick else 1_000_000)
     args.seeds = args.seeds or (1 if args.quick else 3)
     return args
 
 
-def run_pgcontrol(env_id: str, steps: int, seed: int, num_envs: int) -> dict:
-    from pgcontrol.algos.ppo import PPOConfig
+# ------------------------------------------------------------------ the two sides
+
+
+def pgcontrol_config(algo: str, steps: int, num_envs: int):
+    """pgcontrol's config of ``algo`` with the settings of :data:`HYPER`."""
+    if algo == "ppo":
+        from pgcontrol.algos.ppo import PPOConfig
+
+        h = HYPER["ppo"]
+        per = h["n_steps"] * num_envs
+        return PPOConfig(num_envs=num_envs, n_steps=h["n_steps"], iterations=max(1, -(-steps // per)), lr=h["lr"],
+                         anneal_lr=False, update_epochs=h["n_epochs"], num_minibatches=max(1, per // h["batch_size"]),
+                         gamma=h["gamma"], lam=h["gae_lambda"], clip_coef=h["clip"], clip_vloss=False,
+                         vf_coef=h["vf_coef"], ent_coef=h["ent_coef"], max_grad_norm=h["max_grad_norm"], norm_adv=True,
+                         normalize_obs=True, normalize_reward=True)
+    from pgcontrol.algos.npg import NPGConfig
+
+    h = HYPER["trpo"]
+    return NPGConfig(num_envs=num_envs * h["episodes_per_env"], iterations=10**9, kl_bound=h["target_kl"],
+                     fisher="cg", cg_iters=h["cg_iters"], damping=h["cg_damping"], line_search=True,
+                     backtrack_coef=h["backtrack"], max_backtracks=h["max_backtracks"], gamma=h["gamma"],
+                     estimator="gae", lam=h["gae_lambda"], baseline="value", critic="mlp", critic_lr=h["critic_lr"],
+                     critic_epochs=h["critic_epochs"], critic_minibatch=h["critic_batch"], normalize_obs=True,
+                     normalize_reward=True)
+
+
+def run_pgcontrol(algo: str, env_id: str, steps: int, seed: int, num_envs: int) -> dict:
     from pgcontrol.train import train
 
-    per = HYPER["n_steps"] * num_envs
-    cfg = PPOConfig(num_envs=num_envs, n_steps=HYPER["n_steps"], iterations=max(1, -(-steps // per)),
-                    lr=HYPER["lr"], anneal_lr=False, update_epochs=HYPER["n_epochs"],
-                    num_minibatches=max(1, per // HYPER["batch_size"]), gamma=HYPER["gamma"],
-                    lam=HYPER["gae_lambda"], clip_coef=HYPER["clip"], clip_vloss=False, vf_coef=HYPER["vf_coef"],
-                    ent_coef=HYPER["ent_coef"], max_grad_norm=HYPER["max_grad_norm"], norm_adv=True,
-                    normalize_obs=True, normalize_reward=True)
     t = time.perf_counter()
-    hist = train("ppo", env_id, config=cfg, seed=seed, policy_kind="mlp", progress=False, threads=1, max_steps=steps)
+    hist = train(algo, env_id, config=pgcontrol_config(algo, steps, num_envs), seed=seed, policy_kind="mlp",
+                 progress=False, threads=1, max_steps=steps)
     seconds = time.perf_counter() - t
-    last = next((r for r in reversed(hist) if "return_mean" in r), {})
-    return {"steps": hist[-1]["steps"], "seconds": seconds, "return": last.get("return_mean"),
-            "curve": [[r["steps"], r["return_mean"]] for r in hist if "return_mean" in r]}
+    rows = [r for r in hist if "return_mean" in r]
+    # the curve: (steps at the end of the iteration, mean return of its episodes, how many ended)
+    curve = [[r["steps"], r["return_mean"], r["episodes"]] for r in rows]
+    return {"steps": hist[-1]["steps"], "seconds": seconds, "return": last_episodes_mean(curve), "curve": curve}
 
 
-def run_sb3(env_id: str, steps: int, seed: int, num_envs: int) -> dict:
+def last_episodes_mean(curve) -> float | None:
+    """The mean return of the last :data:`LAST` episodes of ``[[steps, mean return, episodes], ...]``.
+
+    pgcontrol logs each iteration's mean: the last iterations are taken whole
+    until they hold at least :data:`LAST` episodes (weighted by their counts).
+    """
+    total = count = 0.0
+    for _, ret, n in reversed(curve):
+        total, count = total + ret * n, count + n
+        if count >= LAST:
+            break
+    return total / count if count else None
+
+
+def run_sb3(algo: str, env_id: str, steps: int, seed: int, num_envs: int) -> dict:
     import torch
-    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
 
+    class Episodes(BaseCallback):
+        """Every finished episode's (timestep, return), from the Monitor wrapper's infos."""
+
+        def __init__(self):
+            super().__init__()
+            self.curve = []
+
+        def _on_step(self) -> bool:
+            for info in self.locals["infos"]:
+                if "episode" in info:
+                    self.curve.append([int(self.num_timesteps), float(info["episode"]["r"]), 1])
+            return True
+
     torch.set_num_threads(1)
-    env = VecNormalize(make_vec_env(env_id, n_envs=num_envs, seed=seed), gamma=HYPER["gamma"])
-    model = PPO("MlpPolicy", env, n_steps=HYPER["n_steps"], batch_size=HYPER["batch_size"], n_epochs=HYPER["n_epochs"],
-                learning_rate=HYPER["lr"], gamma=HYPER["gamma"], gae_lambda=HYPER["gae_lambda"],
-                clip_range=HYPER["clip"], vf_coef=HYPER["vf_coef"], ent_coef=HYPER["ent_coef"],
-                max_grad_norm=HYPER["max_grad_norm"], seed=seed, device="cpu", verbose=0)
+    env = VecNormalize(make_vec_env(env_id, n_envs=num_envs, seed=seed), gamma=HYPER[algo]["gamma"])
+    if algo == "ppo":
+        from stable_baselines3 import PPO
+
+        h = HYPER["ppo"]
+        model = PPO("MlpPolicy", env, n_steps=h["n_steps"], batch_size=h["batch_size"], n_epochs=h["n_epochs"],
+                    learning_rate=h["lr"], gamma=h["gamma"], gae_lambda=h["gae_lambda"], clip_range=h["clip"],
+                    vf_coef=h["vf_coef"], ent_coef=h["ent_coef"], max_grad_norm=h["max_grad_norm"], seed=seed,
+                    device="cpu", verbose=0)
+    else:
+        from sb3_contrib import TRPO
+
+        h = HYPER["trpo"]
+        model = TRPO("MlpPolicy", env, n_steps=h["sb3_n_steps"], batch_size=h["critic_batch"],
+                     learning_rate=h["critic_lr"], n_critic_updates=h["critic_epochs"], cg_max_steps=h["cg_iters"],
+                     cg_damping=h["cg_damping"], line_search_shrinking_factor=h["backtrack"],
+                     line_search_max_iter=h["max_backtracks"], gamma=h["gamma"], gae_lambda=h["gae_lambda"],
+                     target_kl=h["target_kl"], seed=seed, device="cpu", verbose=0)
+    cb = Episodes()
     t = time.perf_counter()
-    model.learn(total_timesteps=steps)
+    model.learn(total_timesteps=steps, callback=cb)
     seconds = time.perf_counter() - t
-    eps = [e["r"] for e in model.ep_info_buffer][-10:]
-    return {"steps": int(model.num_timesteps), "seconds": seconds, "return": float(sum(eps) / len(eps)) if eps else None}
+    eps = [r for _, r, _ in cb.curve][-LAST:]
+    return {"steps": int(model.num_timesteps), "seconds": seconds, "return": sum(eps) / len(eps) if eps else None,
+            "curve": cb.curve}
+
+
+# ------------------------------------------------------------------ report and figure
+
+
+def welch(a, b) -> float | None:
+    """Two-sided p-value of Welch's t-test (unequal variances), or None with fewer than 2 values a side."""
+    a, b = [x for x in a if x is not None], [x for x in b if x is not None]
+    if len(a) < 2 or len(b) < 2:
+        return None
+    from scipy.stats import ttest_ind
+
+    p = float(ttest_ind(a, b, equal_var=False).pvalue)
+    return None if math.isnan(p) else p
 
 
 def report(results: dict) -> list[str]:
-    """The printed lines: per env, steps/s and returns of both sides, their ratio; last, ``ratio: X``."""
+    """The printed lines: per (algorithm, env), steps/s and final returns of both sides; last, ``ratio: X``."""
     lines, first_ratio = [], None
-    for env_id, sides in results.items():
+    for key, sides in results.items():
         rate = {k: sum(r["steps"] for r in v) / sum(r["seconds"] for r in v) for k, v in sides.items() if v}
         ret = {k: [r["return"] for r in v] for k, v in sides.items()}
         ratio = rate["pgcontrol"] / rate["sb3"] if {"pgcontrol", "sb3"} <= set(rate) else float("nan")
         first_ratio = ratio if first_ratio is None else first_ratio
-        lines.append(f"{env_id}: pgcontrol {rate.get('pgcontrol', float('nan')):.0f} steps/s, "
+        p = welch(ret.get("pgcontrol", []), ret.get("sb3", []))
+        lines.append(f"{key}: pgcontrol {rate.get('pgcontrol', float('nan')):.0f} steps/s, "
                      f"SB3 {rate.get('sb3', float('nan')):.0f} steps/s (ratio {ratio:.2f}); final return "
-                     f"pgcontrol {_fmt(ret.get('pgcontrol'))}, SB3 {_fmt(ret.get('sb3'))}")
+                     f"(last {LAST} episodes) pgcontrol {_fmt(ret.get('pgcontrol'))}, SB3 {_fmt(ret.get('sb3'))}"
+                     + (f"; Welch t-test p = {p:.3g}" if p is not None else ""))
     lines.append(f"ratio: {first_ratio:.3f}")
     return lines
 
@@ -115,23 +218,73 @@ def _fmt(values) -> str:
     return f"{mean:.1f} ± {std:.1f} (n = {len(v)})"
 
 
+def smoothed(curve, grid):
+    """The mean return of the last :data:`LAST` episodes at each step of ``grid`` (NaN before 1 episode)."""
+    import numpy as np
+
+    steps = np.array([c[0] for c in curve], dtype=float)
+    out = []
+    for s in grid:
+        upto = [c for c, st in zip(curve, steps) if st <= s]
+        out.append(last_episodes_mean(upto) if upto else float("nan"))
+    return np.array(out, dtype=float)
+
+
+def figure(data: dict, path) -> None:
+    """Learning curves of both sides per (algorithm, env): mean over seeds, and the min–max band."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    keys = list(data["results"])
+    fig = Figure(figsize=(5.5 * len(keys), 4))
+    for ax, key in zip(fig.subplots(1, len(keys), squeeze=False)[0], keys):
+        grid = np.linspace(0, data["steps"], 101)[1:]
+        for side, color in (("pgcontrol", "tab:blue"), ("sb3", "tab:red")):
+            runs = data["results"][key][side]
+            if not runs:
+                continue
+            ys = np.array([smoothed(r["curve"], grid) for r in runs])
+            with warnings.catch_warnings():  # steps before a run's first episode are NaN
+                warnings.simplefilter("ignore", RuntimeWarning)
+                ax.plot(grid, np.nanmean(ys, 0), color=color, lw=2,
+                        label=f"{'pgcontrol' if side == 'pgcontrol' else 'SB3 / sb3-contrib'} (n = {len(runs)})")
+                ax.fill_between(grid, np.nanmin(ys, 0), np.nanmax(ys, 0), color=color, alpha=0.2)
+        ax.set_title(key)
+        ax.set_xlabel("environment steps")
+        ax.set_ylabel(f"return (mean of the last {LAST} episodes)")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left")
+    fig.suptitle(f"same settings, {data['num_envs']} env(s), one torch thread each; band: min–max over seeds")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
 def main(argv=None) -> dict:
     args = parse(argv)
-    print(f"settings: {json.dumps(HYPER)}, num_envs {args.num_envs}, {args.steps} steps, {args.seeds} seed(s)",
-          flush=True)
-    results = {e: {"pgcontrol": [], "sb3": []} for e in args.envs}
-    for env_id in args.envs:
-        for seed in range(args.seeds):
-            for side, fn in (("pgcontrol", run_pgcontrol), ("sb3", run_sb3)):  # alternate
-                r = fn(env_id, args.steps, seed, args.num_envs)
-                results[env_id][side].append(r)
-                print(f"  {env_id} seed {seed} {side}: {r['steps'] / r['seconds']:.0f} steps/s, return {r['return']}",
-                      flush=True)
+    if args.plot:
+        data = json.loads(Path(args.plot).read_text())
+        figure(data, Path(args.plot).with_suffix(".png"))
+        for line in report(data["results"]):
+            print(line)
+        return data["results"]
+    print(f"settings: {json.dumps({a: HYPER[a] for a in args.algos})}, num_envs {args.num_envs}, {args.steps} steps, "
+          f"{args.seeds} seed(s)", flush=True)
+    results = {f"{a} {e}": {"pgcontrol": [], "sb3": []} for a in args.algos for e in args.envs}
+    for algo in args.algos:
+        for env_id in args.envs:
+            for seed in range(args.seeds):
+                for side, fn in (("pgcontrol", run_pgcontrol), ("sb3", run_sb3)):  # alternate
+                    r = fn(algo, env_id, args.steps, seed, args.num_envs)
+                    results[f"{algo} {env_id}"][side].append(r)
+                    print(f"  {algo} {env_id} seed {seed} {side}: {r['steps'] / r['seconds']:.0f} steps/s, "
+                          f"return {r['return']}", flush=True)
     for line in report(results):
         print(line)
     if args.out:
-        Path(args.out).write_text(json.dumps({"settings": HYPER, "num_envs": args.num_envs, "steps": args.steps,
-                                              "results": results}, indent=1) + "\n")
+        data = {"settings": {a: HYPER[a] for a in args.algos}, "num_envs": args.num_envs, "steps": args.steps,
+                "results": results}
+        Path(args.out).write_text(json.dumps(data, indent=1) + "\n")
+        figure(data, Path(args.out).with_suffix(".png"))
     return results
 
 

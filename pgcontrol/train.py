@@ -221,6 +221,7 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
             if batch.episode_returns:
                 row["return_mean"] = float(np.mean(batch.episode_returns))
                 row["return_std"] = float(np.std(batch.episode_returns))
+                row["episodes"] = len(batch.episode_returns)
             row.update(metrics)
             if plant is not None and getattr(policy, "is_linear", False) and not plant.has_output:
                 row.update(_lq_row(plant, policy))

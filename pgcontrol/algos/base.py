@@ -37,11 +37,22 @@ class CommonConfig:
         Number of updates.
     gamma : float or None
         Discount; None takes the plant's (0.99 for other environments).
+    normalize_obs : bool
+        Wrap the environments in Gymnasium's ``NormalizeObservation`` (running
+        mean/variance; saved in checkpoints by ``train``). Default False. Keep
+        it off for linear policies on the LQ plants: the gain would act on
+        normalised observations and the exact cost gap that ``train`` reports
+        (from ``policy.K``) would no longer refer to the plant's state.
+    normalize_reward : bool
+        Wrap them in ``NormalizeReward`` (rewards divided by the running std of
+        the discounted return; statistics also checkpointed). Default False.
     """
 
     num_envs: int = 16
     iterations: int = 100
     gamma: float | None = None
+    normalize_obs: bool = False
+    normalize_reward: bool = False
 
     def __post_init__(self):
         self._positive_ints("num_envs", "iterations")

@@ -116,15 +116,6 @@ class PPOConfig(CommonConfig):
         form to the λ-returns once per iteration, after the epochs (the
         minimiser of the value loss); Adam then holds the policy only and
         ``vf_coef``, ``clip_vloss`` and ``critic_lr`` are unused.
-    normalize_obs : bool
-        Wrap the environments in Gymnasium's ``NormalizeObservation`` (running
-        mean/variance; saved in checkpoints by ``train``). Default False. Keep
-        it off for linear policies on the LQ plants: the gain would act on
-        normalised observations and the exact cost gap that ``train`` reports
-        (from ``policy.K``) would no longer refer to the plant's state.
-    normalize_reward : bool
-        Wrap them in ``NormalizeReward`` (rewards divided by the running std of
-        the discounted return; statistics also checkpointed). Default False.
     """
 
     num_envs: int = 8
@@ -144,8 +135,6 @@ class PPOConfig(CommonConfig):
     target_kl: float | None = None
     critic: str = "mlp"
     critic_optimizer: str = "adam"
-    normalize_obs: bool = False
-    normalize_reward: bool = False
 
     def __post_init__(self):
         super().__post_init__()

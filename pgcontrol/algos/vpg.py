@@ -37,7 +37,9 @@ class ReinforceConfig(CommonConfig):
     critic : str
         ``"mlp"`` or ``"quadratic"``, used when ``baseline="value"``.
     critic_lr, critic_epochs : float, int
-        Adam step size and full-batch epochs of the value regression.
+        Adam step size and epochs of the value regression.
+    critic_minibatch : int or None
+        Minibatch size of those epochs (None: one full-batch step per epoch).
     critic_optimizer : str
         ``"adam"`` (default: ``critic_epochs`` full-batch Adam steps) or
         ``"lstsq"``: fit a critic linear in its parameters
@@ -59,6 +61,7 @@ class ReinforceConfig(CommonConfig):
     critic: str = "quadratic"
     critic_lr: float = 1e-2
     critic_epochs: int = 50
+    critic_minibatch: int | None = None
     critic_optimizer: str = "adam"
     lam: float = 0.95
 
@@ -76,6 +79,8 @@ class ReinforceConfig(CommonConfig):
         self._lstsq_needs_linear_critic()
         self._positive("critic_lr")
         self._positive_ints("critic_epochs")
+        if self.critic_minibatch is not None:
+            self._positive_ints("critic_minibatch")
 
 
 @dataclass(frozen=True)
@@ -204,7 +209,8 @@ class VPG:
             values, rtg = self._value_targets(batch)
             m = batch.valid
             out["loss_value"] = fit_critic(self.critic, self.critic_opt, batch.obs[m], rtg[m],
-                                           epochs=self.cfg.critic_epochs, generator=self.generator)
+                                           epochs=self.cfg.critic_epochs, minibatch=self.cfg.critic_minibatch,
+                                           generator=self.generator)
             out["explained_variance"] = explained_variance(values, rtg, m)
         with torch.no_grad():
             out["entropy"] = float(self.policy.entropy())
