@@ -57,7 +57,7 @@ HYPER = {
                  backtrack=0.8, max_backtracks=10, gamma=0.99, gae_lambda=0.95, critic_lr=1e-3, critic_epochs=10,
                  critic_batch=128, net="tanh 64-64", normalize="obs and reward"),
 }
-LAST = 10  # final return: the mean of the last 10 episodes of a run
+from pgcontrol.reproduce.mujoco import LAST, last_episodes_mean, rolling_return  # noqa: E402  (the one home of both)
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -115,20 +115,6 @@ def run_pgcontrol(algo: str, env_id: str, steps: int, seed: int, num_envs: int) 
     # the curve: (steps at the end of the iteration, mean return of its episodes, how many ended)
     curve = [[r["steps"], r["return_mean"], r["episodes"]] for r in rows]
     return {"steps": hist[-1]["steps"], "seconds": seconds, "return": last_episodes_mean(curve), "curve": curve}
-
-
-def last_episodes_mean(curve) -> float | None:
-    """The mean return of the last :data:`LAST` episodes of ``[[steps, mean return, episodes], ...]``.
-
-    pgcontrol logs each iteration's mean: the last iterations are taken whole
-    until they hold at least :data:`LAST` episodes (weighted by their counts).
-    """
-    total = count = 0.0
-    for _, ret, n in reversed(curve):
-        total, count = total + ret * n, count + n
-        if count >= LAST:
-            break
-    return total / count if count else None
 
 
 def run_sb3(algo: str, env_id: str, steps: int, seed: int, num_envs: int) -> dict:
@@ -218,18 +204,6 @@ def _fmt(values) -> str:
     return f"{mean:.1f} ± {std:.1f} (n = {len(v)})"
 
 
-def smoothed(curve, grid):
-    """The mean return of the last :data:`LAST` episodes at each step of ``grid`` (NaN before 1 episode)."""
-    import numpy as np
-
-    steps = np.array([c[0] for c in curve], dtype=float)
-    out = []
-    for s in grid:
-        upto = [c for c, st in zip(curve, steps) if st <= s]
-        out.append(last_episodes_mean(upto) if upto else float("nan"))
-    return np.array(out, dtype=float)
-
-
 def figure(data: dict, path) -> None:
     """Learning curves of both sides per (algorithm, env): mean over seeds, and the min–max band."""
     import numpy as np
@@ -243,7 +217,7 @@ def figure(data: dict, path) -> None:
             runs = data["results"][key][side]
             if not runs:
                 continue
-            ys = np.array([smoothed(r["curve"], grid) for r in runs])
+            ys = np.array([rolling_return(r["curve"], grid) for r in runs])
             with warnings.catch_warnings():  # steps before a run's first episode are NaN
                 warnings.simplefilter("ignore", RuntimeWarning)
                 ax.plot(grid, np.nanmean(ys, 0), color=color, lw=2,

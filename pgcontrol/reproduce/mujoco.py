@@ -20,11 +20,18 @@ tuned benchmark (the figure's title states the budget). The settings:
 
 ``quick=True``: InvertedPendulum-v5 only, one seed, about 6 000 steps per learner;
 the full run: 30 000 (InvertedPendulum) and 100 000 (HalfCheetah) steps, 3 seeds.
+
+Where ``figures/bench_vs_sb3.json`` (``experiments/bench_vs_sb3.py --out``)
+holds Stable-Baselines3's PPO on the task, its learning curve up to the
+budget is drawn as a dashed reference (the mean return of the last 10
+episodes, mean over its seeds): read from that JSON, not re-run, and with
+SB3's default settings, which the figure's legend says.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -59,6 +66,52 @@ def config(algo: str, env_id: str, budget: int):
     n_steps = 256 if budget < 20_000 else 512
     return PPOConfig(num_envs=4, n_steps=n_steps, iterations=max(2, budget // (4 * n_steps)), update_epochs=10,
                      num_minibatches=8, normalize_obs=True, normalize_reward=True, gamma=0.99)
+
+
+REFERENCE = Path("figures") / "bench_vs_sb3.json"
+"""``experiments/bench_vs_sb3.py --out``: SB3's PPO (its defaults, one env) drawn as a reference curve, not re-run here."""
+LAST = 10  # a reference point: the mean return of the last 10 episodes
+
+
+def last_episodes_mean(curve, last: int = LAST) -> float | None:
+    """The mean return of the last ``last`` episodes of ``[[steps, mean return, episodes], ...]``.
+
+    A row may summarise several episodes (pgcontrol logs each iteration's
+    mean and count): the last rows are taken whole until they hold at least
+    ``last`` episodes, weighted by their counts.
+    """
+    total = count = 0.0
+    for _, ret, n in reversed(curve):
+        total, count = total + ret * n, count + n
+        if count >= last:
+            break
+    return total / count if count else None
+
+
+def rolling_return(curve, grid, last: int = LAST) -> np.ndarray:
+    """:func:`last_episodes_mean` of the rows up to each step of ``grid`` (NaN before the first episode)."""
+    steps = np.array([c[0] for c in curve], dtype=float)
+    out = []
+    for s in grid:
+        k = int(np.searchsorted(steps, s, side="right"))
+        out.append(last_episodes_mean(curve[:k], last) if k else np.nan)
+    return np.array(out, dtype=float)
+
+
+def reference_curve(env_id: str, budget: int, path: Path = REFERENCE) -> dict | None:
+    """SB3's PPO on ``env_id`` from the benchmark's JSON, up to ``budget`` steps (mean over its seeds), or None."""
+    if not Path(path).is_file():
+        return None
+    data = json.loads(Path(path).read_text())
+    runs = data.get("results", {}).get(f"ppo {env_id}", {}).get("sb3") or []
+    if not runs:
+        return None
+    grid = np.linspace(0, budget, 61)[1:]
+    ys = np.array([rolling_return(r["curve"], grid) for r in runs])
+    keep = ~np.isnan(ys).any(0)
+    return {"source": str(path), "library": "Stable-Baselines3 PPO", "settings": data.get("settings", {}).get("ppo"),
+            "num_envs": data.get("num_envs"), "seeds": len(runs), "steps": grid[keep].tolist(),
+            "returns": ys[:, keep].mean(0).tolist()}
 
 
 def curve(history: list[dict]) -> tuple[np.ndarray, np.ndarray]:
@@ -113,7 +166,8 @@ def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: b
     summary = {"quick": quick, "seeds": n_seeds, "budget": {e: (QUICK_BUDGET if quick else BUDGET[e]) for e in envs},
                "configs": {e: {a: repr(config(a, e, QUICK_BUDGET if quick else BUDGET[e])) for a in LEARNERS}
                            for e in envs},
-               "results": table, "runs": runs, "seconds": time.perf_counter() - t0, "headline": lines}
+               "results": table, "runs": runs, "seconds": time.perf_counter() - t0, "headline": lines,
+               "reference": {e: reference_curve(e, budget[e]) for e in envs}}
     _figure(runs, summary, out / "mujoco.png")
     save_json(out / "mujoco.json", summary)
     return summary
@@ -136,6 +190,11 @@ def _figure(runs, summary, path) -> None:
             ys = np.array([np.interp(grid, x["steps"], x["returns"]) for x in rs])
             ax.plot(grid, np.median(ys, 0), color=colors[algo], label=algo.upper())
             ax.fill_between(grid, ys.min(0), ys.max(0), color=colors[algo], alpha=0.15)
+        ref = summary.get("reference", {}).get(env_id)
+        if ref:
+            ax.plot(ref["steps"], ref["returns"], color="black", ls="--", lw=1.2,
+                    label=f"SB3 PPO, defaults, {ref['num_envs']} env (mean of {ref['seeds']} seeds, "
+                          f"last {LAST} episodes; {Path(ref['source']).name})")
         ax.set(xlabel="environment steps", ylabel="episode return",
                title=f"{env_id}: budget {summary['budget'][env_id]:,} steps, {summary['seeds']} seed(s)")
         ax.legend(fontsize=8)
