@@ -1,4 +1,5 @@
-"""Defaults that work: with no config, every learner reaches a cost gap below 5 % on the LQ plants.
+"""Defaults that work: with no config, every learner reaches a cost gap below 5 % on the LQ plants,
+and PPO balances InvertedPendulum-v5.
 
 The presets (:data:`pgcontrol.config.PRESETS`) are what ``train`` and the CLI use when no config is given.
 Seed 0 of every (learner, plant) runs in CI (about 30 s); seeds 0-2 are the slow test.
@@ -12,7 +13,25 @@ from pgcontrol.cli import main as cli_main
 from pgcontrol.config import PRESETS, preset, resolve_config
 from pgcontrol.train import train
 
-PAIRS = sorted(PRESETS)
+PAIRS = sorted(p for p in PRESETS if not p[1].endswith("-v5"))  # the LQ plants
+
+
+def _balances(seed, steps=30_000):
+    """PPO's InvertedPendulum-v5 preset: the first step count at which an iteration's mean return is 1000."""
+    hist = train("ppo", "InvertedPendulum-v5", seed=seed, progress=False, policy_kind="mlp", max_steps=steps)
+    return next((r["steps"] for r in hist if r.get("return_mean", 0) >= 1000), None)
+
+
+def test_the_inverted_pendulum_preset_balances_within_20k_steps():
+    reached = _balances(0)
+    assert reached is not None and reached <= 20_000, reached
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_inverted_pendulum_preset_balances_on_more_seeds(seed):
+    reached = _balances(seed)
+    assert reached is not None and reached <= 20_000, reached
 
 
 def _check(algo, plant, seed):
@@ -51,8 +70,8 @@ def test_show_config_names_where_each_value_comes_from(tmp_path, capsys):
     rows = {line.split()[0]: line.split()[-1] for line in out.splitlines()[1:]}
     assert rows["lr"] == "user" and rows["num_envs"] == "preset" and rows["gamma"] == "default"
     assert not (tmp_path / "runs").exists()
-    assert cli_main(["train", "--algo", "ppo", "--env", "InvertedPendulum-v5", "--show-config"]) == 0
+    assert cli_main(["train", "--algo", "ppo", "--env", "Hopper-v5", "--show-config"]) == 0
     assert all(line.split()[-1] == "default" for line in capsys.readouterr().out.splitlines()[1:])
-    assert preset("ppo", "InvertedPendulum-v5") is None
+    assert preset("ppo", "Hopper-v5") is None and preset("ppo", "InvertedPendulum-v5")["n_steps"] == 256
     _, sources = resolve_config("npg", "laplacian-3", base={"kl_bound": 0.5})
     assert sources["kl_bound"] == "run" and sources["fisher"] == "default"  # a resumed run's own config wins
