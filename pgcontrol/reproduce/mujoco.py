@@ -7,7 +7,10 @@ episodes that ended in each iteration, against environment steps, median
 and min–max over seeds (interpolated onto a common step grid).
 
 Budgets are short: this is a smoke-level comparison on two cores, not a
-tuned benchmark (the figure's title states the budget). The settings:
+tuned benchmark (the figure's title states the budget). Where pgcontrol
+ships a preset for the pair (:data:`pgcontrol.config.PRESETS`: PPO on
+InvertedPendulum-v5) the run uses it, as ``pgcontrol train`` would, with the
+budget as ``max_steps``; the other settings:
 
 * VPG: REINFORCE with GAE(γ=0.99, λ=0.95) advantages against an MLP critic
   (6.46), Adam, whole episodes;
@@ -41,6 +44,7 @@ from ..algos.ac import ACConfig
 from ..algos.npg import NPGConfig
 from ..algos.ppo import PPOConfig
 from ..algos.vpg import VPGConfig
+from ..config import preset, resolve_config
 from ..sweep import RunSpec
 from . import save_figure, save_json, sweep
 
@@ -114,6 +118,14 @@ def reference_curve(env_id: str, budget: int, path: Path = REFERENCE) -> dict | 
             "returns": ys[:, keep].mean(0).tolist()}
 
 
+def overrides(algo: str, env_id: str, budget: int) -> tuple:
+    """A run's config overrides: none where pgcontrol ships a preset for the pair (what ``pgcontrol train`` uses),
+    else every field of :func:`config`."""
+    if preset(algo, env_id) is not None:
+        return ()
+    return tuple(sorted(dataclasses.asdict(config(algo, env_id, budget)).items()))
+
+
 def curve(history: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     """(steps, mean episode return) over the iterations in which some episode ended."""
     pts = [(r["steps"], r["return_mean"]) for r in history if "return_mean" in r]
@@ -132,8 +144,8 @@ def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: b
     n_seeds = seeds if seeds is not None else (1 if quick else 3)
     # one training run per (task, learner, seed): the configuration in full, the budget as max_steps
     budget = {e: QUICK_BUDGET if quick else BUDGET[e] for e in envs}
-    specs = [RunSpec(algo, env_id, tuple(sorted(dataclasses.asdict(config(algo, env_id, budget[env_id])).items())),
-                     seed, budget[env_id], "mlp") for env_id in envs for algo in LEARNERS for seed in range(n_seeds)]
+    specs = [RunSpec(algo, env_id, overrides(algo, env_id, budget[env_id]), seed, budget[env_id], "mlp")
+             for env_id in envs for algo in LEARNERS for seed in range(n_seeds)]
     runs: dict = {e: {a: [] for a in LEARNERS} for e in envs}
     for spec, res in zip(specs, sweep("mujoco", specs, out, workers=workers, ray=ray, progress=progress)):
         hist = res["history"]
@@ -144,7 +156,8 @@ def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: b
             "total_steps": int(hist[-1]["steps"]) if hist else 0, "seconds": res["seconds"]})
 
     table = {}
-    lines = []
+    lines = [f"budget per run: {', '.join(f'{e} {budget[e]:,} steps' for e in envs)}; {n_seeds} seed(s); "
+             f"presets used: {', '.join(f'{a} on {e}' for e in envs for a in LEARNERS if preset(a, e)) or 'none'}"]
     for env_id in envs:
         table[env_id] = {}
         for algo in LEARNERS:
@@ -164,8 +177,9 @@ def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: b
                          f"(median of {n_seeds} seeds, last 3 iterations) in {t_['steps_median']:.0f} steps; "
                          f"{t_['steps_per_s']:.0f} steps/s")
     summary = {"quick": quick, "seeds": n_seeds, "budget": {e: (QUICK_BUDGET if quick else BUDGET[e]) for e in envs},
-               "configs": {e: {a: repr(config(a, e, QUICK_BUDGET if quick else BUDGET[e])) for a in LEARNERS}
+               "configs": {e: {a: repr(resolve_config(a, e, dict(overrides(a, e, budget[e])))[0]) for a in LEARNERS}
                            for e in envs},
+               "presets": {e: [a for a in LEARNERS if preset(a, e) is not None] for e in envs},
                "results": table, "runs": runs, "seconds": time.perf_counter() - t0, "headline": lines,
                "reference": {e: reference_curve(e, budget[e]) for e in envs}}
     _figure(runs, summary, out / "mujoco.png")
