@@ -75,3 +75,27 @@ def test_show_config_names_where_each_value_comes_from(tmp_path, capsys):
     assert preset("ppo", "Hopper-v5") is None and preset("ppo", "InvertedPendulum-v5")["n_steps"] == 256
     _, sources = resolve_config("npg", "laplacian-3", base={"kl_bound": 0.5})
     assert sources["kl_bound"] == "run" and sources["fisher"] == "default"  # a resumed run's own config wins
+
+
+def test_the_trpo_halfcheetah_preset_is_the_benchmarked_config():
+    """Its evidence is experiments/bench_vs_sb3.py --algos trpo, which must run exactly this config."""
+    import dataclasses
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("bench", Path(__file__).parents[1] / "experiments" / "bench_vs_sb3.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    preset_cfg, _ = resolve_config("trpo", "HalfCheetah-v5")
+    bench_cfg = dataclasses.replace(bench.pgcontrol_config("trpo", 1_000_000, 1), iterations=preset_cfg.iterations)
+    assert preset_cfg == bench_cfg and preset_cfg.iterations * preset_cfg.num_envs * 1000 == 1_000_000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_trpo_halfcheetah_preset_ends_above_1500(seed):
+    """About 6 minutes a seed: 1 M steps, the mean return of the last 10 episodes (5 updates of 2)."""
+    hist = train("trpo", "HalfCheetah-v5", seed=seed, progress=False, policy_kind="mlp")
+    last = [r["return_mean"] for r in hist[-5:]]
+    assert hist[-1]["steps"] == 1_000_000 and sum(last) / len(last) > 1500
+
