@@ -6,7 +6,10 @@ lr 3e-4 (no annealing: SB3's default; pgcontrol's ``anneal_lr`` is switched
 off), γ 0.99, λ 0.95, clip 0.2, no value clipping, value coefficient 0.5, no
 entropy bonus, gradient clipping 0.5, advantages normalised per minibatch,
 tanh 64-64 policy and critic, observation and reward normalisation
-(pgcontrol: Gymnasium's wrappers; SB3: ``VecNormalize``).
+(pgcontrol: Gymnasium's wrappers; SB3: ``VecNormalize``), and actions
+clipped to the action space before the env sees them (SB3 does this by
+default; pgcontrol's ``clip_actions``, off by default, is switched on here:
+HalfCheetah charges its control cost on the action it receives).
 
 TRPO (``--algos trpo``), sb3-contrib's defaults on both sides: KL bound
 0.01, 15 conjugate-gradient iterations with damping 0.1, backtracking by 0.8
@@ -70,6 +73,8 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--num-envs", type=int, default=1)
     ap.add_argument("--out", default=None, help="JSON of every run (and FILE.png, the figure); default: none")
     ap.add_argument("--plot", metavar="JSON", default=None, help="only redraw the figure of an earlier --out")
+    ap.add_argument("--sides", nargs="+", choices=["pgcontrol", "sb3"], default=["pgcontrol", "sb3"],
+                    help="run only one library (to redo one side after a change; merge the JSONs by hand)")
     args = ap.parse_args(argv)
     args.algos = args.algos or (["ppo", "trpo"] if args.quick else ["ppo"])
     args.envs = args.envs or (["InvertedPendulum-v5"] if args.quick else ["HalfCheetah-v5", "Hopper-v5"])
@@ -92,7 +97,7 @@ def pgcontrol_config(algo: str, steps: int, num_envs: int):
                          anneal_lr=False, update_epochs=h["n_epochs"], num_minibatches=max(1, per // h["batch_size"]),
                          gamma=h["gamma"], lam=h["gae_lambda"], clip_coef=h["clip"], clip_vloss=False,
                          vf_coef=h["vf_coef"], ent_coef=h["ent_coef"], max_grad_norm=h["max_grad_norm"], norm_adv=True,
-                         normalize_obs=True, normalize_reward=True)
+                         normalize_obs=True, normalize_reward=True, clip_actions=True)
     from pgcontrol.algos.npg import NPGConfig
 
     h = HYPER["trpo"]
@@ -101,7 +106,7 @@ def pgcontrol_config(algo: str, steps: int, num_envs: int):
                      backtrack_coef=h["backtrack"], max_backtracks=h["max_backtracks"], gamma=h["gamma"],
                      estimator="gae", lam=h["gae_lambda"], baseline="value", critic="mlp", critic_lr=h["critic_lr"],
                      critic_epochs=h["critic_epochs"], critic_minibatch=h["critic_batch"], normalize_obs=True,
-                     normalize_reward=True)
+                     normalize_reward=True, clip_actions=True)
 
 
 def run_pgcontrol(algo: str, env_id: str, steps: int, seed: int, num_envs: int) -> dict:
@@ -248,6 +253,8 @@ def main(argv=None) -> dict:
         for env_id in args.envs:
             for seed in range(args.seeds):
                 for side, fn in (("pgcontrol", run_pgcontrol), ("sb3", run_sb3)):  # alternate
+                    if side not in args.sides:
+                        continue
                     r = fn(algo, env_id, args.steps, seed, args.num_envs)
                     results[f"{algo} {env_id}"][side].append(r)
                     print(f"  {algo} {env_id} seed {seed} {side}: {r['steps'] / r['seconds']:.0f} steps/s, "

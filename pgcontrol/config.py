@@ -186,7 +186,8 @@ PRESETS: dict[tuple[str, str], dict] = {
     ("trpo", "HalfCheetah-v5"): dict(num_envs=2, iterations=500, kl_bound=0.01, fisher="cg", cg_iters=15, damping=0.1,
                                      line_search=True, backtrack_coef=0.8, max_backtracks=10, gamma=0.99,
                                      estimator="gae", lam=0.95, baseline="value", critic="mlp", critic_lr=1e-3,
-                                     critic_epochs=10, critic_minibatch=128, normalize_obs=True, normalize_reward=True),
+                                     critic_epochs=10, critic_minibatch=128, normalize_obs=True, normalize_reward=True,
+                                     clip_actions=True),
 }
 """Per-(algorithm, environment) configurations, as rl-zoo keeps hyperparameter files: what ``train`` and the
 CLI use when no config is given. They are the configurations the learning tests and ``figures/gains.md``

@@ -484,7 +484,8 @@ def check_env_id(env) -> None:
         e.close()
 
 
-def make_vec_env(env, num_envs: int, *, device="cpu", normalize_obs=False, normalize_reward=False, gamma=0.99):
+def make_vec_env(env, num_envs: int, *, device="cpu", normalize_obs=False, normalize_reward=False, gamma=0.99,
+                 clip_actions=False):
     """A Gymnasium vector env for a plant (name or object) or a Gymnasium id.
 
     Plants get the native batched :class:`LinearGaussianVectorEnv`
@@ -494,12 +495,15 @@ def make_vec_env(env, num_envs: int, *, device="cpu", normalize_obs=False, norma
     Other ids get a ``SyncVectorEnv`` inside ``RecordEpisodeStatistics``.
     Optional Gymnasium normalisation wrappers are added outermost (then
     plants return NumPy arrays too), after ``RecordEpisodeStatistics`` so
-    logged returns stay unnormalised.
+    logged returns stay unnormalised; ``clip_actions`` adds Gymnasium's
+    ``ClipAction``: the env receives the action clipped to its action space
+    (as Stable-Baselines3 and CleanRL do on MuJoCo), the learner keeps the
+    unclipped sample its log-probability refers to.
     """
     if is_plant(env):
         # without normalisation the plant env hands tensors on ``device`` straight to the collector,
         # which keeps the episode statistics itself; Gymnasium's wrappers need NumPy arrays
-        on_device = not (normalize_obs or normalize_reward)
+        on_device = not (normalize_obs or normalize_reward or clip_actions)
         vec = gymnasium.make_vec("pgcontrol/LinearGaussian-v0", num_envs=num_envs,
                                  vectorization_mode="vector_entry_point", plant=env, device=device,
                                  return_torch=on_device)
@@ -516,6 +520,8 @@ def make_vec_env(env, num_envs: int, *, device="cpu", normalize_obs=False, norma
     else:
         vec = env  # already a vector env
     vec = vw.RecordEpisodeStatistics(vec)
+    if clip_actions:
+        vec = vw.ClipAction(vec)
     if normalize_obs:
         vec = vw.NormalizeObservation(vec)
     if normalize_reward:

@@ -123,7 +123,8 @@ def evaluate(checkpoint, episodes: int = 100, *, seed: int = 0, device="cpu", ba
         if vec is None or vec.num_envs != n:
             if vec is not None:
                 vec.close()
-            vec = make_vec_env(env, n, device=dev, normalize_obs=bool(cfg.get("normalize_obs", False)))
+            vec = make_vec_env(env, n, device=dev, normalize_obs=bool(cfg.get("normalize_obs", False)),
+                               clip_actions=bool(cfg.get("clip_actions", False)))
             load_normaliser_state(vec, ckpt.get("normaliser") or {}, freeze=True)
             collector = Collector(vec, policy, dev, seed=seed, rng=None if collector is None else collector.rng_state())
         b = collector.collect(episodes=True)

@@ -142,8 +142,8 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
     torch.manual_seed(seed)
     gamma_env = make_plant(env).gamma if is_plant(env) else None
     gamma = config.gamma if config.gamma is not None else (gamma_env if gamma_env is not None else 0.99)
-    vec = make_vec_env(env, config.num_envs, device=dev, normalize_obs=getattr(config, "normalize_obs", False),
-                       normalize_reward=getattr(config, "normalize_reward", False), gamma=gamma)
+    vec = make_vec_env(env, config.num_envs, device=dev, normalize_obs=config.normalize_obs, gamma=gamma,
+                       normalize_reward=config.normalize_reward, clip_actions=config.clip_actions)
     plant = find_plant(vec)
     obs_dim = int(np.prod(vec.single_observation_space.shape))
     act_dim = int(np.prod(vec.single_action_space.shape))

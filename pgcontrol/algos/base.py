@@ -46,6 +46,11 @@ class CommonConfig:
     normalize_reward : bool
         Wrap them in ``NormalizeReward`` (rewards divided by the running std of
         the discounted return; statistics also checkpointed). Default False.
+    clip_actions : bool
+        Send the environments the sampled action clipped to their action
+        space (Gymnasium's ``ClipAction``; SB3 and CleanRL do this on MuJoCo,
+        where the control cost is charged on the action received); the
+        log-probabilities stay those of the unclipped sample. Default False.
     """
 
     num_envs: int = 16
@@ -53,6 +58,7 @@ class CommonConfig:
     gamma: float | None = None
     normalize_obs: bool = False
     normalize_reward: bool = False
+    clip_actions: bool = False
 
     def __post_init__(self):
         self._positive_ints("num_envs", "iterations")
