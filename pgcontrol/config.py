@@ -182,12 +182,11 @@ PRESETS: dict[tuple[str, str], dict] = {
     ("ppo", "InvertedPendulum-v5"): dict(num_envs=4, n_steps=256, iterations=147, update_epochs=10, num_minibatches=8,
                                          normalize_obs=True, normalize_reward=True, gamma=0.99),
     # HalfCheetah-v5, 1 M steps (500 updates of 2 episodes): the mean return of the last 10 episodes is 1505, 1503
-    # and 2220 on seeds 0-2 (experiments/bench_vs_sb3.py --algos trpo, which runs exactly this config)
+    # and 2220 on seeds 0-2 (experiments/bench_vs_sb3.py --algos trpo runs this config with clip_actions on)
     ("trpo", "HalfCheetah-v5"): dict(num_envs=2, iterations=500, kl_bound=0.01, fisher="cg", cg_iters=15, damping=0.1,
                                      line_search=True, backtrack_coef=0.8, max_backtracks=10, gamma=0.99,
                                      estimator="gae", lam=0.95, baseline="value", critic="mlp", critic_lr=1e-3,
-                                     critic_epochs=10, critic_minibatch=128, normalize_obs=True, normalize_reward=True,
-                                     clip_actions=True),
+                                     critic_epochs=10, critic_minibatch=128, normalize_obs=True, normalize_reward=True),
 }
 """Per-(algorithm, environment) configurations, as rl-zoo keeps hyperparameter files: what ``train`` and the
 CLI use when no config is given. They are the configurations the learning tests and ``figures/gains.md``
