@@ -75,8 +75,8 @@ def config_from_dict(algo, values: dict, *, base=None, source: str = "config"):
 
     ``base`` (a dict of field values, e.g. a checkpoint's ``config``) is
     applied first, then ``values``. Each value is checked against the field's
-    type (``int``, ``float`` — an int is accepted —, ``bool``, ``str``,
-    optionally ``None``) before the Config's own validation runs.
+    type (``int``, ``float`` — an int is accepted —, ``bool``, ``str``, a
+    list of integers for a tuple, optionally ``None``) before the Config's own validation runs.
 
     Raises
     ------
@@ -127,6 +127,10 @@ def _check_field(source, cls, key, value, hint):
     elif str in args:
         if isinstance(value, str):
             return value
+    elif typing.get_origin(hint) is tuple:  # hidden = [256, 256]
+        names = ["a list of integers such as [64, 64]"]
+        if isinstance(value, (list, tuple)) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return tuple(value)
     else:  # a type this checker does not know: leave it to the Config
         return value
     raise ConfigError(f"{source}: {cls}.{key} must be {' or '.join(names)}; got {value!r}")
@@ -156,6 +160,8 @@ def steps_per_iteration(algo, config, env) -> int:
 
 _PPO_LQ = dict(lr=0.005, lam=0.0, critic="quadratic", critic_optimizer="lstsq", max_grad_norm=None)
 _AC_LQ = dict(center_advantage=True, anneal_lr=True)
+_MUJOCO_ZOO = dict(normalize_obs=True, normalize_reward=True, clip_actions=True, hidden=(256, 256), activation="relu",
+                   ortho_init=False, log_std0=-2.0)
 _REINFORCE_LSTSQ = dict(estimator="gae", baseline="value", critic="quadratic", critic_optimizer="lstsq", lam=0.9)
 
 PRESETS: dict[tuple[str, str], dict] = {
@@ -181,6 +187,14 @@ PRESETS: dict[tuple[str, str], dict] = {
     # MuJoCo: InvertedPendulum-v5 balanced (return 1000) within 20 000 steps on seeds 0-2, and held to 150 000
     ("ppo", "InvertedPendulum-v5"): dict(num_envs=4, n_steps=256, iterations=147, update_epochs=10, num_minibatches=8,
                                          normalize_obs=True, normalize_reward=True, gamma=0.99),
+    # PPO on HalfCheetah-v5 and Hopper-v5, 1 M steps: rl-zoo's tuned PPO (1 env x 512 steps, ReLU 256-256 with
+    # torch's initialisation, log σ0 = -2, constant lr); returns measured by experiments/mujoco_presets.py
+    ("ppo", "HalfCheetah-v5"): dict(num_envs=1, n_steps=512, iterations=1954, lr=2.0633e-5, anneal_lr=False,
+                                    update_epochs=20, num_minibatches=8, gamma=0.98, lam=0.92, clip_coef=0.1,
+                                    vf_coef=0.58096, ent_coef=0.000401762, max_grad_norm=0.8, **_MUJOCO_ZOO),
+    ("ppo", "Hopper-v5"): dict(num_envs=1, n_steps=512, iterations=1954, lr=9.80828e-5, anneal_lr=False,
+                               update_epochs=5, num_minibatches=16, gamma=0.999, lam=0.99, clip_coef=0.2,
+                               vf_coef=0.835671, ent_coef=0.00229519, max_grad_norm=0.7, **_MUJOCO_ZOO),
     # HalfCheetah-v5, 1 M steps (500 updates of 2 episodes): the mean return of the last 10 episodes is 1505, 1503
     # and 2220 on seeds 0-2 (experiments/bench_vs_sb3.py --algos trpo runs this config with clip_actions on)
     ("trpo", "HalfCheetah-v5"): dict(num_envs=2, iterations=500, kl_bound=0.01, fisher="cg", cg_iters=15, damping=0.1,

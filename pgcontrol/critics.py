@@ -19,13 +19,13 @@ import torch
 from torch import nn
 
 from .errors import PolicyError
-from .policies import _as_tensor, _check_dim, _check_dtype, _check_hidden, _mlp, _to_numpy
+from .policies import _as_tensor, _check_activation, _check_dim, _check_dtype, _check_hidden, _mlp, _to_numpy
 
 __all__ = ["MLPValue", "QuadraticValue", "LeastSquaresStep"]
 
 
 class MLPValue(nn.Module):
-    """State-value critic :math:`V_\\phi(x)`: a tanh MLP with a scalar output.
+    """State-value critic :math:`V_\\phi(x)`: an MLP with a scalar output.
 
     Trained with the critic loss eq. (4.20) (TD targets) or on Monte Carlo
     returns.
@@ -35,6 +35,11 @@ class MLPValue(nn.Module):
     obs_dim : int
     hidden : tuple of int
         Default ``(64, 64)``.
+    activation : {"tanh", "relu"}
+        Default ``"tanh"``.
+    ortho_init : bool
+        Orthogonal initialisation (default, see Notes); False: torch's
+        ``Linear`` initialisation (SB3's ``ortho_init=False``).
     dtype : torch.dtype
         Default ``torch.float32``.
     generator : torch.Generator, optional
@@ -42,16 +47,19 @@ class MLPValue(nn.Module):
 
     Notes
     -----
-    Orthogonal weights, gain √2 in the hidden layers and 1.0 in the last
-    layer, zero biases. ``critic(obs)`` maps ``(..., obs_dim)`` to ``(...)``.
+    ``ortho_init``: orthogonal weights, gain √2 in the hidden layers and 1.0
+    in the last layer, zero biases. ``critic(obs)`` maps ``(..., obs_dim)`` to ``(...)``.
     """
 
-    def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64), *, dtype: torch.dtype = torch.float32,
+    def __init__(self, obs_dim: int, hidden: Sequence[int] = (64, 64), *, activation: str = "tanh",
+                 ortho_init: bool = True, dtype: torch.dtype = torch.float32,
                  generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.obs_dim = _check_dim("obs_dim", obs_dim)
         self.hidden = _check_hidden(hidden)
-        self.net = _mlp((self.obs_dim, *self.hidden, 1), 1.0, _check_dtype(dtype), generator)
+        self.activation = _check_activation(activation)
+        self.net = _mlp((self.obs_dim, *self.hidden, 1), 1.0, _check_dtype(dtype), generator,
+                        activation=self.activation, ortho_init=ortho_init)
 
     @property
     def dtype(self) -> torch.dtype:

@@ -160,18 +160,40 @@ def _vector(name: str, value, size: int, symbol: str) -> np.ndarray:
     return v
 
 
-def _mlp(sizes: Sequence[int], last_gain: float, dtype: torch.dtype, generator) -> nn.Sequential:
-    """tanh MLP; orthogonal weights (gain sqrt(2) hidden, ``last_gain`` last), zero biases."""
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU}
+"""Hidden-layer activations of the MLP policy and critic, by name."""
+
+
+def _check_activation(activation) -> str:
+    if activation not in ACTIVATIONS:
+        raise PolicyError(f"activation must be one of {sorted(ACTIVATIONS)}; got {activation!r}")
+    return activation
+
+
+def _mlp(sizes: Sequence[int], last_gain: float, dtype: torch.dtype, generator, *, activation: str = "tanh",
+         ortho_init: bool = True) -> nn.Sequential:
+    """An MLP with ``activation`` between layers.
+
+    ``ortho_init``: orthogonal weights (gain √2 hidden, ``last_gain`` last) and
+    zero biases, as CleanRL and SB3 by default; otherwise torch's own ``Linear``
+    initialisation (U(±1/√fan_in) biases, Kaiming-uniform weights with a = √5),
+    which is SB3's ``ortho_init=False``. Both draw from ``generator``.
+    """
+    act = ACTIVATIONS[_check_activation(activation)]
     layers: list[nn.Module] = []
     for k, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         lin = nn.Linear(a, b, dtype=dtype)
         last = k == len(sizes) - 2
         with torch.no_grad():
-            nn.init.orthogonal_(lin.weight, gain=last_gain if last else math.sqrt(2.0), generator=generator)
-            nn.init.zeros_(lin.bias)
+            if ortho_init:
+                nn.init.orthogonal_(lin.weight, gain=last_gain if last else math.sqrt(2.0), generator=generator)
+                nn.init.zeros_(lin.bias)
+            else:
+                nn.init.kaiming_uniform_(lin.weight, a=math.sqrt(5.0), generator=generator)
+                nn.init.uniform_(lin.bias, -1.0 / math.sqrt(a), 1.0 / math.sqrt(a), generator=generator)
         layers.append(lin)
         if not last:
-            layers.append(nn.Tanh())
+            layers.append(act())
     return nn.Sequential(*layers)
 
 
@@ -500,7 +522,7 @@ class LinearGaussianPolicy(_GaussianPolicy):
 
 
 class MLPGaussianPolicy(_GaussianPolicy):
-    """Gaussian policy with a tanh-MLP mean and a state-independent log σ.
+    """Gaussian policy with an MLP mean and a state-independent log σ.
 
     :math:`\\pi_\\theta(u\\mid x) = \\mathcal N(\\mu_\\theta(x), \\mathrm{diag}(\\sigma^2))`,
     eqs. (4.24)-(4.26), with :math:`\\sigma = \\max(e^{\\log\\sigma}, \\sigma_{min})`.
@@ -513,6 +535,11 @@ class MLPGaussianPolicy(_GaussianPolicy):
         Hidden layer widths, default ``(64, 64)`` (``()`` gives an affine mean).
     log_std0 : float or (act_dim,) array_like
         Initial log σ, default 0 (σ = 1).
+    activation : {"tanh", "relu"}
+        Between the hidden layers; default ``"tanh"``.
+    ortho_init : bool
+        Orthogonal initialisation (default; see Notes); False: torch's
+        ``Linear`` initialisation (SB3's ``ortho_init=False``).
     min_std : float
         Floor on σ, > 0; the gradient of log σ is zero below it.
     dtype : torch.dtype
@@ -523,17 +550,17 @@ class MLPGaussianPolicy(_GaussianPolicy):
 
     Notes
     -----
-    Initialisation: orthogonal weights with gain √2 in the hidden layers and
-    0.01 in the last layer (so the initial mean is ≈ 0 and the initial policy
-    is ≈ N(0, σ₀²) everywhere), zero biases. Parameters in order: the MLP
+    Initialisation (``ortho_init``): orthogonal weights with gain √2 in the
+    hidden layers and 0.01 in the last layer (so the initial mean is ≈ 0 and
+    the initial policy is ≈ N(0, σ₀²) everywhere), zero biases. Parameters in order: the MLP
     layers (``mean_net``), then ``raw_std`` (= log σ).
     """
 
     is_linear = False
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: Sequence[int] = (64, 64), log_std0=0.0, *,
-                 min_std: float = 1e-3, dtype: torch.dtype = torch.float32,
-                 generator: torch.Generator | None = None) -> None:
+                 activation: str = "tanh", ortho_init: bool = True, min_std: float = 1e-3,
+                 dtype: torch.dtype = torch.float32, generator: torch.Generator | None = None) -> None:
         super().__init__()
         self.obs_dim = _check_dim("obs_dim", obs_dim)
         self.act_dim = _check_dim("act_dim", act_dim)
@@ -541,7 +568,9 @@ class MLPGaussianPolicy(_GaussianPolicy):
         self.std_param = "log_std"
         self.min_std = _check_min_std(min_std)
         dtype = _check_dtype(dtype)
-        self.mean_net = _mlp((self.obs_dim, *self.hidden, self.act_dim), 0.01, dtype, generator)
+        self.activation = _check_activation(activation)
+        self.mean_net = _mlp((self.obs_dim, *self.hidden, self.act_dim), 0.01, dtype, generator,
+                             activation=self.activation, ortho_init=ortho_init)
         ls = _vector("log_std0", log_std0, self.act_dim, "act_dim")
         self.raw_std = nn.Parameter(torch.as_tensor(ls, dtype=dtype))
 
@@ -555,7 +584,7 @@ class MLPGaussianPolicy(_GaussianPolicy):
     def spec(self) -> dict:
         """Constructor arguments (JSON-able) that rebuild this policy's architecture: see :func:`policy_from_spec`."""
         return {"kind": "mlp", "obs_dim": self.obs_dim, "act_dim": self.act_dim, "hidden": list(self.hidden),
-                "min_std": self.min_std, "dtype": str(self.dtype).removeprefix("torch.")}
+                "activation": self.activation, "min_std": self.min_std, "dtype": str(self.dtype).removeprefix("torch.")}
 
 
 # ---------------------------------------------------------------------- factory
@@ -632,8 +661,16 @@ def default_initial_gain(plant) -> np.ndarray:
     return lqr.optimal_gain(plant.replace(Q=100 * plant.Q))[0]
 
 
-def build_policy(kind: str, obs_dim: int, act_dim: int, *, plant=None, device="cpu", **kw) -> _GaussianPolicy:
-    """A policy for ``train``: ``"linear"`` (starting at :func:`default_initial_gain` on plants) or ``"mlp"``."""
+def build_policy(kind: str, obs_dim: int, act_dim: int, *, plant=None, device="cpu", config=None,
+                 **kw) -> _GaussianPolicy:
+    """A policy for ``train``: ``"linear"`` (starting at :func:`default_initial_gain` on plants) or ``"mlp"``.
+
+    An ``"mlp"`` policy takes its architecture from a learner's ``config``
+    (``hidden``, ``activation``, ``ortho_init``, ``log_std0``) where given.
+    """
+    if kind == "mlp" and config is not None:
+        for name in ("hidden", "activation", "ortho_init", "log_std0"):
+            kw.setdefault(name, getattr(config, name))
     if kind == "linear" and plant is not None and "K0" not in kw and not plant.has_output:
         kw["K0"] = default_initial_gain(plant)
         kw.setdefault("std0", 0.1 if plant.name == "scalar-lqg" else 0.5)

@@ -148,7 +148,7 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
     obs_dim = int(np.prod(vec.single_observation_space.shape))
     act_dim = int(np.prod(vec.single_action_space.shape))
     if policy is None:
-        policy = build_policy(policy_kind, obs_dim, act_dim, plant=plant, device=dev)
+        policy = build_policy(policy_kind, obs_dim, act_dim, plant=plant, device=dev, config=config)
     policy = policy.to(dev)
     learner = Algo(policy, config, gamma=gamma, obs_dim=obs_dim, device=dev, critic=critic, plant=plant)
     collector = Collector(vec, policy, dev, seed=seed)

@@ -70,9 +70,10 @@ def test_show_config_names_where_each_value_comes_from(tmp_path, capsys):
     rows = {line.split()[0]: line.split()[-1] for line in out.splitlines()[1:]}
     assert rows["lr"] == "user" and rows["num_envs"] == "preset" and rows["gamma"] == "default"
     assert not (tmp_path / "runs").exists()
-    assert cli_main(["train", "--algo", "ppo", "--env", "Hopper-v5", "--show-config"]) == 0
+    assert cli_main(["train", "--algo", "ac", "--env", "Hopper-v5", "--show-config"]) == 0
     assert all(line.split()[-1] == "default" for line in capsys.readouterr().out.splitlines()[1:])
-    assert preset("ppo", "Hopper-v5") is None and preset("ppo", "InvertedPendulum-v5")["n_steps"] == 256
+    assert preset("ac", "Hopper-v5") is None and preset("ppo", "InvertedPendulum-v5")["n_steps"] == 256
+    assert preset("ppo", "Hopper-v5")["hidden"] == (256, 256)
     _, sources = resolve_config("npg", "laplacian-3", base={"kl_bound": 0.5})
     assert sources["kl_bound"] == "run" and sources["fisher"] == "default"  # a resumed run's own config wins
 

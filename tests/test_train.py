@@ -89,3 +89,30 @@ def test_resume_restores_optimiser_and_critic_state_exactly(tmp_path, algo, cfg)
     resumed = train(algo, "double-integrator", config=cfg, seed=1, progress=False, out_dir=tmp_path, resume=True)
     for key in ("K", "std", "loss_value"):
         assert [r[key] for r in resumed] == [r[key] for r in full], key
+
+
+def test_network_fields_shape_the_mlp_policy_and_critic_and_survive_resume(tmp_path):
+    """hidden / activation / ortho_init / log_std0 build the networks train uses, and a resumed run rebuilds them."""
+    import dataclasses
+
+    from pgcontrol.algos.ppo import PPOConfig
+    from pgcontrol.checkpoint import policy_from_checkpoint
+
+    cfg = PPOConfig(num_envs=4, n_steps=16, iterations=4, anneal_lr=False, hidden=(16,), activation="relu",
+                    ortho_init=False, log_std0=-1.0)
+    full = train("ppo", "double-integrator", config=cfg, seed=2, progress=False, policy_kind="mlp")
+    train("ppo", "double-integrator", config=dataclasses.replace(cfg, iterations=2), seed=2, progress=False,
+          policy_kind="mlp", out_dir=tmp_path, checkpoint_every=1)
+    ckpt = load_checkpoint(tmp_path)
+    policy = policy_from_checkpoint(ckpt)
+    assert policy.hidden == (16,) and isinstance(policy.mean_net[1], torch.nn.ReLU)
+    assert [tuple(v.shape) for k, v in ckpt["learner"]["critic"].items() if k.endswith("weight")] == [(16, 2), (1, 16)]
+    resumed = train("ppo", "double-integrator", config=cfg, seed=2, progress=False, policy_kind="mlp",
+                    out_dir=tmp_path, resume=True)
+    assert [r["loss_value"] for r in resumed] == [r["loss_value"] for r in full]
+    # torch's Linear initialisation, not orthogonal: the output layer is not scaled by 0.01
+    fresh = train("ppo", "double-integrator", config=dataclasses.replace(cfg, iterations=1), seed=2,
+                  progress=False, policy_kind="mlp", out_dir=tmp_path / "one", checkpoint_every=1)
+    first = load_checkpoint(tmp_path / "one")
+    assert fresh and first["policy"]["mean_net.2.weight"].abs().max() > 0.05
+    assert np.allclose(np.exp(first["policy"]["raw_std"].numpy()), np.exp(-1.0), rtol=0.2)

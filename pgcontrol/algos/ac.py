@@ -232,7 +232,7 @@ class ActorCritic:
     def __init__(self, policy, config: ACConfig, *, gamma, obs_dim, device, critic=None, plant=None):
         self.policy, self.cfg, self.gamma = policy, config, gamma
         dtype = next(policy.parameters()).dtype
-        self.critic = critic if critic is not None else make_critic(config.critic, obs_dim, device, dtype)
+        self.critic = critic if critic is not None else make_critic(config, obs_dim, device, dtype)
         self.opt = make_optimizer(config.optimizer, policy.parameters(), config.lr)
         if config.critic_optimizer == "lstsq":
             self.critic_opt = LeastSquaresStep(self.critic, config.critic_step)

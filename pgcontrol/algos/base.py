@@ -14,6 +14,7 @@ A learner is a class with
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -51,6 +52,17 @@ class CommonConfig:
         space (Gymnasium's ``ClipAction``; SB3 and CleanRL do this on MuJoCo,
         where the control cost is charged on the action received); the
         log-probabilities stay those of the unclipped sample. Default False.
+    hidden : tuple of int
+        Hidden-layer widths of the MLP policy (``policy_kind="mlp"``) and of
+        the MLP critic; default ``(64, 64)``. A config file gives a list.
+    activation : {"tanh", "relu"}
+        Their hidden-layer activation; default ``"tanh"``.
+    ortho_init : bool
+        Orthogonal initialisation (default True, as CleanRL); False takes
+        torch's ``Linear`` initialisation, SB3's ``ortho_init=False``.
+    log_std0 : float
+        Initial log σ of the MLP policy (default 0: σ = 1). Linear policies
+        keep their own starting σ (:func:`pgcontrol.policies.build_policy`).
     """
 
     num_envs: int = 16
@@ -59,9 +71,20 @@ class CommonConfig:
     normalize_obs: bool = False
     normalize_reward: bool = False
     clip_actions: bool = False
+    hidden: tuple[int, ...] = (64, 64)
+    activation: str = "tanh"
+    ortho_init: bool = True
+    log_std0: float = 0.0
 
     def __post_init__(self):
         self._positive_ints("num_envs", "iterations")
+        if not isinstance(self.hidden, tuple) or any(isinstance(h, bool) or not isinstance(h, int) or h < 1
+                                                     for h in self.hidden):
+            self._fail("hidden", "a tuple of layer widths >= 1 such as (64, 64)", self.hidden)
+        self._choice("activation", ("tanh", "relu"))
+        if isinstance(self.log_std0, bool) or not isinstance(self.log_std0, (int, float)) \
+                or not math.isfinite(self.log_std0):
+            self._fail("log_std0", "a finite number", self.log_std0)
         if self.num_envs > MAX_ENVS:
             self._fail("num_envs", f"at most {MAX_ENVS} (2**24; memory grows with it)", self.num_envs)
         if self.gamma is not None and (isinstance(self.gamma, bool) or not isinstance(self.gamma, (int, float))
@@ -107,13 +130,16 @@ class CommonConfig:
                               "parameters (critic='quadratic'); use critic_optimizer='adam' with critic='mlp'")
 
 
-def make_critic(kind: str, obs_dim: int, device, dtype) -> torch.nn.Module | None:
-    """``"none"``, ``"mlp"`` (:class:`MLPValue`) or ``"quadratic"`` (:class:`QuadraticValue`, exact for LQ)."""
+def make_critic(config, obs_dim: int, device, dtype) -> torch.nn.Module | None:
+    """The critic ``config.critic`` names: ``"none"``, ``"mlp"`` (:class:`MLPValue` shaped by the config's
+    ``hidden``, ``activation`` and ``ortho_init``) or ``"quadratic"`` (:class:`QuadraticValue`, exact for LQ)."""
 
+    kind = config.critic
     if kind == "none":
         return None
     if kind == "mlp":
-        return MLPValue(obs_dim).to(device=device, dtype=dtype)
+        return MLPValue(obs_dim, config.hidden, activation=config.activation,
+                        ortho_init=config.ortho_init).to(device=device, dtype=dtype)
     if kind == "quadratic":
         return QuadraticValue(obs_dim).to(device=device, dtype=dtype)
     raise ConfigError(f"unknown critic {kind!r}; choose 'none', 'mlp' or 'quadratic'")

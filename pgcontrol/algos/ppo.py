@@ -206,7 +206,7 @@ class PPO:
     def __init__(self, policy, config: PPOConfig, *, gamma, obs_dim, device, critic=None, plant=None):
         self.policy, self.cfg, self.gamma = policy, config, gamma
         dtype = next(policy.parameters()).dtype
-        self.critic = critic if critic is not None else make_critic(config.critic, obs_dim, device, dtype)
+        self.critic = critic if critic is not None else make_critic(config, obs_dim, device, dtype)
         self.lstsq = config.critic_optimizer == "lstsq"
         if self.lstsq:
             check_least_squares_critic(self.critic)

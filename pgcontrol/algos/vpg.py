@@ -135,7 +135,7 @@ class VPG:
         if not getattr(config, "learn_std", True):
             policy.raw_std.requires_grad_(False)  # σ held at its start: no gradient, so no optimiser step
         if config.baseline == "value" or config.estimator == "gae":
-            self.critic = critic if critic is not None else make_critic(config.critic, obs_dim, device, dtype)
+            self.critic = critic if critic is not None else make_critic(config, obs_dim, device, dtype)
         else:
             self.critic = None
         self.critic_opt = None
