@@ -74,7 +74,10 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--out", default=None, help="JSON of every run (and FILE.png, the figure); default: none")
     ap.add_argument("--plot", metavar="JSON", default=None, help="only redraw the figure of an earlier --out")
     ap.add_argument("--sides", nargs="+", choices=["pgcontrol", "sb3"], default=["pgcontrol", "sb3"],
-                    help="run only one library (to redo one side after a change; merge the JSONs by hand)")
+                    help="run only one library (to redo one side after a change; then --merge)")
+    ap.add_argument("--merge", nargs="+", metavar="JSON", default=None,
+                    help="only merge earlier --out files into --out (a later file's runs of a side replace an "
+                         "earlier file's), print the report and draw the figure")
     args = ap.parse_args(argv)
     args.algos = args.algos or (["ppo", "trpo"] if args.quick else ["ppo"])
     args.envs = args.envs or (["InvertedPendulum-v5"] if args.quick else ["HalfCheetah-v5", "Hopper-v5"])
@@ -215,8 +218,13 @@ def figure(data: dict, path) -> None:
     from matplotlib.figure import Figure
 
     keys = list(data["results"])
-    fig = Figure(figsize=(5.5 * len(keys), 4))
-    for ax, key in zip(fig.subplots(1, len(keys), squeeze=False)[0], keys):
+    cols = min(2, len(keys))
+    rows = -(-len(keys) // cols)
+    fig = Figure(figsize=(5.5 * cols, 4 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[len(keys):]:
+        ax.set_visible(False)
+    for ax, key in zip(axes, keys):
         grid = np.linspace(0, data["steps"], 101)[1:]
         for side, color in (("pgcontrol", "tab:blue"), ("sb3", "tab:red")):
             runs = data["results"][key][side]
@@ -238,8 +246,33 @@ def figure(data: dict, path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def merge(datas: list[dict]) -> dict:
+    """One benchmark JSON from several: per (algorithm, env) and side, the last file that ran it wins."""
+    out = {"settings": {}, "num_envs": datas[0]["num_envs"], "steps": datas[0]["steps"], "results": {}}
+    for data in datas:
+        if (data["num_envs"], data["steps"]) != (out["num_envs"], out["steps"]):
+            raise SystemExit(f"--merge: files with different settings (num_envs, steps): "
+                             f"{(out['num_envs'], out['steps'])} and {(data['num_envs'], data['steps'])}")
+        out["settings"].update(data["settings"])
+        for key, sides in data["results"].items():
+            slot = out["results"].setdefault(key, {"pgcontrol": [], "sb3": []})
+            slot.update({side: runs for side, runs in sides.items() if runs})
+    return out
+
+
 def main(argv=None) -> dict:
     args = parse(argv)
+    if args.merge:
+        if not args.out:
+            raise SystemExit("--merge needs --out FILE.json")
+        from pgcontrol.files import atomic_write
+
+        data = merge([json.loads(Path(f).read_text()) for f in args.merge])
+        atomic_write(args.out, json.dumps(data, indent=1) + "\n")
+        figure(data, Path(args.out).with_suffix(".png"))
+        for line in report(data["results"]):
+            print(line)
+        return data["results"]
     if args.plot:
         data = json.loads(Path(args.plot).read_text())
         figure(data, Path(args.plot).with_suffix(".png"))
@@ -264,7 +297,9 @@ def main(argv=None) -> dict:
     if args.out:
         data = {"settings": {a: HYPER[a] for a in args.algos}, "num_envs": args.num_envs, "steps": args.steps,
                 "results": results}
-        Path(args.out).write_text(json.dumps(data, indent=1) + "\n")
+        from pgcontrol.files import atomic_write
+
+        atomic_write(args.out, json.dumps(data, indent=1) + "\n")
         figure(data, Path(args.out).with_suffix(".png"))
     return results
 

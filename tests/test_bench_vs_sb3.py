@@ -54,3 +54,21 @@ def test_plot_redraws_the_figure_from_the_json(tmp_path, capsys):
     (tmp_path / "b.json").write_text(json.dumps(data))
     bench.main(["--plot", str(tmp_path / "b.json")])
     assert (tmp_path / "b.png").stat().st_size > 10_000 and "ratio: 2.000" in capsys.readouterr().out
+
+
+def test_merge_takes_each_side_from_the_file_that_ran_it(tmp_path, capsys):
+    run = {"steps": 1000, "seconds": 1.0, "return": 2.0, "curve": [[500, 1.0, 3], [1000, 2.0, 9]]}
+    a = {"settings": {"ppo": {}}, "num_envs": 1, "steps": 1000,
+         "results": {"ppo Hopper-v5": {"pgcontrol": [run], "sb3": []}}}
+    b = {"settings": {"ppo": {}}, "num_envs": 1, "steps": 1000,
+         "results": {"ppo Hopper-v5": {"pgcontrol": [], "sb3": [dict(run, seconds=4.0)]},
+                     "trpo Hopper-v5": {"pgcontrol": [run], "sb3": [run]}}}
+    for name, d in (("a", a), ("b", b)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(d))
+    bench.main(["--merge", str(tmp_path / "a.json"), str(tmp_path / "b.json"), "--out", str(tmp_path / "m.json")])
+    merged = json.loads((tmp_path / "m.json").read_text())["results"]
+    assert [len(merged["ppo Hopper-v5"][s]) for s in ("pgcontrol", "sb3")] == [1, 1]
+    assert list(merged) == ["ppo Hopper-v5", "trpo Hopper-v5"] and (tmp_path / "m.png").exists()
+    assert "ratio: 4.000" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="different settings"):
+        bench.merge([a, dict(b, steps=2000)])
