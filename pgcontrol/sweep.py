@@ -148,14 +148,19 @@ def spec_from_dict(d: dict):
 
 
 def grid(algo, env, seeds, *, config: dict | None = None, steps: int | None = None, policy: str | None = None):
-    """The product of the listed values: ``algo``, ``env``, ``seeds`` and each ``config`` entry may be a list."""
+    """The product of the listed values: ``algo``, ``env``, ``seeds`` and each ``config`` entry may be a list.
+
+    A value that is itself a list (``hidden = [[64, 64], [256, 256]]``, two
+    values) is kept as a tuple.
+    """
     as_list = lambda v: list(v) if isinstance(v, (list, tuple)) else [v]  # noqa: E731
+    frozen = lambda v: tuple(v) if isinstance(v, list) else v  # noqa: E731  (specs are hashable)
     config = config or {}
     keys = sorted(config)
     specs = []
     for a, e, *values in itertools.product(as_list(algo), as_list(env), *(as_list(config[k]) for k in keys)):
         for s in as_list(seeds):
-            specs.append(RunSpec(a, e, tuple(zip(keys, values)), int(s), steps, policy))
+            specs.append(RunSpec(a, e, tuple(zip(keys, map(frozen, values))), int(s), steps, policy))
     return specs
 
 

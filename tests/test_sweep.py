@@ -22,6 +22,10 @@ def test_grid_and_folders_follow_the_specification(tmp_path):
                                      'steps = 500\n[config]\nkl_bound = [0.01, 0.02]\nnum_envs = 4\n')
     specs = grid_from_toml(tmp_path / "g.toml")
     assert len(specs) == 8 and specs[0].overrides == (("kl_bound", 0.01), ("num_envs", 4))
+    # a list of lists: each inner list is one value (hidden layer widths), kept as a tuple
+    (tmp_path / "h.toml").write_text('algo = "ppo"\nenv = "scalar-lqg"\n[config]\nhidden = [[8, 8], [4]]\n')
+    nets = grid_from_toml(tmp_path / "h.toml")
+    assert [s.overrides for s in nets] == [(("hidden", (8, 8)),), (("hidden", (4,)),)] and len(set(nets)) == 2
     (tmp_path / "bad.toml").write_text('algo = "npg"\nenv = "scalar-lqg"\nlearning_rate = 1\n')
     with pytest.raises(ValueError, match="unknown: learning_rate"):
         grid_from_toml(tmp_path / "bad.toml")
