@@ -73,7 +73,7 @@ def test_show_config_names_where_each_value_comes_from(tmp_path, capsys):
     assert cli_main(["train", "--algo", "ac", "--env", "Hopper-v5", "--show-config"]) == 0
     assert all(line.split()[-1] == "default" for line in capsys.readouterr().out.splitlines()[1:])
     assert preset("ac", "Hopper-v5") is None and preset("ppo", "InvertedPendulum-v5")["n_steps"] == 256
-    assert preset("ppo", "Hopper-v5")["hidden"] == (256, 256)
+    assert preset("ppo", "Hopper-v5")["n_steps"] == 2048 and preset("ppo", "HalfCheetah-v5")["hidden"] == (256, 256)
     _, sources = resolve_config("npg", "laplacian-3", base={"kl_bound": 0.5})
     assert sources["kl_bound"] == "run" and sources["fisher"] == "default"  # a resumed run's own config wins
 
@@ -92,6 +92,27 @@ def test_the_trpo_halfcheetah_preset_is_the_benchmarked_config():
     bench_cfg = dataclasses.replace(bench.pgcontrol_config("trpo", 1_000_000, 1), iterations=preset_cfg.iterations,
                                     clip_actions=False)
     assert preset_cfg == bench_cfg and preset_cfg.iterations * preset_cfg.num_envs * 1000 == 1_000_000
+
+
+def test_the_ppo_hopper_preset_is_the_benchmarked_config():
+    """Its evidence is experiments/bench_vs_sb3.py --algos ppo --envs Hopper-v5 (SB3's PPO defaults, 1 M steps)."""
+    import dataclasses
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("bench", Path(__file__).parents[1] / "experiments" / "bench_vs_sb3.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    preset_cfg, _ = resolve_config("ppo", "Hopper-v5")
+    bench_cfg = bench.pgcontrol_config("ppo", 1_000_000, 1)
+    assert preset_cfg == bench_cfg and bench_cfg.iterations == 489
+
+
+def test_the_ppo_halfcheetah_preset_is_rl_zoos():
+    cfg, _ = resolve_config("ppo", "HalfCheetah-v5")
+    assert (cfg.hidden, cfg.activation, cfg.ortho_init, cfg.log_std0) == ((256, 256), "relu", False, -2.0)
+    assert (cfg.n_steps, cfg.num_minibatches, cfg.update_epochs, cfg.clip_coef, cfg.gamma, cfg.lam) == \
+        (512, 8, 20, 0.1, 0.98, 0.92) and cfg.n_steps * cfg.iterations >= 1_000_000
 
 
 @pytest.mark.slow
