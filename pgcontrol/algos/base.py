@@ -21,6 +21,7 @@ import torch
 
 from ..errors import ConfigError
 from ..critics import MLPValue, QuadraticValue
+from ..policies import ACTIVATIONS
 
 
 MAX_ENVS = 2**24
@@ -81,7 +82,7 @@ class CommonConfig:
         if not isinstance(self.hidden, tuple) or any(isinstance(h, bool) or not isinstance(h, int) or h < 1
                                                      for h in self.hidden):
             self._fail("hidden", "a tuple of layer widths >= 1 such as (64, 64)", self.hidden)
-        self._choice("activation", ("tanh", "relu"))
+        self._choice("activation", tuple(ACTIVATIONS))
         if isinstance(self.log_std0, bool) or not isinstance(self.log_std0, (int, float)) \
                 or not math.isfinite(self.log_std0):
             self._fail("log_std0", "a finite number", self.log_std0)
