@@ -4,6 +4,7 @@
                                                                              # seeds 0-2, 1 M steps (~1 h, 2 workers)
     python experiments/mujoco_presets.py --runs ppo:InvertedPendulum-v5 --steps 150000
     python experiments/mujoco_presets.py --quick                             # InvertedPendulum-v5, 1 seed, 5 000 steps
+    python experiments/mujoco_presets.py --runs ppo:Hopper-v5 --set anneal_lr=true log_std0=-0.5   # a variant
 
 Every run is ``train(algo, env)`` with the preset of ``pgcontrol.config.PRESETS``
 and nothing else (``policy_kind="mlp"``), a run of a ``pgcontrol.sweep`` in
@@ -39,17 +40,30 @@ def parse(argv=None) -> argparse.Namespace:
     p.add_argument("--dir", default="runs/mujoco_presets", help="the sweep's folder (finished runs are reused)")
     p.add_argument("--out", default=None, help="JSON of every run; default: none")
     p.add_argument("--quick", action="store_true", help="InvertedPendulum-v5, seed 0, 5 000 steps")
+    p.add_argument("--set", nargs="+", default=[], metavar="FIELD=VALUE",
+                   help="config fields over the presets, VALUE in JSON (anneal_lr=true hidden=[256,256])")
     args = p.parse_args(argv)
     if args.quick:
         args.runs, args.seeds, args.steps = ["ppo:InvertedPendulum-v5"], [0], 5000
     for run in args.runs:
         if run.count(":") != 1:
             p.error(f"--runs takes ALGO:ENV such as ppo:Hopper-v5; got {run!r}")
+    overrides = []
+    for item in args.set:
+        key, sep, text = item.partition("=")
+        if not sep or not key:
+            p.error(f"--set takes FIELD=VALUE such as anneal_lr=true; got {item!r}")
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError:
+            value = text  # a bare string such as activation=relu
+        overrides.append((key, tuple(value) if isinstance(value, list) else value))
+    args.overrides = tuple(sorted(overrides))
     return args
 
 
 def specs(args) -> list[RunSpec]:
-    return [RunSpec(algo, env, seed=seed, steps=args.steps, policy="mlp")
+    return [RunSpec(algo, env, overrides=args.overrides, seed=seed, steps=args.steps, policy="mlp")
             for algo, env in (run.split(":") for run in args.runs) for seed in args.seeds]
 
 
