@@ -484,6 +484,21 @@ def check_env_id(env) -> None:
         e.close()
 
 
+def clip_action_batch(vec) -> vw.TransformAction:
+    """``vec`` receiving its actions clipped to its Box action space; the wrapper's action space is unbounded.
+
+    The numbers of ``gymnasium.wrappers.vector.ClipAction`` (``np.clip`` to the
+    bounds, then the action space's dtype), computed by one ``np.clip`` on the
+    whole ``(num_envs, act_dim)`` batch instead of one per environment
+    followed by a deep copy.
+    """
+    box = vec.single_action_space
+    low, high, dtype = box.low, box.high, box.dtype
+    unbounded = spaces.Box(-np.inf, np.inf, shape=box.shape, dtype=dtype)
+    return vw.TransformAction(vec, lambda actions: np.clip(actions, low, high).astype(dtype, copy=False),
+                              single_action_space=unbounded)
+
+
 def make_vec_env(env, num_envs: int, *, device="cpu", normalize_obs=False, normalize_reward=False, gamma=0.99,
                  clip_actions=False):
     """A Gymnasium vector env for a plant (name or object) or a Gymnasium id.
@@ -495,8 +510,8 @@ def make_vec_env(env, num_envs: int, *, device="cpu", normalize_obs=False, norma
     Other ids get a ``SyncVectorEnv`` inside ``RecordEpisodeStatistics``.
     Optional Gymnasium normalisation wrappers are added outermost (then
     plants return NumPy arrays too), after ``RecordEpisodeStatistics`` so
-    logged returns stay unnormalised; ``clip_actions`` adds Gymnasium's
-    ``ClipAction``: the env receives the action clipped to its action space
+    logged returns stay unnormalised; ``clip_actions`` adds :func:`clip_actions`
+    (Gymnasium's ``ClipAction`` on the whole batch at once): the env receives the action clipped to its action space
     (as Stable-Baselines3 and CleanRL do on MuJoCo), the learner keeps the
     unclipped sample its log-probability refers to.
     """
@@ -521,7 +536,7 @@ def make_vec_env(env, num_envs: int, *, device="cpu", normalize_obs=False, norma
         vec = env  # already a vector env
     vec = vw.RecordEpisodeStatistics(vec)
     if clip_actions:
-        vec = vw.ClipAction(vec)
+        vec = clip_action_batch(vec)
     if normalize_obs:
         vec = vw.NormalizeObservation(vec)
     if normalize_reward:

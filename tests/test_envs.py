@@ -306,3 +306,23 @@ def test_stable_baselines3_takes_the_envs_as_they_are():
     model = sb3.PPO("MlpPolicy", "pgcontrol/LinearGaussian-v0", n_steps=64, batch_size=32, n_epochs=1)
     model.learn(64)
     assert vec.num_envs == 2
+
+
+def test_clip_action_batch_is_gymnasiums_clip_action():
+    """One np.clip on the batch gives the actions (values and dtype) of Gymnasium's per-env ClipAction."""
+    from gymnasium.wrappers import vector as vw
+
+    from pgcontrol.envs import clip_action_batch
+
+    ours = clip_action_batch(gymnasium.make_vec("Pendulum-v1", num_envs=3, vectorization_mode="sync"))
+    theirs = vw.ClipAction(gymnasium.make_vec("Pendulum-v1", num_envs=3, vectorization_mode="sync"))
+    assert ours.single_action_space == theirs.single_action_space and ours.action_space == theirs.action_space
+    ours.reset(seed=0), theirs.reset(seed=0)
+    rng = np.random.default_rng(0)
+    for dtype in (np.float64, np.float32):
+        u = np.array([[-3.5], [0.7], [2.5]]) * rng.uniform(1, 2, (3, 1)).astype(dtype)
+        u = u.astype(dtype)  # the first and last are out of the bounds ±2
+        a, b = ours.actions(u), theirs.actions(u)
+        assert a.dtype == b.dtype == np.float32 and np.array_equal(a, b)
+        assert all(np.array_equal(x, y) for x, y in zip(ours.step(u)[:2], theirs.step(u)[:2]))
+    ours.close(), theirs.close()

@@ -14,7 +14,7 @@ import torch
 from pgcontrol import plants
 from pgcontrol.algos.ppo import PPO, PPOConfig, clipped_surrogate, policy_loss, value_loss
 from pgcontrol.critics import QuadraticValue
-from pgcontrol.policies import LinearGaussianPolicy
+from pgcontrol.policies import LinearGaussianPolicy, MLPGaussianPolicy
 from pgcontrol.rollout import Batch, Collector
 from pgcontrol.envs import make_vec_env
 from pgcontrol.errors import ConfigError
@@ -227,3 +227,23 @@ def test_mujoco_smoke():
     h = train("ppo", "InvertedPendulum-v5", config=cfg, policy_kind="mlp", seed=0, progress=False)
     assert len(h) == 2
     assert all(math.isfinite(r[k]) for r in h for k in ("loss_policy", "loss_value", "entropy", "approx_kl"))
+
+
+def test_flat_adam_takes_the_steps_of_adam_on_each_tensor():
+    """The parameters are views of one flat tensor (one Adam kernel per op): the same numbers, bit for bit."""
+    _, _, batch = _collected_batch()
+    cfg = PPOConfig(update_epochs=3, num_minibatches=4, critic="mlp", lr=0.01, max_grad_norm=0.5)
+    learners = []
+    for per_tensor in (False, True):
+        torch.manual_seed(0)
+        pol = MLPGaussianPolicy(2, 1, hidden=(16, 16)).double()
+        ppo = PPO(pol, cfg, gamma=0.99, obs_dim=2, device="cpu")
+        start = [p.detach().clone() for p in pol.parameters()]
+        if per_tensor:  # torch's Adam over the separate parameter tensors, as before flat_parameters
+            ppo.opt = torch.optim.Adam([{"params": list(pol.parameters())}, {"params": list(ppo.critic.parameters())}],
+                                       lr=0.01, eps=1e-5)
+        ppo.update(batch, 0)
+        assert not any(torch.equal(a, b) for a, b in zip(start, pol.parameters()))  # every tensor moved
+        learners.append(ppo)
+    flat, each = ([p.detach() for p in [*q.policy.parameters(), *q.critic.parameters()]] for q in learners)
+    assert all(torch.equal(a, b) for a, b in zip(flat, each))

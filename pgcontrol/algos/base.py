@@ -156,6 +156,32 @@ def make_optimizer(name: str, params, lr: float) -> torch.optim.Optimizer:
     raise ConfigError(f"unknown optimizer {name!r}; choose 'sgd' or 'adam'")
 
 
+def flat_parameters(params) -> torch.nn.Parameter:
+    """One contiguous parameter (with its gradient) that ``params`` become views of; for a faster Adam.
+
+    On the CPU torch's Adam runs its eight element-wise operations once per
+    parameter tensor; over one flat tensor they run once. Every element gets
+    the same operations in the same order, so the numbers are the same bit
+    for bit, but an MLP's minibatch step costs a fraction of the dispatches.
+    Each parameter's ``data`` and ``grad`` become views into the flat
+    tensor and its gradient: ``backward`` accumulates into them in place,
+    which holds as long as the gradients are zeroed in place
+    (``optimizer.zero_grad(set_to_none=False)``), never set to ``None``.
+    Gradient-norm clipping keeps taking the original ``params`` (the norm of
+    the per-tensor norms, as before).
+    """
+    params = list(params)
+    flat = torch.nn.Parameter(torch.cat([p.detach().reshape(-1) for p in params]))
+    flat.grad = torch.zeros_like(flat)
+    start = 0
+    for p in params:
+        n = p.numel()
+        p.data = flat.data[start:start + n].view_as(p)
+        p.grad = flat.grad[start:start + n].view_as(p)
+        start += n
+    return flat
+
+
 def values_of(critic, batch):
     """``(V(x_t), V(x_{t+1}))`` with ``V(x_{t+1}) = 0`` where the episode terminated; zeros without a critic."""
     if critic is None:
@@ -179,7 +205,7 @@ def fit_critic(critic, optimizer, obs, targets, *, epochs: int, minibatch: int |
         for i in range(0, n, mb):
             idx = perm[i:i + mb]
             loss = 0.5 * (critic(obs[idx]).to(targets.dtype) - targets[idx]).pow(2).mean()
-            optimizer.zero_grad()
+            optimizer.zero_grad(set_to_none=False)  # in place: gradients may be views (flat_parameters)
             loss.backward()
             optimizer.step()
     return loss.item()

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 import torch
 
 from ..rollout import explained_variance, gae
-from .base import CommonConfig, check_least_squares_critic, lr_fraction, make_critic, values_of
+from .base import CommonConfig, check_least_squares_critic, flat_parameters, lr_fraction, make_critic, values_of
 
 
 @dataclass(frozen=True)
@@ -211,9 +211,10 @@ class PPO:
         if self.lstsq:
             check_least_squares_critic(self.critic)
         self.lrs = (config.lr, config.lr if config.critic_lr is None else config.critic_lr)
-        critic_params = [] if self.lstsq else list(self.critic.parameters())
-        self.opt = torch.optim.Adam([{"params": list(policy.parameters()), "lr": self.lrs[0]},
-                                     {"params": critic_params, "lr": self.lrs[1]}], eps=1e-5)
+        self.params = list(policy.parameters()) + ([] if self.lstsq else list(self.critic.parameters()))
+        groups = (list(policy.parameters()), [] if self.lstsq else list(self.critic.parameters()))
+        self.opt = torch.optim.Adam([{"params": [flat_parameters(g)] if g else [], "lr": lr}
+                                     for g, lr in zip(groups, self.lrs)], eps=1e-5)
         # minibatch shuffling, seeded from the global RNG that train() seeds
         self.generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
 
@@ -251,7 +252,6 @@ class PPO:
             group["lr"] = frac * lr
         values, adv, returns = self.advantages(batch)
         obs, actions, logp_old = batch.obs[m], batch.actions[m], batch.logp[m]
-        params = [p for group in self.opt.param_groups for p in group["params"]]
         sums = dict.fromkeys(("loss_policy", "loss_value", "entropy", "clip_fraction"), 0.0)
         count, approx_kl = 0, 0.0
         for _ in range(cfg.update_epochs):
@@ -273,9 +273,9 @@ class PPO:
                                         cfg.clip_coef if cfg.clip_vloss else None)
                     loss = loss + cfg.vf_coef * loss_v  # + c_v × critic loss (4.20)
                     sums["loss_value"] += float(loss_v.detach())
-                self.opt.zero_grad()
+                self.opt.zero_grad(set_to_none=False)  # in place: the parameters' gradients are views
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm or float("inf"))
+                torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm or float("inf"))
                 self.opt.step()
                 with torch.no_grad():
                     kls.append(float(((ratio - 1) - logratio).mean()))  # approx KL(π_old ‖ π_θ), k3 estimator

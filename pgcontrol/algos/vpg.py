@@ -18,8 +18,8 @@ import torch
 
 from ..errors import ConfigError
 from ..rollout import explained_variance, pg_advantages
-from .base import (CommonConfig, check_least_squares_critic, fit_critic, lr_fraction, make_critic,
-                   make_optimizer, values_of)
+from .base import (CommonConfig, check_least_squares_critic, fit_critic, flat_parameters, lr_fraction,
+                   make_critic, make_optimizer, values_of)
 
 
 @dataclass(frozen=True)
@@ -143,7 +143,7 @@ class VPG:
             if config.critic_optimizer == "lstsq":
                 check_least_squares_critic(self.critic)
             else:
-                self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=config.critic_lr)
+                self.critic_opt = torch.optim.Adam([flat_parameters(self.critic.parameters())], lr=config.critic_lr)
         self.generator = torch.Generator().manual_seed(0)
         self.opt = self._policy_optimizer()
 
