@@ -15,8 +15,10 @@ TRPO (``--algos trpo``), sb3-contrib's defaults on both sides: KL bound
 0.01, 15 conjugate-gradient iterations with damping 0.1, backtracking by 0.8
 up to 10 times, GAE λ 0.95, γ 0.99, a tanh 64-64 critic trained by Adam (lr
 1e-3) for 10 epochs of minibatches of 128, observation and reward
-normalisation. Where the libraries differ by design it is said here, not
-hidden: pgcontrol's TRPO collects whole episodes (``--num-envs`` × 2 of
+normalisation, and states weighted equally in the gradient, the KL and the
+Fisher (sb3-contrib's sample means; pgcontrol's ``discount_weighting``, on by
+default for the discounted objective of the LQ plants, is switched off here).
+Where the libraries differ by design it is said here, not hidden: pgcontrol's TRPO collects whole episodes (``--num-envs`` × 2 of
 them per update: 2 000 steps on HalfCheetah, against sb3-contrib's 2 048),
 fits its critic to the reward-to-go (sb3-contrib: the λ-returns) and does
 not normalise the advantages.
@@ -107,7 +109,8 @@ def pgcontrol_config(algo: str, steps: int, num_envs: int):
     return NPGConfig(num_envs=num_envs * h["episodes_per_env"], iterations=10**9, kl_bound=h["target_kl"],
                      fisher="cg", cg_iters=h["cg_iters"], damping=h["cg_damping"], line_search=True,
                      backtrack_coef=h["backtrack"], max_backtracks=h["max_backtracks"], gamma=h["gamma"],
-                     estimator="gae", lam=h["gae_lambda"], baseline="value", critic="mlp", critic_lr=h["critic_lr"],
+                     estimator="gae", lam=h["gae_lambda"], discount_weighting=False, baseline="value", critic="mlp",
+                     critic_lr=h["critic_lr"],
                      critic_epochs=h["critic_epochs"], critic_minibatch=h["critic_batch"], normalize_obs=True,
                      normalize_reward=True, clip_actions=True)
 

@@ -73,3 +73,23 @@ def test_npg_reaches_one_percent_of_k_star_on_scalar_lqg():
     errs = [abs(-r["K"][0][0] - k_star) / abs(k_star) for r in hist]
     assert min(errs) < 0.01
     assert errs[-1] < 0.05
+
+
+def test_without_discount_weighting_the_fisher_and_kl_weigh_states_equally():
+    """discount_weighting=False: uniform state weights (SB3's and Spinning Up's TRPO) in the Fisher and the KL."""
+    p, pol, batch = episodes("double-integrator", [[0.3, 0.9]], 0.4, 64)
+    m = batch.valid
+    w = state_weights(batch, p.gamma, discounted=False)
+    torch.testing.assert_close(w[m], torch.full_like(w[m], 1 / int(m.sum())))
+    assert bool((w[~m] == 0).all())
+    g = torch.tensor([1.0, -2.0, 0.5], dtype=w.dtype)
+    directions = []
+    for dw in (False, True):
+        npg = NPG(pol, NPGConfig(num_envs=64, fisher="sample", damping=1e-3, discount_weighting=dw),
+                  gamma=p.gamma, obs_dim=2, device="cpu", plant=p)
+        weights = state_weights(batch, p.gamma, discounted=dw)
+        F = sample_fisher(pol, batch.obs[m], batch.actions[m], weights[m]) + 1e-3 * torch.eye(3, dtype=w.dtype)
+        directions.append(npg.natural_direction(g, batch))
+        torch.testing.assert_close(directions[-1], torch.linalg.solve(F, g))
+        torch.testing.assert_close(npg._kl_inputs(batch)[1], weights[m] if not bool(m.all()) else weights)
+    assert not torch.allclose(directions[0], directions[1], rtol=0.05)  # the γ^τ weights matter on this plant

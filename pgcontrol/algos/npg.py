@@ -15,7 +15,8 @@ One iteration:
    importance-sampled surrogate improves.
 
 States are weighted by γ^τ (normalised), the discounted visitation d^π of the slides,
-in the sample Fisher and in the KL.
+in the sample Fisher and in the KL; with ``discount_weighting=False`` (the estimator (3.21)
+without γ^t) they weigh equally, as in SB3's and Spinning Up's TRPO.
 """
 
 from __future__ import annotations
@@ -93,9 +94,19 @@ def conjugate_gradient(Av, b: torch.Tensor, iters: int, tol: float = 1e-12) -> t
     return x
 
 
-def state_weights(batch, gamma: float) -> torch.Tensor:
-    """γ^τ on valid steps, normalised to sum 1: the discounted state distribution d^π."""
-    w = discounts(gamma, batch.t_in_episode, batch.rewards.dtype) * batch.valid
+def state_weights(batch, gamma: float, discounted: bool = True) -> torch.Tensor:
+    """γ^τ on valid steps, normalised to sum 1: the discounted state distribution d^π.
+
+    ``discounted=False`` weighs the valid states equally: the undiscounted
+    visitation that goes with the estimator without the γ^t factor ((3.21),
+    ``discount_weighting=False``), and the sample mean that Stable-Baselines3,
+    sb3-contrib, Spinning Up and CleanRL take in their KL and Fisher. On long
+    episodes (1000 MuJoCo steps at γ = 0.99) the γ^τ weights leave almost all
+    of the mass on the first few hundred states.
+    """
+    w = batch.valid.to(batch.rewards.dtype)
+    if discounted:
+        w = discounts(gamma, batch.t_in_episode, batch.rewards.dtype) * batch.valid
     return w / w.sum()
 
 
@@ -141,7 +152,7 @@ class NPG(VPG):
         if cfg.fisher == "exact":  # no batch statistics needed
             return torch.linalg.solve(self._exact_fisher(), g)
         obs, act = batch.obs[batch.valid], batch.actions[batch.valid]
-        w = state_weights(batch, self.gamma)[batch.valid]
+        w = state_weights(batch, self.gamma, self.cfg.discount_weighting)[batch.valid]
         eye = torch.eye(g.numel(), dtype=g.dtype, device=g.device)
         if cfg.fisher == "sample":
             return torch.linalg.solve(sample_fisher(self.policy, obs, act, w) + cfg.damping * eye, g)
@@ -196,7 +207,7 @@ class NPG(VPG):
     @torch.no_grad()
     def _kl_inputs(self, batch):
         """The valid states, their weights d^π and π_old(·|x) for the mean KL (the collector's means when recorded)."""
-        w = state_weights(batch, self.gamma)
+        w = state_weights(batch, self.gamma, self.cfg.discount_weighting)
         if batch.means is not None and bool(batch.valid.all()):  # whole episodes: no masking, no forward pass
             obs, w, mean = batch.obs, w, batch.means
             return obs, w, self.policy.distribution_at_mean(mean)

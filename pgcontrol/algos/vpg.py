@@ -33,7 +33,8 @@ class ReinforceConfig(CommonConfig):
     baseline : str
         ``"none"``, ``"mean"`` or ``"value"``.
     discount_weighting : bool
-        Keep the γ^t factor of (3.19) (unbiased for the discounted objective).
+        Keep the γ^t factor of (3.19) (unbiased for the discounted objective); NPG and TRPO then also weigh
+        the states of their Fisher and KL by γ^τ (d^π), and without it equally.
     critic : str
         ``"mlp"`` or ``"quadratic"``, used when ``baseline="value"``.
     critic_lr, critic_epochs : float, int
