@@ -143,11 +143,11 @@ def steps_per_iteration(algo, config, env) -> int:
       episodes, ``num_envs × episode length`` (the plant's horizon, or the
       Gymnasium time limit ``max_episode_steps``; episodes that terminate
       earlier take fewer steps);
-    * ``ac`` and ``ppo``: ``num_envs × n_steps`` (``n_steps = 1`` for
+    * ``ac``, ``ppo`` and episodic learners given ``n_steps``: ``num_envs × n_steps`` (``n_steps = 1`` for
       ``ACConfig(online=True)``).
     """
     _, name = get_algorithm(algo)
-    if hasattr(config, "n_steps"):
+    if getattr(config, "n_steps", None) is not None:
         return int(config.num_envs) * int(config.n_steps)
     T = episode_length(env)
     if T is None:

@@ -32,3 +32,23 @@ def test_vpg_surrogate_gradient_is_the_estimator():
     _, psi = vpg.gradient_estimate(batch)
     auto = np.concatenate([pol.gain.grad.numpy().ravel(), pol.raw_std.grad.numpy()])
     np.testing.assert_allclose(auto, per_episode_cost_gradients(pol, batch, psi).mean(0), rtol=1e-8)
+
+
+def test_n_steps_collects_pieces_of_episodes():
+    """n_steps: num_envs × n_steps steps an iteration, episodes running on (sb3-contrib's TRPO batches)."""
+    from pgcontrol.algos.npg import NPGConfig
+    from pgcontrol.config import ConfigError, steps_per_iteration
+    from pgcontrol.policies import LinearGaussianPolicy
+    from pgcontrol.train import train
+
+    cfg = NPGConfig(num_envs=4, n_steps=30, iterations=3, estimator="gae", baseline="value", discount_weighting=False)
+    hist = train("trpo", "double-integrator", config=cfg, seed=0, progress=False)
+    assert [h["steps"] for h in hist] == [120, 240, 360]  # the horizon is 200: no episode ended yet
+    assert "return_mean" not in hist[0] and steps_per_iteration("trpo", cfg, "double-integrator") == 120
+    policy = LinearGaussianPolicy(2, 1, K0=[[0.3, 0.9]], std0=0.4)
+    assert VPG(policy, VPGConfig(n_steps=30), gamma=0.99, obs_dim=2, device="cpu").collect_spec() == {"n_steps": 30}
+    with pytest.raises(ConfigError, match="n_steps"):
+        VPGConfig(n_steps=0)
+    with pytest.raises(ConfigError, match="total"):
+        VPGConfig(n_steps=16, estimator="total", baseline="mean")
+

@@ -54,6 +54,14 @@ class ReinforceConfig(CommonConfig):
         on all its N·T samples, a bias of order n_features / (N·T).
     lam : float
         GAE λ when ``estimator="gae"``.
+    n_steps : int or None
+        None (default): every iteration collects one whole episode per
+        environment (``num_envs`` episodes). An integer: ``n_steps`` steps of
+        every environment instead, episodes running on across iterations, as
+        sb3-contrib's TRPO collects (2048): the last step of a batch is cut
+        like a time limit, its reward-to-go bootstrapped with the critic
+        (``baseline="value"``; else 0). Not with ``estimator="total"``, which
+        needs whole episodes.
     """
 
     estimator: str = "rtg"
@@ -65,10 +73,16 @@ class ReinforceConfig(CommonConfig):
     critic_minibatch: int | None = None
     critic_optimizer: str = "adam"
     lam: float = 0.95
+    n_steps: int | None = None
 
     def __post_init__(self):
         super().__post_init__()
         self._choice("estimator", ("total", "rtg", "gae"))
+        if self.n_steps is not None:
+            self._positive_ints("n_steps")
+            if self.estimator == "total":
+                raise ConfigError("n_steps collects pieces of episodes; the total-return estimator (3.15) needs "
+                                  f"whole ones (n_steps=None); got n_steps={self.n_steps!r} with estimator='total'")
         self._choice("baseline", ("none", "mean", "value"))
         if self.estimator == "total" and self.baseline == "value":
             raise ConfigError("the total-return estimator (3.15) takes baseline 'none' or 'mean', not 'value'")
@@ -152,7 +166,8 @@ class VPG:
         return make_optimizer(self.cfg.optimizer, self.policy.parameters(), self.cfg.lr)
 
     def collect_spec(self) -> dict:
-        return {"episodes": True}
+        """Whole episodes, or ``n_steps`` steps of every environment."""
+        return {"episodes": True} if self.cfg.n_steps is None else {"n_steps": self.cfg.n_steps}
 
     def gradient_estimate(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
         """``(loss, psi)`` with the policy gradient of ``loss`` left in ``.grad`` (= -ĝ)."""
