@@ -13,15 +13,16 @@ HalfCheetah charges its control cost on the action it receives).
 
 TRPO (``--algos trpo``), sb3-contrib's defaults on both sides: KL bound
 0.01, 15 conjugate-gradient iterations with damping 0.1, backtracking by 0.8
-up to 10 times, GAE λ 0.95, γ 0.99, a tanh 64-64 critic trained by Adam (lr
-1e-3) for 10 epochs of minibatches of 128, observation and reward
-normalisation, and states weighted equally in the gradient, the KL and the
-Fisher (sb3-contrib's sample means; pgcontrol's ``discount_weighting``, on by
-default for the discounted objective of the LQ plants, is switched off here).
-Where the libraries differ by design it is said here, not hidden: pgcontrol's TRPO collects whole episodes (``--num-envs`` × 2 of
-them per update: 2 000 steps on HalfCheetah, against sb3-contrib's 2 048),
-fits its critic to the reward-to-go (sb3-contrib: the λ-returns) and does
-not normalise the advantages.
+up to 10 times, GAE λ 0.95, γ 0.99, 2048 steps of each env per update
+(pgcontrol's ``n_steps``; its default is whole episodes), a tanh 64-64 critic
+trained by Adam (lr 1e-3) for 10 epochs of minibatches of 128, observation
+and reward normalisation, and states weighted equally in the gradient, the
+KL and the Fisher (sb3-contrib's sample means; pgcontrol's
+``discount_weighting``, on by default for the discounted objective of the LQ
+plants, is switched off here). Where the libraries differ by design it is
+said here, not hidden: pgcontrol's TRPO fits its critic to the
+reward-to-go (sb3-contrib: the λ-returns) and does not normalise the
+advantages.
 
 Both sides use one torch thread and the same seeds, and the runs alternate
 (pgcontrol, SB3, pgcontrol, ...). It prints the end-to-end steps/s of each
@@ -58,7 +59,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 HYPER = {
     "ppo": dict(n_steps=2048, batch_size=64, n_epochs=10, lr=3e-4, gamma=0.99, gae_lambda=0.95, clip=0.2,
                 vf_coef=0.5, ent_coef=0.0, max_grad_norm=0.5, net="tanh 64-64", normalize="obs and reward"),
-    "trpo": dict(episodes_per_env=2, sb3_n_steps=2048, target_kl=0.01, cg_iters=15, cg_damping=0.1,
+    "trpo": dict(n_steps=2048, target_kl=0.01, cg_iters=15, cg_damping=0.1,
                  backtrack=0.8, max_backtracks=10, gamma=0.99, gae_lambda=0.95, critic_lr=1e-3, critic_epochs=10,
                  critic_batch=128, net="tanh 64-64", normalize="obs and reward"),
 }
@@ -106,7 +107,7 @@ def pgcontrol_config(algo: str, steps: int, num_envs: int):
     from pgcontrol.algos.npg import NPGConfig
 
     h = HYPER["trpo"]
-    return NPGConfig(num_envs=num_envs * h["episodes_per_env"], iterations=10**9, kl_bound=h["target_kl"],
+    return NPGConfig(num_envs=num_envs, n_steps=h["n_steps"], iterations=10**9, kl_bound=h["target_kl"],
                      fisher="cg", cg_iters=h["cg_iters"], damping=h["cg_damping"], line_search=True,
                      backtrack_coef=h["backtrack"], max_backtracks=h["max_backtracks"], gamma=h["gamma"],
                      estimator="gae", lam=h["gae_lambda"], discount_weighting=False, baseline="value", critic="mlp",
@@ -161,7 +162,7 @@ def run_sb3(algo: str, env_id: str, steps: int, seed: int, num_envs: int) -> dic
         from sb3_contrib import TRPO
 
         h = HYPER["trpo"]
-        model = TRPO("MlpPolicy", env, n_steps=h["sb3_n_steps"], batch_size=h["critic_batch"],
+        model = TRPO("MlpPolicy", env, n_steps=h["n_steps"], batch_size=h["critic_batch"],
                      learning_rate=h["critic_lr"], n_critic_updates=h["critic_epochs"], cg_max_steps=h["cg_iters"],
                      cg_damping=h["cg_damping"], line_search_shrinking_factor=h["backtrack"],
                      line_search_max_iter=h["max_backtracks"], gamma=h["gamma"], gae_lambda=h["gae_lambda"],

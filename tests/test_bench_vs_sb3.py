@@ -24,7 +24,8 @@ def test_pgcontrol_configs_carry_the_shared_settings():
     assert ppo.normalize_obs and ppo.normalize_reward and ppo.max_grad_norm == 0.5 and not ppo.clip_vloss
     trpo = bench.pgcontrol_config("trpo", 1_000_000, 1)
     assert trpo.line_search and (trpo.kl_bound, trpo.cg_iters, trpo.damping, trpo.backtrack_coef) == (0.01, 15, 0.1, 0.8)
-    assert (trpo.critic_epochs, trpo.critic_minibatch, trpo.critic_lr, trpo.num_envs) == (10, 128, 1e-3, 2)
+    assert (trpo.critic_epochs, trpo.critic_minibatch, trpo.critic_lr, trpo.num_envs, trpo.n_steps) == (10, 128, 1e-3, 1, 2048)
+    assert not trpo.discount_weighting  # sb3-contrib weighs every state and step equally
 
 
 def test_the_last_ten_episodes():

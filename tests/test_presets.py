@@ -91,7 +91,7 @@ def test_the_trpo_halfcheetah_preset_is_the_benchmarked_config():
     spec.loader.exec_module(bench)
     preset_cfg, _ = resolve_config("trpo", "HalfCheetah-v5")
     bench_cfg = dataclasses.replace(bench.pgcontrol_config("trpo", 1_000_000, 1), iterations=preset_cfg.iterations,
-                                    clip_actions=False, discount_weighting=True)
+                                    clip_actions=False, discount_weighting=True, num_envs=2, n_steps=None)
     assert preset_cfg == bench_cfg and preset_cfg.iterations * preset_cfg.num_envs * 1000 == 1_000_000
 
 
