@@ -52,3 +52,26 @@ def test_n_steps_collects_pieces_of_episodes():
     with pytest.raises(ConfigError, match="total"):
         VPGConfig(n_steps=16, estimator="total", baseline="mean")
 
+
+
+def test_lambda_value_targets_are_ppos_lambda_returns():
+    """value_target="lambda": the critic regresses on Â^GAE + V (6.46), PPO's targets, from the same critic."""
+    import torch
+
+    from pgcontrol.algos.ppo import PPO, PPOConfig
+    from pgcontrol.config import ConfigError
+
+    p, pol, batch = episodes("double-integrator", [[0.3, 0.9]], 0.4, 16)
+    m = batch.valid
+    cfg = VPGConfig(num_envs=16, estimator="gae", baseline="value", critic="mlp", value_target="lambda", lam=0.9)
+    torch.manual_seed(0)
+    vpg = VPG(pol, cfg, gamma=p.gamma, obs_dim=2, device="cpu")
+    ppo = PPO(pol, PPOConfig(lam=0.9), gamma=p.gamma, obs_dim=2, device="cpu", critic=vpg.critic)
+    values, targets = vpg._value_targets(batch)
+    _, _, returns = ppo.advantages(batch)
+    torch.testing.assert_close(targets[m].to(returns.dtype), returns)
+    rtg = VPG(pol, cfg.__class__(**{**cfg.__dict__, "value_target": "rtg"}), gamma=p.gamma, obs_dim=2, device="cpu",
+              critic=vpg.critic)._value_targets(batch)[1]
+    assert not torch.allclose(rtg[m].to(returns.dtype), returns)  # the two targets differ
+    with pytest.raises(ConfigError, match="value_target"):
+        VPGConfig(value_target="td")

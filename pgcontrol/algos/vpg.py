@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ConfigError
-from ..rollout import explained_variance, pg_advantages
+from ..rollout import explained_variance, gae, pg_advantages
 from .base import (CommonConfig, check_least_squares_critic, fit_critic, flat_parameters, lr_fraction,
                    make_critic, make_optimizer, values_of)
 
@@ -54,6 +54,11 @@ class ReinforceConfig(CommonConfig):
         on all its N·T samples, a bias of order n_features / (N·T).
     lam : float
         GAE λ when ``estimator="gae"``.
+    value_target : str
+        What the critic regresses on: ``"rtg"`` (default), the reward-to-go
+        (3.21), bootstrapped where an episode is cut; or ``"lambda"``, the
+        λ-returns ``Â^GAE + V(x_t)`` of the critic before the fit (lower
+        variance, biased by that critic; sb3-contrib's TRPO and PPO targets).
     n_steps : int or None
         None (default): every iteration collects one whole episode per
         environment (``num_envs`` episodes). An integer: ``n_steps`` steps of
@@ -73,11 +78,13 @@ class ReinforceConfig(CommonConfig):
     critic_minibatch: int | None = None
     critic_optimizer: str = "adam"
     lam: float = 0.95
+    value_target: str = "rtg"
     n_steps: int | None = None
 
     def __post_init__(self):
         super().__post_init__()
         self._choice("estimator", ("total", "rtg", "gae"))
+        self._choice("value_target", ("rtg", "lambda"))
         if self.n_steps is not None:
             self._positive_ints("n_steps")
             if self.estimator == "total":
@@ -195,8 +202,15 @@ class VPG:
         return out
 
     def _value_targets(self, batch):
-        """The critic's values on the batch and its regression targets, the reward-to-go bootstrapped at truncation."""
+        """The critic's values on the batch and its regression targets (``value_target``).
+
+        The reward-to-go bootstrapped at truncation, or the λ-returns
+        ``Â^GAE + V`` (6.46) of the critic as it is before the fit.
+        """
         values, next_values = values_of(self.critic, batch)
+        if self.cfg.value_target == "lambda":
+            adv = gae(batch.rewards, values, next_values, batch.dones, self.gamma, self.cfg.lam)
+            return values, (adv + values) * batch.valid
         _, rtg = pg_advantages(batch, estimator="rtg", baseline="none", gamma=self.gamma,
                                next_values=next_values, discount_weighting=False)
         return values, rtg
