@@ -146,7 +146,7 @@ to ceil(N / steps per iteration), where one iteration takes
   vpg, npg, trpo (episodic): num_envs x episode length (the plant's horizon T,
       or the Gymnasium time limit max_episode_steps); on Gymnasium tasks, where
       episodes may end early, iterations go on until N steps are spent;
-  ac, ppo: num_envs x n_steps (n_steps = 1 for ac with "online": true).
+  ac, ppo (and vpg, npg, trpo given n_steps): num_envs x n_steps (n_steps = 1 for ac with "online": true).
 Without --steps the config's "iterations" is used (default 100). With --resume,
 N is the budget of the whole run (continue a finished run with a larger N).
 Every run stops once N environment steps have been taken.
@@ -285,7 +285,7 @@ def _cmd_train(args) -> int:
               + (" with your --config" if values else ""), flush=True)
     if args.steps is not None:
         per = steps_per_iteration(args.algo, config, env)
-        if not hasattr(config, "n_steps") and plant is None:
+        if getattr(config, "n_steps", None) is None and plant is None:
             # whole episodes that may end early: iterate until the budget is spent (train's max_steps)
             config = dataclasses.replace(config, iterations=max(1, math.ceil(args.steps / config.num_envs)))
             budget = (f"--steps {args.steps}: iterations of {config.num_envs} whole episodes (at most {per} steps each) "

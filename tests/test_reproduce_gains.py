@@ -66,3 +66,11 @@ def test_learners_stabilise_and_approach_k_star(quick):
             if p == "double-integrator" or name != "VPG":
                 assert s["gap"]["median"] < 0.05, (p, name, s["gap"])
                 assert s["gain_error"]["median"] < 0.3, (p, name, s["gain_error"])
+
+
+def test_budget_in_words():
+    from pgcontrol.algos.npg import NPGConfig
+    from pgcontrol.reproduce.gains import budget
+
+    assert budget(NPGConfig(num_envs=32, iterations=20)) == "20 it × 32 episodes"
+    assert budget(NPGConfig(num_envs=4, iterations=20, n_steps=64)) == "20 it × 4 envs × 64 steps"

@@ -191,7 +191,7 @@ def _changed(config) -> dict:
 
 def budget(config) -> str:
     """The sampling budget of a config in words (iterations × batch)."""
-    if hasattr(config, "n_steps"):
+    if getattr(config, "n_steps", None) is not None:
         return f"{config.iterations} it × {config.num_envs} envs × {config.n_steps} steps"
     return f"{config.iterations} it × {config.num_envs} episodes"
 
