@@ -79,9 +79,7 @@ def test_show_config_names_where_each_value_comes_from(tmp_path, capsys):
 
 
 def test_the_trpo_halfcheetah_preset_is_the_benchmarked_config():
-    """Its evidence is experiments/bench_vs_sb3.py --algos trpo, which runs this config (with clip_actions on, as
-    sb3-contrib clips, and discount_weighting off, as sb3-contrib weighs; the preset's 1 M-step runs were measured
-    with neither, as shipped)."""
+    """Its evidence is experiments/bench_vs_sb3.py --algos trpo (sb3-contrib's TRPO settings), which runs it."""
     import dataclasses
     import importlib.util
     from pathlib import Path
@@ -90,9 +88,9 @@ def test_the_trpo_halfcheetah_preset_is_the_benchmarked_config():
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     preset_cfg, _ = resolve_config("trpo", "HalfCheetah-v5")
-    bench_cfg = dataclasses.replace(bench.pgcontrol_config("trpo", 1_000_000, 1), iterations=preset_cfg.iterations,
-                                    clip_actions=False, discount_weighting=True, num_envs=2, n_steps=None)
-    assert preset_cfg == bench_cfg and preset_cfg.iterations * preset_cfg.num_envs * 1000 == 1_000_000
+    bench_cfg = dataclasses.replace(bench.pgcontrol_config("trpo", 1_000_000, 1), iterations=preset_cfg.iterations)
+    assert preset_cfg == bench_cfg and (preset_cfg.iterations - 1) * preset_cfg.n_steps < 1_000_000 <= \
+        preset_cfg.iterations * preset_cfg.n_steps
 
 
 def test_the_ppo_hopper_preset_is_the_benchmarked_config():
@@ -119,8 +117,10 @@ def test_the_ppo_halfcheetah_preset_is_rl_zoos():
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_the_trpo_halfcheetah_preset_ends_above_1500(seed):
-    """About 6 minutes a seed: 1 M steps, the mean return of the last 10 episodes (5 updates of 2)."""
+    """About 8 minutes a seed: 1 M steps, the mean return of the last 10 episodes (bench_vs_sb3's measure)."""
+    from pgcontrol.reproduce.mujoco import last_episodes_mean
+
     hist = train("trpo", "HalfCheetah-v5", seed=seed, progress=False, policy_kind="mlp")
-    last = [r["return_mean"] for r in hist[-5:]]
-    assert hist[-1]["steps"] == 1_000_000 and sum(last) / len(last) > 1500
+    curve = [[r["steps"], r["return_mean"], r["episodes"]] for r in hist if "return_mean" in r]
+    assert hist[-1]["steps"] >= 1_000_000 and last_episodes_mean(curve) > 1500
 
