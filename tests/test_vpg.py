@@ -75,3 +75,18 @@ def test_lambda_value_targets_are_ppos_lambda_returns():
     assert not torch.allclose(rtg[m].to(returns.dtype), returns)  # the two targets differ
     with pytest.raises(ConfigError, match="value_target"):
         VPGConfig(value_target="td")
+
+
+def test_normalize_advantage_standardises_the_weights_of_valid_steps():
+    import torch
+
+    p, pol, batch = episodes("double-integrator", [[0.3, 0.9]], 0.4, 16)
+    m = batch.valid
+    weights = []
+    for norm in (False, True):
+        cfg = VPGConfig(num_envs=16, estimator="gae", baseline="value", critic="mlp", normalize_advantage=norm)
+        torch.manual_seed(0)
+        weights.append(VPG(pol, cfg, gamma=p.gamma, obs_dim=2, device="cpu").gradient_estimate(batch)[1])
+    raw, psi = weights
+    torch.testing.assert_close(psi[m], (raw[m] - raw[m].mean()) / (raw[m].std() + 1e-8))
+    assert abs(float(psi[m].mean())) < 1e-9 and float(psi[m].std()) == pytest.approx(1.0) and not psi[~m].any()

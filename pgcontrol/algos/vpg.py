@@ -54,6 +54,11 @@ class ReinforceConfig(CommonConfig):
         on all its N·T samples, a bias of order n_features / (N·T).
     lam : float
         GAE λ when ``estimator="gae"``.
+    normalize_advantage : bool
+        Standardise the weights Ψ over the batch's valid steps, ``(Ψ − mean) /
+        (std + 1e-8)`` (sb3-contrib's TRPO and SB3's A2C/PPO do): a batch-mean
+        baseline on top of the chosen one, and a scale that TRPO's KL-bounded
+        step ignores. Default False.
     value_target : str
         What the critic regresses on: ``"rtg"`` (default), the reward-to-go
         (3.21), bootstrapped where an episode is cut; or ``"lambda"``, the
@@ -78,6 +83,7 @@ class ReinforceConfig(CommonConfig):
     critic_minibatch: int | None = None
     critic_optimizer: str = "adam"
     lam: float = 0.95
+    normalize_advantage: bool = False
     value_target: str = "rtg"
     n_steps: int | None = None
 
@@ -184,6 +190,9 @@ class VPG:
         psi, _ = pg_advantages(batch, estimator=self.cfg.estimator, baseline=self.cfg.baseline, gamma=self.gamma,
                                values=values, next_values=next_values, lam=self.cfg.lam,
                                discount_weighting=self.cfg.discount_weighting)
+        if self.cfg.normalize_advantage:
+            m = batch.valid
+            psi = (psi - psi[m].mean()) / (psi[m].std() + 1e-8) * m
         self.policy.zero_grad()
         loss = surrogate_loss(self.policy, batch, psi, self.cfg.num_envs)
         loss.backward()
