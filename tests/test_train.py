@@ -78,6 +78,10 @@ def test_max_steps_stops_at_the_step_budget(tmp_path):
                       critic="quadratic", critic_optimizer="adam", critic_epochs=3)),
     ("trpo", NPGConfig(num_envs=4, iterations=6, kl_bound=0.01, estimator="rtg", baseline="value",
                        critic="quadratic", critic_optimizer="adam", critic_epochs=3, line_search=True)),
+    # sb3-contrib's way: 30 steps an iteration (episodes of 200 in flight at the resume), equal state weights
+    ("trpo", NPGConfig(num_envs=4, iterations=6, kl_bound=0.01, estimator="gae", baseline="value", n_steps=30,
+                       discount_weighting=False, normalize_advantage=True, value_target="lambda",
+                       critic="quadratic", critic_optimizer="adam", critic_epochs=3, line_search=True)),
 ])
 def test_resume_restores_optimiser_and_critic_state_exactly(tmp_path, algo, cfg):
     """3 iterations + resume to 6 = 6 uninterrupted, down to the critic: fails if the learner state is not restored."""
