@@ -104,9 +104,8 @@ def state_weights(batch, gamma: float, discounted: bool = True) -> torch.Tensor:
     episodes (1000 MuJoCo steps at γ = 0.99) the γ^τ weights leave almost all
     of the mass on the first few hundred states.
     """
-    w = batch.valid.to(batch.rewards.dtype)
-    if discounted:
-        w = discounts(gamma, batch.t_in_episode, batch.rewards.dtype) * batch.valid
+    dtype = batch.rewards.dtype
+    w = discounts(gamma, batch.t_in_episode, dtype) * batch.valid if discounted else batch.valid.to(dtype)
     return w / w.sum()
 
 

@@ -211,8 +211,8 @@ class PPO:
         if self.lstsq:
             check_least_squares_critic(self.critic)
         self.lrs = (config.lr, config.lr if config.critic_lr is None else config.critic_lr)
-        self.params = list(policy.parameters()) + ([] if self.lstsq else list(self.critic.parameters()))
         groups = (list(policy.parameters()), [] if self.lstsq else list(self.critic.parameters()))
+        self.params = [p for g in groups for p in g]  # for the gradient norm, tensor by tensor
         self.opt = torch.optim.Adam([{"params": [flat_parameters(g)] if g else [], "lr": lr}
                                      for g, lr in zip(groups, self.lrs)], eps=1e-5)
         # minibatch shuffling, seeded from the global RNG that train() seeds
