@@ -395,12 +395,16 @@ def _record_video(ckpt: dict, env, path: str, seed: int) -> int:
     from gymnasium.wrappers import NormalizeObservation
 
     from .checkpoint import load_normaliser_state, policy_from_checkpoint
+    from .envs import clip_observations
 
     policy = policy_from_checkpoint(ckpt)
     normaliser = ckpt.get("normaliser") or {}
     if "NormalizeObservation" in normaliser:
         env = NormalizeObservation(env)
         load_normaliser_state(env, normaliser, freeze=True)
+        bound = (ckpt.get("config") or {}).get("normalize_clip")
+        if bound is not None:  # as in training
+            env = clip_observations(env, bound)
     gen = torch.Generator().manual_seed(seed)
     obs, _ = env.reset(seed=seed)
     frames = [env.render()]

@@ -500,7 +500,7 @@ def clip_action_batch(vec) -> vw.TransformAction:
 
 
 def make_vec_env(env, num_envs: int, *, device="cpu", normalize_obs=False, normalize_reward=False, gamma=0.99,
-                 clip_actions=False):
+                 clip_actions=False, normalize_clip=None):
     """A Gymnasium vector env for a plant (name or object) or a Gymnasium id.
 
     Plants get the native batched :class:`LinearGaussianVectorEnv`
@@ -513,7 +513,10 @@ def make_vec_env(env, num_envs: int, *, device="cpu", normalize_obs=False, norma
     logged returns stay unnormalised; ``clip_actions`` adds :func:`clip_actions`
     (Gymnasium's ``ClipAction`` on the whole batch at once): the env receives the action clipped to its action space
     (as Stable-Baselines3 and CleanRL do on MuJoCo), the learner keeps the
-    unclipped sample its log-probability refers to.
+    unclipped sample its log-probability refers to. ``normalize_clip`` ``c``
+    clips the normalised observations and rewards to ``[-c, c]`` (SB3's
+    ``VecNormalize`` and CleanRL, with c = 10): :func:`clip_observations`
+    and Gymnasium's ``ClipReward``, each just outside its normaliser.
     """
     if is_plant(env):
         # without normalisation the plant env hands tensors on ``device`` straight to the collector,
@@ -539,9 +542,37 @@ def make_vec_env(env, num_envs: int, *, device="cpu", normalize_obs=False, norma
         vec = clip_action_batch(vec)
     if normalize_obs:
         vec = vw.NormalizeObservation(vec)
+        if normalize_clip is not None:
+            vec = clip_observations(vec, normalize_clip)
     if normalize_reward:
         vec = vw.NormalizeReward(vec, gamma=gamma)
+        if normalize_clip is not None:
+            vec = vw.ClipReward(vec, -normalize_clip, normalize_clip)
     return vec
+
+
+WRAPPER_OPTIONS = {"normalize_obs": False, "normalize_reward": False, "clip_actions": False, "normalize_clip": None}
+
+
+def wrapper_options(config) -> dict:
+    """The :func:`make_vec_env` wrapper keywords a learner's config asks for (a config or its ``asdict``)."""
+    get = config.get if isinstance(config, dict) else lambda name, default: getattr(config, name, default)
+    return {name: get(name, default) for name, default in WRAPPER_OPTIONS.items()}
+
+
+def clip_observations(env, bound: float):
+    """``env`` (a vector env or a single env) with its observations clipped to ``[-bound, bound]``.
+
+    Put around a ``NormalizeObservation`` wrapper, it is the ``clip_obs`` of
+    SB3's ``VecNormalize``; the observation space keeps the wrapped one's
+    dtype and shape, its bounds intersected with ``[-bound, bound]``.
+    """
+    space = env.single_observation_space if hasattr(env, "single_observation_space") else env.observation_space
+    clipped = spaces.Box(np.maximum(space.low, -bound), np.minimum(space.high, bound), space.shape, space.dtype)
+    clip = lambda obs: np.clip(obs, -bound, bound)  # noqa: E731  (keeps the dtype: bound is a Python float)
+    if hasattr(env, "single_observation_space"):
+        return vw.TransformObservation(env, clip, single_observation_space=clipped)
+    return gymnasium.wrappers.TransformObservation(env, clip, clipped)
 
 
 def find_plant(vec) -> LinearGaussianPlant | None:

@@ -20,7 +20,7 @@ import torch
 from . import lqr
 from .checkpoint import checkpoint_plant, load_checkpoint, load_normaliser_state, policy_from_checkpoint
 from .config import resolve_device
-from .envs import LinearGaussianEnv, is_plant, make_vec_env
+from .envs import LinearGaussianEnv, is_plant, make_vec_env, wrapper_options
 from .errors import ConfigError
 from .plants import LinearGaussianPlant
 from .plants import make as make_plant
@@ -123,8 +123,8 @@ def evaluate(checkpoint, episodes: int = 100, *, seed: int = 0, device="cpu", ba
         if vec is None or vec.num_envs != n:
             if vec is not None:
                 vec.close()
-            vec = make_vec_env(env, n, device=dev, normalize_obs=bool(cfg.get("normalize_obs", False)),
-                               clip_actions=bool(cfg.get("clip_actions", False)))
+            # the training wrappers but reward normalisation: the returns stay the environment's
+            vec = make_vec_env(env, n, device=dev, **{**wrapper_options(cfg), "normalize_reward": False})
             load_normaliser_state(vec, ckpt.get("normaliser") or {}, freeze=True)
             collector = Collector(vec, policy, dev, seed=seed, rng=None if collector is None else collector.rng_state())
         b = collector.collect(episodes=True)

@@ -50,7 +50,7 @@ from .algos import get_algorithm
 from .checkpoint import (atomic_write, load_checkpoint, normaliser_state, remove_stale_temporaries, restore_run,
                          save_run)
 from .config import check_run_settings, resolve_config, resolve_device, set_threads
-from .envs import find_plant, is_plant, make_vec_env
+from .envs import find_plant, is_plant, make_vec_env, wrapper_options
 from .errors import ConfigError, TrainingDiverged
 from .evaluate import lq_report
 from .plants import LinearGaussianPlant
@@ -142,8 +142,7 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
     torch.manual_seed(seed)
     gamma_env = make_plant(env).gamma if is_plant(env) else None
     gamma = config.gamma if config.gamma is not None else (gamma_env if gamma_env is not None else 0.99)
-    vec = make_vec_env(env, config.num_envs, device=dev, normalize_obs=config.normalize_obs, gamma=gamma,
-                       normalize_reward=config.normalize_reward, clip_actions=config.clip_actions)
+    vec = make_vec_env(env, config.num_envs, device=dev, gamma=gamma, **wrapper_options(config))
     plant = find_plant(vec)
     obs_dim = int(np.prod(vec.single_observation_space.shape))
     act_dim = int(np.prod(vec.single_action_space.shape))

@@ -326,3 +326,39 @@ def test_clip_action_batch_is_gymnasiums_clip_action():
         assert a.dtype == b.dtype == np.float32 and np.array_equal(a, b)
         assert all(np.array_equal(x, y) for x, y in zip(ours.step(u)[:2], theirs.step(u)[:2]))
     ours.close(), theirs.close()
+
+
+def test_normalize_clip_clips_normalised_observations_and_rewards_as_vecnormalize():
+    """``normalize_clip`` is SB3's clip_obs/clip_reward: the normalised values, clipped; nothing else changes."""
+    from pgcontrol.envs import make_vec_env
+
+    def run(clip):
+        vec = make_vec_env("double-integrator", 4, normalize_obs=True, normalize_reward=True, gamma=0.9,
+                           normalize_clip=clip)
+        obs, _ = vec.reset(seed=3)
+        seen, rewards = [obs], []
+        for t in range(30):
+            obs, r, *_ = vec.step(np.full((4, 1), 3.0 * (-1) ** t, dtype=np.float32))
+            seen.append(obs)
+            rewards.append(r)
+        return np.array(seen), np.array(rewards), vec
+
+    raw_obs, raw_rew, _ = run(None)
+    obs, rew, vec = run(0.5)
+    assert np.abs(raw_obs).max() > 1 and np.abs(raw_rew).max() > 1  # the clip bites
+    np.testing.assert_array_equal(obs, np.clip(raw_obs, -0.5, 0.5))
+    np.testing.assert_array_equal(rew, np.clip(raw_rew, -0.5, 0.5))
+    assert obs.dtype == raw_obs.dtype
+    assert vec.single_observation_space.contains(obs[-1][0])
+
+
+def test_normalize_clip_is_checked():
+    from pgcontrol.algos.ppo import PPOConfig
+    from pgcontrol.errors import ConfigError
+
+    for bad in (0, -10.0, "10", True):
+        with pytest.raises(ConfigError, match="normalize_clip must be > 0 or None"):
+            PPOConfig(normalize_obs=True, normalize_clip=bad)
+    with pytest.raises(ConfigError, match="normalize_clip must be None unless normalize_obs or normalize_reward"):
+        PPOConfig(normalize_clip=10.0)
+    assert PPOConfig(normalize_reward=True, normalize_clip=10.0).normalize_clip == 10.0

@@ -128,3 +128,16 @@ def test_evaluate_policy_scores_anything_against_the_optimum():
     assert pgcontrol.evaluate_policy(SB3Like(), "double-integrator", episodes=5)["returns"] == mc["returns"][:5]
     with pytest.raises(ConfigError, match="policy must be"):
         pgcontrol.evaluate_policy(42, "double-integrator")
+
+
+def test_evaluate_clips_the_normalised_observations_as_training_did(tmp_path):
+    """A ``normalize_clip`` run is evaluated on clipped observations: dropping the clip changes the returns."""
+    from pgcontrol.algos.ppo import PPOConfig
+
+    cfg = PPOConfig(num_envs=2, n_steps=16, iterations=2, update_epochs=1, normalize_obs=True, normalize_clip=0.05)
+    train("ppo", "double-integrator", config=cfg, policy_kind="mlp", seed=0, out_dir=tmp_path, progress=False)
+    ckpt = load_checkpoint(tmp_path)
+    clipped = evaluate(ckpt, episodes=4)["returns"]
+    unclipped = evaluate({**ckpt, "config": {**ckpt["config"], "normalize_clip": None}}, episodes=4)["returns"]
+    assert clipped == evaluate(ckpt, episodes=4)["returns"]
+    assert clipped != unclipped

@@ -48,6 +48,12 @@ class CommonConfig:
     normalize_reward : bool
         Wrap them in ``NormalizeReward`` (rewards divided by the running std of
         the discounted return; statistics also checkpointed). Default False.
+    normalize_clip : float or None
+        Clip the normalised observations and rewards to ``[-c, c]``, as
+        Stable-Baselines3's ``VecNormalize`` and CleanRL do (both with
+        c = 10); evaluation clips the observations alike. Default None:
+        unclipped, as Gymnasium's wrappers leave them. Needs
+        ``normalize_obs`` or ``normalize_reward``.
     clip_actions : bool
         Send the environments the sampled action clipped to their action
         space (Gymnasium's ``ClipAction``; SB3 and CleanRL do this on MuJoCo,
@@ -71,6 +77,7 @@ class CommonConfig:
     gamma: float | None = None
     normalize_obs: bool = False
     normalize_reward: bool = False
+    normalize_clip: float | None = None
     clip_actions: bool = False
     hidden: tuple[int, ...] = (64, 64)
     activation: str = "tanh"
@@ -83,6 +90,9 @@ class CommonConfig:
                                                      for h in self.hidden):
             self._fail("hidden", "a tuple of layer widths >= 1 such as (64, 64)", self.hidden)
         self._choice("activation", tuple(ACTIVATIONS))
+        self._positive("normalize_clip", optional=True)
+        if self.normalize_clip is not None and not (self.normalize_obs or self.normalize_reward):
+            self._fail("normalize_clip", "None unless normalize_obs or normalize_reward is on", self.normalize_clip)
         if isinstance(self.log_std0, bool) or not isinstance(self.log_std0, (int, float)) \
                 or not math.isfinite(self.log_std0):
             self._fail("log_std0", "a finite number", self.log_std0)
