@@ -5,8 +5,10 @@ environments, n_steps 2048 per environment, minibatches of 64, 10 epochs,
 lr 3e-4 (no annealing: SB3's default; pgcontrol's ``anneal_lr`` is switched
 off), γ 0.99, λ 0.95, clip 0.2, no value clipping, value coefficient 0.5, no
 entropy bonus, gradient clipping 0.5, advantages normalised per minibatch,
-tanh 64-64 policy and critic, observation and reward normalisation
-(pgcontrol: Gymnasium's wrappers; SB3: ``VecNormalize``), and actions
+tanh 64-64 policy and critic, observation and reward normalisation with
+the normalised values clipped to ±10 (SB3: ``VecNormalize``, which clips by
+default; pgcontrol: Gymnasium's wrappers, which do not, and
+``normalize_clip=10``), and actions
 clipped to the action space before the env sees them (SB3 does this by
 default; pgcontrol's ``clip_actions``, off by default, is switched on here:
 HalfCheetah charges its control cost on the action it receives).
@@ -16,7 +18,7 @@ TRPO (``--algos trpo``), sb3-contrib's defaults on both sides: KL bound
 up to 10 times, GAE λ 0.95, γ 0.99, 2048 steps of each env per update
 (pgcontrol's ``n_steps``; its default is whole episodes), a tanh 64-64 critic
 trained by Adam (lr 1e-3) for 10 epochs of minibatches of 128, observation
-and reward normalisation, and states weighted equally in the gradient, the
+and reward normalisation clipped to ±10 as for PPO, and states weighted equally in the gradient, the
 KL and the Fisher (sb3-contrib's sample means; pgcontrol's
 ``discount_weighting``, on by default for the discounted objective of the LQ
 plants, is switched off here). Where the libraries differ by design it is
@@ -58,10 +60,11 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 HYPER = {
     "ppo": dict(n_steps=2048, batch_size=64, n_epochs=10, lr=3e-4, gamma=0.99, gae_lambda=0.95, clip=0.2,
-                vf_coef=0.5, ent_coef=0.0, max_grad_norm=0.5, net="tanh 64-64", normalize="obs and reward"),
+                vf_coef=0.5, ent_coef=0.0, max_grad_norm=0.5, net="tanh 64-64",
+                normalize="obs and reward, clipped to ±10"),
     "trpo": dict(n_steps=2048, target_kl=0.01, cg_iters=15, cg_damping=0.1,
                  backtrack=0.8, max_backtracks=10, gamma=0.99, gae_lambda=0.95, critic_lr=1e-3, critic_epochs=10,
-                 critic_batch=128, net="tanh 64-64", normalize="obs and reward"),
+                 critic_batch=128, net="tanh 64-64", normalize="obs and reward, clipped to ±10"),
 }
 from pgcontrol.reproduce.mujoco import LAST, last_episodes_mean, rolling_return  # noqa: E402  (the one home of both)
 
@@ -103,7 +106,7 @@ def pgcontrol_config(algo: str, steps: int, num_envs: int):
                          anneal_lr=False, update_epochs=h["n_epochs"], num_minibatches=max(1, per // h["batch_size"]),
                          gamma=h["gamma"], lam=h["gae_lambda"], clip_coef=h["clip"], clip_vloss=False,
                          vf_coef=h["vf_coef"], ent_coef=h["ent_coef"], max_grad_norm=h["max_grad_norm"], norm_adv=True,
-                         normalize_obs=True, normalize_reward=True, clip_actions=True)
+                         normalize_obs=True, normalize_reward=True, normalize_clip=10.0, clip_actions=True)
     from pgcontrol.algos.npg import NPGConfig
 
     h = HYPER["trpo"]
@@ -113,7 +116,7 @@ def pgcontrol_config(algo: str, steps: int, num_envs: int):
                      estimator="gae", lam=h["gae_lambda"], discount_weighting=False, baseline="value", critic="mlp",
                      critic_lr=h["critic_lr"],
                      critic_epochs=h["critic_epochs"], critic_minibatch=h["critic_batch"], normalize_obs=True,
-                     normalize_reward=True, clip_actions=True)
+                     normalize_reward=True, normalize_clip=10.0, clip_actions=True)
 
 
 def run_pgcontrol(algo: str, env_id: str, steps: int, seed: int, num_envs: int) -> dict:

@@ -22,10 +22,12 @@ def test_pgcontrol_configs_carry_the_shared_settings():
     ppo = bench.pgcontrol_config("ppo", 1_000_000, 8)
     assert (ppo.n_steps, ppo.num_minibatches, ppo.update_epochs, ppo.lr, ppo.anneal_lr) == (2048, 256, 10, 3e-4, False)
     assert ppo.normalize_obs and ppo.normalize_reward and ppo.max_grad_norm == 0.5 and not ppo.clip_vloss
+    assert ppo.normalize_clip == 10.0  # VecNormalize's clip_obs and clip_reward
     trpo = bench.pgcontrol_config("trpo", 1_000_000, 1)
     assert trpo.line_search and (trpo.kl_bound, trpo.cg_iters, trpo.damping, trpo.backtrack_coef) == (0.01, 15, 0.1, 0.8)
     assert (trpo.critic_epochs, trpo.critic_minibatch, trpo.critic_lr, trpo.num_envs, trpo.n_steps) == (10, 128, 1e-3, 1, 2048)
     assert not trpo.discount_weighting  # sb3-contrib weighs every state and step equally
+    assert trpo.normalize_obs and trpo.normalize_reward and trpo.normalize_clip == 10.0
 
 
 def test_the_last_ten_episodes():
