@@ -23,10 +23,9 @@ trained by Adam (lr 1e-3) for 10 epochs of minibatches of 128, observation
 and reward normalisation clipped to ±10 as for PPO, and states weighted equally in the gradient, the
 KL and the Fisher (sb3-contrib's sample means; pgcontrol's
 ``discount_weighting``, on by default for the discounted objective of the LQ
-plants, is switched off here). Where the libraries differ by design it is
-said here, not hidden: pgcontrol's TRPO fits its critic to the
-reward-to-go (sb3-contrib: the λ-returns) and does not normalise the
-advantages.
+plants, is switched off here), the critic fitted to the λ-returns and the
+advantages standardised over the batch (sb3-contrib's; pgcontrol's
+``value_target="lambda"`` and ``normalize_advantage``, off by default).
 
 Both sides use one torch thread and the same seeds, and the runs alternate
 (pgcontrol, SB3, pgcontrol, ...). It prints the end-to-end steps/s of each
@@ -66,7 +65,8 @@ HYPER = {
                 normalize="obs and reward, clipped to ±10"),
     "trpo": dict(n_steps=2048, target_kl=0.01, cg_iters=15, cg_damping=0.1,
                  backtrack=0.8, max_backtracks=10, gamma=0.99, gae_lambda=0.95, critic_lr=1e-3, critic_epochs=10,
-                 critic_batch=128, net="tanh 64-64", normalize="obs and reward, clipped to ±10"),
+                 critic_batch=128, critic_target="λ-returns", normalize_advantage=True, net="tanh 64-64",
+                 normalize="obs and reward, clipped to ±10"),
 }
 from pgcontrol.reproduce.mujoco import LAST, last_episodes_mean, rolling_return  # noqa: E402  (the one home of both)
 
@@ -117,8 +117,9 @@ def pgcontrol_config(algo: str, steps: int, num_envs: int):
                      backtrack_coef=h["backtrack"], max_backtracks=h["max_backtracks"], gamma=h["gamma"],
                      estimator="gae", lam=h["gae_lambda"], discount_weighting=False, baseline="value", critic="mlp",
                      critic_lr=h["critic_lr"],
-                     critic_epochs=h["critic_epochs"], critic_minibatch=h["critic_batch"], normalize_obs=True,
-                     normalize_reward=True, normalize_clip=10.0, clip_actions=True)
+                     critic_epochs=h["critic_epochs"], critic_minibatch=h["critic_batch"], value_target="lambda",
+                     normalize_advantage=h["normalize_advantage"], normalize_obs=True, normalize_reward=True, normalize_clip=10.0,
+                     clip_actions=True)
 
 
 def run_pgcontrol(algo: str, env_id: str, steps: int, seed: int, num_envs: int) -> dict:
@@ -171,7 +172,8 @@ def run_sb3(algo: str, env_id: str, steps: int, seed: int, num_envs: int) -> dic
                      learning_rate=h["critic_lr"], n_critic_updates=h["critic_epochs"], cg_max_steps=h["cg_iters"],
                      cg_damping=h["cg_damping"], line_search_shrinking_factor=h["backtrack"],
                      line_search_max_iter=h["max_backtracks"], gamma=h["gamma"], gae_lambda=h["gae_lambda"],
-                     target_kl=h["target_kl"], seed=seed, device="cpu", verbose=0)
+                     target_kl=h["target_kl"], normalize_advantage=h["normalize_advantage"], seed=seed, device="cpu",
+                     verbose=0)
     cb = Episodes()
     t = time.perf_counter()
     model.learn(total_timesteps=steps, callback=cb)

@@ -208,7 +208,8 @@ PRESETS: dict[tuple[str, str], dict] = {
                                      damping=0.1, line_search=True, backtrack_coef=0.8, max_backtracks=10, gamma=0.99,
                                      estimator="gae", lam=0.95, discount_weighting=False, baseline="value",
                                      critic="mlp", critic_lr=1e-3, critic_epochs=10, critic_minibatch=128,
-                                     normalize_obs=True, normalize_reward=True, normalize_clip=10.0, clip_actions=True),
+                                     value_target="lambda", normalize_advantage=True, normalize_obs=True,
+                                     normalize_reward=True, normalize_clip=10.0, clip_actions=True),
 }
 """Per-(algorithm, environment) configurations, as rl-zoo keeps hyperparameter files: what ``train`` and the
 CLI use when no config is given. They are the configurations the learning tests and ``figures/gains.md``

@@ -28,6 +28,7 @@ def test_pgcontrol_configs_carry_the_shared_settings():
     assert (trpo.critic_epochs, trpo.critic_minibatch, trpo.critic_lr, trpo.num_envs, trpo.n_steps) == (10, 128, 1e-3, 1, 2048)
     assert not trpo.discount_weighting  # sb3-contrib weighs every state and step equally
     assert trpo.normalize_obs and trpo.normalize_reward and trpo.normalize_clip == 10.0
+    assert trpo.value_target == "lambda" and trpo.normalize_advantage  # sb3-contrib's critic targets and advantages
 
 
 def test_the_last_ten_episodes():
