@@ -194,7 +194,8 @@ PRESETS: dict[tuple[str, str], dict] = {
                                     normalize_reward=True, clip_actions=True, hidden=(256, 256), activation="relu",
                                     ortho_init=False, log_std0=-2.0),
     # PPO on Hopper-v5, 1 M steps: SB3's PPO defaults, VecNormalize's clip at ±10 included (experiments/bench_vs_sb3.py
-    # runs exactly this config): 2624, 3055, 2086 on seeds 0-2 (2588 ± 486). Without the clip: 3520, 1008, 2447.
+    # runs exactly this config): 2624, 3055, 2086 on seeds 0-2 (2588 ± 486), 2735 and 810 on seeds 3-4 (seeds 0-4:
+    # 2262 ± 884). Without the clip: 3520, 1008, 2447 on seeds 0-2.
     # rl-zoo's tuned Hopper PPO gave 980, 290, 15 here (SB3 itself with those settings: 1029 on seed 0)
     ("ppo", "Hopper-v5"): dict(num_envs=1, n_steps=2048, iterations=489, lr=3e-4, anneal_lr=False, update_epochs=10,
                                num_minibatches=32, gamma=0.99, lam=0.95, clip_coef=0.2, clip_vloss=False,
