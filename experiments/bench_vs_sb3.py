@@ -68,6 +68,7 @@ HYPER = {
                  critic_batch=128, critic_target="λ-returns", normalize_advantage=True, net="tanh 64-64",
                  normalize="obs and reward, clipped to ±10"),
 }
+NORMALIZE_CLIP = 10.0  # both sides: VecNormalize's clip_obs and clip_reward, pgcontrol's normalize_clip
 from pgcontrol.reproduce.mujoco import LAST, last_episodes_mean, rolling_return  # noqa: E402  (the one home of both)
 
 
@@ -108,7 +109,8 @@ def pgcontrol_config(algo: str, steps: int, num_envs: int):
                          anneal_lr=False, update_epochs=h["n_epochs"], num_minibatches=max(1, per // h["batch_size"]),
                          gamma=h["gamma"], lam=h["gae_lambda"], clip_coef=h["clip"], clip_vloss=False,
                          vf_coef=h["vf_coef"], ent_coef=h["ent_coef"], max_grad_norm=h["max_grad_norm"], norm_adv=True,
-                         normalize_obs=True, normalize_reward=True, normalize_clip=10.0, clip_actions=True)
+                         normalize_obs=True, normalize_reward=True, normalize_clip=NORMALIZE_CLIP,
+                         clip_actions=True)
     from pgcontrol.algos.npg import NPGConfig
 
     h = HYPER["trpo"]
@@ -118,8 +120,8 @@ def pgcontrol_config(algo: str, steps: int, num_envs: int):
                      estimator="gae", lam=h["gae_lambda"], discount_weighting=False, baseline="value", critic="mlp",
                      critic_lr=h["critic_lr"],
                      critic_epochs=h["critic_epochs"], critic_minibatch=h["critic_batch"], value_target="lambda",
-                     normalize_advantage=h["normalize_advantage"], normalize_obs=True, normalize_reward=True, normalize_clip=10.0,
-                     clip_actions=True)
+                     normalize_advantage=h["normalize_advantage"], normalize_obs=True, normalize_reward=True,
+                     normalize_clip=NORMALIZE_CLIP, clip_actions=True)
 
 
 def run_pgcontrol(algo: str, env_id: str, steps: int, seed: int, num_envs: int) -> dict:
@@ -155,7 +157,8 @@ def run_sb3(algo: str, env_id: str, steps: int, seed: int, num_envs: int) -> dic
             return True
 
     torch.set_num_threads(1)
-    env = VecNormalize(make_vec_env(env_id, n_envs=num_envs, seed=seed), gamma=HYPER[algo]["gamma"])
+    env = VecNormalize(make_vec_env(env_id, n_envs=num_envs, seed=seed), gamma=HYPER[algo]["gamma"],
+                       clip_obs=NORMALIZE_CLIP, clip_reward=NORMALIZE_CLIP)
     if algo == "ppo":
         from stable_baselines3 import PPO
 

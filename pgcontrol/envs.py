@@ -567,10 +567,11 @@ def clip_observations(env, bound: float):
     SB3's ``VecNormalize``; the observation space keeps the wrapped one's
     dtype and shape, its bounds intersected with ``[-bound, bound]``.
     """
-    space = env.single_observation_space if hasattr(env, "single_observation_space") else env.observation_space
+    vector = hasattr(env, "single_observation_space")
+    space = env.single_observation_space if vector else env.observation_space
     clipped = spaces.Box(np.maximum(space.low, -bound), np.minimum(space.high, bound), space.shape, space.dtype)
     clip = lambda obs: np.clip(obs, -bound, bound)  # noqa: E731  (keeps the dtype: bound is a Python float)
-    if hasattr(env, "single_observation_space"):
+    if vector:
         return vw.TransformObservation(env, clip, single_observation_space=clipped)
     return gymnasium.wrappers.TransformObservation(env, clip, clipped)
 
