@@ -16,7 +16,11 @@ default; pgcontrol's ``clip_actions``, off by default, is switched on here:
 HalfCheetah charges its control cost on the action it receives).
 
 TRPO (``--algos trpo``), sb3-contrib's defaults on both sides: KL bound
-0.01, 15 conjugate-gradient iterations with damping 0.1, backtracking by 0.8
+0.01 and conjugate-gradient damping 0.1, both per action dimension
+(sb3-contrib averages its KL over the action dimensions as well as the
+states, so pgcontrol, whose KL is that of the joint action distribution,
+takes 0.01 · act_dim and 0.1 · act_dim: see :func:`pgcontrol_config`), 15
+conjugate-gradient iterations, backtracking by 0.8
 up to 10 times, GAE λ 0.95, γ 0.99, 2048 steps of each env per update
 (pgcontrol's ``n_steps``; its default is whole episodes), a tanh 64-64 critic
 trained by Adam (lr 1e-3) for 10 epochs of minibatches of 128, observation
@@ -64,6 +68,7 @@ HYPER = {
                 vf_coef=0.5, ent_coef=0.0, max_grad_norm=0.5, net="tanh 64-64",
                 normalize="obs and reward, clipped to ±10"),
     "trpo": dict(n_steps=2048, target_kl=0.01, cg_iters=15, cg_damping=0.1,
+                 kl="mean over states and action dims (pgcontrol: joint KL, so target_kl and cg_damping × act_dim)",
                  backtrack=0.8, max_backtracks=10, gamma=0.99, gae_lambda=0.95, critic_lr=1e-3, critic_epochs=10,
                  critic_batch=128, critic_target="λ-returns", normalize_advantage=True, net="tanh 64-64",
                  normalize="obs and reward, clipped to ±10"),
@@ -98,8 +103,23 @@ def parse(argv=None) -> argparse.Namespace:
 # ------------------------------------------------------------------ the two sides
 
 
-def pgcontrol_config(algo: str, steps: int, num_envs: int):
-    """pgcontrol's config of ``algo`` with the settings of :data:`HYPER`."""
+def pgcontrol_config(algo: str, steps: int, num_envs: int, act_dim: int):
+    """pgcontrol's config of ``algo`` with the settings of :data:`HYPER` (``act_dim``: the env's action dimension).
+
+    TRPO's KL bound is ``target_kl · act_dim`` and its damping ``cg_damping ·
+    act_dim``: sb3-contrib's KL is a mean over the batch *and the action
+    dimensions* (its ``kl_divergence`` of two diagonal Gaussians is taken per
+    dimension, of ``torch.distributions.Normal``, before ``.mean()``). Its
+    Fisher is therefore F / act_dim, the damping is added to that, and its
+    ``target_kl`` 0.01 bounds the KL of the joint action distribution at
+    0.01 · act_dim. pgcontrol's KL is the joint one (6.34), so this side is the
+    one changed: solving (F + λ·m I) x = m ĝ is solving (F/m + λ I) x = ĝ, and
+    with both scaled the two libraries take the same step (checked on one
+    update from the same weights and batch: the same direction and length to
+    float precision, ``tests/test_bench_vs_sb3.py``). One difference is left:
+    sb3-contrib's line search tests KL(π_θ ‖ π_old), pgcontrol's KL(π_old ‖ π_θ)
+    (6.34), the same to second order in the step.
+    """
     if algo == "ppo":
         from pgcontrol.algos.ppo import PPOConfig
 
@@ -114,8 +134,8 @@ def pgcontrol_config(algo: str, steps: int, num_envs: int):
     from pgcontrol.algos.npg import NPGConfig
 
     h = HYPER["trpo"]
-    return NPGConfig(num_envs=num_envs, n_steps=h["n_steps"], iterations=10**9, kl_bound=h["target_kl"],
-                     fisher="cg", cg_iters=h["cg_iters"], damping=h["cg_damping"], line_search=True,
+    return NPGConfig(num_envs=num_envs, n_steps=h["n_steps"], iterations=10**9, kl_bound=h["target_kl"] * act_dim,
+                     fisher="cg", cg_iters=h["cg_iters"], damping=h["cg_damping"] * act_dim, line_search=True,
                      backtrack_coef=h["backtrack"], max_backtracks=h["max_backtracks"], gamma=h["gamma"],
                      estimator="gae", lam=h["gae_lambda"], discount_weighting=False, baseline="value", critic="mlp",
                      critic_lr=h["critic_lr"],
@@ -125,10 +145,13 @@ def pgcontrol_config(algo: str, steps: int, num_envs: int):
 
 
 def run_pgcontrol(algo: str, env_id: str, steps: int, seed: int, num_envs: int) -> dict:
+    import gymnasium as gym
+
     from pgcontrol.train import train
 
+    act_dim = int(gym.make(env_id).action_space.shape[0])
     t = time.perf_counter()
-    hist = train(algo, env_id, config=pgcontrol_config(algo, steps, num_envs), seed=seed, policy_kind="mlp",
+    hist = train(algo, env_id, config=pgcontrol_config(algo, steps, num_envs, act_dim), seed=seed, policy_kind="mlp",
                  progress=False, threads=1, max_steps=steps)
     seconds = time.perf_counter() - t
     rows = [r for r in hist if "return_mean" in r]

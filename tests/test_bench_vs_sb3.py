@@ -1,5 +1,6 @@
 """experiments/bench_vs_sb3.py: its command line, its configs and its report (the runs themselves are too long for CI)."""
 
+import dataclasses
 import importlib.util
 import json
 from pathlib import Path
@@ -19,12 +20,14 @@ def test_quick_and_full_settings():
 
 
 def test_pgcontrol_configs_carry_the_shared_settings():
-    ppo = bench.pgcontrol_config("ppo", 1_000_000, 8)
+    ppo = bench.pgcontrol_config("ppo", 1_000_000, 8, 6)
     assert (ppo.n_steps, ppo.num_minibatches, ppo.update_epochs, ppo.lr, ppo.anneal_lr) == (2048, 256, 10, 3e-4, False)
     assert ppo.normalize_obs and ppo.normalize_reward and ppo.max_grad_norm == 0.5 and not ppo.clip_vloss
     assert ppo.normalize_clip == 10.0  # VecNormalize's clip_obs and clip_reward
-    trpo = bench.pgcontrol_config("trpo", 1_000_000, 1)
-    assert trpo.line_search and (trpo.kl_bound, trpo.cg_iters, trpo.damping, trpo.backtrack_coef) == (0.01, 15, 0.1, 0.8)
+    trpo = bench.pgcontrol_config("trpo", 1_000_000, 1, 6)
+    assert trpo.line_search and (trpo.cg_iters, trpo.backtrack_coef) == (15, 0.8)
+    # sb3-contrib's KL 0.01 and damping 0.1 are per action dimension (its KL is a mean over the 6 of them too)
+    assert (trpo.kl_bound, trpo.damping) == (pytest.approx(0.06), pytest.approx(0.6))
     assert (trpo.critic_epochs, trpo.critic_minibatch, trpo.critic_lr, trpo.num_envs, trpo.n_steps) == (10, 128, 1e-3, 1, 2048)
     assert not trpo.discount_weighting  # sb3-contrib weighs every state and step equally
     assert trpo.normalize_obs and trpo.normalize_reward and trpo.normalize_clip == 10.0
@@ -76,3 +79,96 @@ def test_merge_takes_each_side_from_the_file_that_ran_it(tmp_path, capsys):
     assert "ratio: 4.000" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="different settings"):
         bench.merge([a, dict(b, steps=2000)])
+
+
+def test_sb3_contrib_kl_is_a_mean_over_action_dimensions():
+    """Why pgcontrol's TRPO bound is target_kl · act_dim: sb3-contrib's KL of the joint Gaussian, divided by act_dim."""
+    pytest.importorskip("sb3_contrib")  # the `bench` extra
+    import torch
+    from stable_baselines3.common.distributions import DiagGaussianDistribution, kl_divergence
+
+    g = torch.Generator().manual_seed(0)
+    mu, log_std = torch.randn(5, 3, generator=g), torch.randn(3, generator=g) * 0.3
+    old = DiagGaussianDistribution(3).proba_distribution(mu, log_std)
+    new = DiagGaussianDistribution(3).proba_distribution(mu + 0.1, log_std - 0.05)
+    std, std_old = (log_std - 0.05).exp().expand(5, 3), log_std.exp().expand(5, 3)
+    sb3_kl = kl_divergence(new, old).mean()  # what sb3-contrib's TRPO bounds by target_kl
+    joint = torch.distributions.Independent(torch.distributions.Normal(mu + 0.1, std), 1)
+    joint_old = torch.distributions.Independent(torch.distributions.Normal(mu, std_old), 1)
+    joint_kl = torch.distributions.kl_divergence(joint, joint_old).mean()  # what pgcontrol's TRPO bounds (6.34)
+    assert float(sb3_kl) == pytest.approx(float(joint_kl) / 3)
+
+
+def test_trpo_takes_sb3_contribs_step_on_the_same_batch():
+    """With target_kl and cg_damping × act_dim, pgcontrol's TRPO update is sb3-contrib's, from the same weights and data.
+
+    A random batch of 256 steps (no episode end inside; the last step bootstrapped by the critic, as both
+    libraries do): sb3-contrib's ``train()`` against pgcontrol's ``update``; the GAE advantages, their
+    standardisation, the conjugate-gradient direction, its length and the line search all have to agree.
+    """
+    pytest.importorskip("sb3_contrib")  # the `bench` extra
+    import gymnasium as gym
+    import numpy as np
+    import torch
+    from sb3_contrib import TRPO as SB3TRPO
+    from stable_baselines3.common.logger import configure
+    from torch.nn.utils import parameters_to_vector
+
+    from pgcontrol.algos.npg import TRPO
+    from pgcontrol.critics import MLPValue
+    from pgcontrol.policies import MLPGaussianPolicy
+    from pgcontrol.rollout import Batch
+
+    class Box(gym.Env):  # only the spaces matter: the batch is written into the buffer by hand
+        observation_space = gym.spaces.Box(-np.inf, np.inf, (5,), np.float32)
+        action_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+
+    T, obs_dim, act_dim = 256, 5, 3
+    cfg = dataclasses.replace(bench.pgcontrol_config("trpo", T, 1, act_dim), n_steps=T, normalize_obs=False,
+                              normalize_reward=False, normalize_clip=None)
+    h = bench.HYPER["trpo"]
+    sb3 = SB3TRPO("MlpPolicy", Box(), n_steps=T, batch_size=h["critic_batch"], n_critic_updates=1,
+                  cg_max_steps=h["cg_iters"], cg_damping=h["cg_damping"], line_search_shrinking_factor=h["backtrack"],
+                  line_search_max_iter=h["max_backtracks"], gamma=h["gamma"], gae_lambda=h["gae_lambda"],
+                  target_kl=h["target_kl"], normalize_advantage=True, seed=0, device="cpu")
+    sp = sb3.policy
+    policy, critic = MLPGaussianPolicy(obs_dim, act_dim), MLPValue(obs_dim)
+    with torch.no_grad():  # the same weights: pgcontrol's parameter order is sb3's (log σ first)
+        for dst, src in zip([policy.mean_net[0], policy.mean_net[2], policy.mean_net[4]],
+                            [sp.mlp_extractor.policy_net[0], sp.mlp_extractor.policy_net[2], sp.action_net]):
+            dst.weight.copy_(src.weight), dst.bias.copy_(src.bias)
+        policy.raw_std.copy_(sp.log_std - 0.3)
+        sp.log_std.copy_(policy.raw_std)
+        for dst, src in zip([critic.net[0], critic.net[2], critic.net[4]],
+                            [sp.mlp_extractor.value_net[0], sp.mlp_extractor.value_net[2], sp.value_net]):
+            dst.weight.copy_(src.weight), dst.bias.copy_(src.bias)
+    g = torch.Generator().manual_seed(1)
+    obs = torch.randn(T + 1, 1, obs_dim, generator=g)
+    rewards = torch.randn(T, 1, generator=g) + obs[:-1, :, 0]  # rewards the policy can influence only by chance
+    with torch.no_grad():
+        actions, means = policy.sample(obs[:-1], g)
+        logp = policy.log_prob(obs[:-1], actions)
+        values = critic(obs).reshape(T + 1, 1)
+    buf = sb3.rollout_buffer
+    for t in range(T):
+        buf.add(obs[t].numpy(), actions[t].numpy(), rewards[t].numpy(), np.zeros(1), values[t], logp[t])
+    buf.compute_returns_and_advantage(last_values=values[T], dones=np.zeros(1))
+    actor = [p for n, p in sp.named_parameters() if "value" not in n]
+    theta = parameters_to_vector(actor).detach().clone()
+    assert torch.equal(theta, parameters_to_vector(policy.parameters()).detach())
+    sb3.set_logger(configure(None, []))
+    sb3.train()
+    step_sb3 = parameters_to_vector(actor).detach() - theta
+
+    false = torch.zeros(T, 1, dtype=torch.bool)
+    batch = Batch(obs[:-1], actions, logp, rewards, obs[1:], false, false, ~false,
+                  torch.arange(T).reshape(T, 1), means=means)
+    learner = TRPO(policy, cfg, gamma=h["gamma"], obs_dim=obs_dim, device="cpu", critic=critic)
+    theta_pg0 = parameters_to_vector(policy.parameters()).detach().clone()
+    out = learner.update(batch, 0)
+    step_pg = parameters_to_vector(policy.parameters()).detach() - theta_pg0
+    assert out["step_fraction"] > 0 and step_sb3.norm() > 0
+    assert torch.allclose(step_pg, step_sb3, rtol=1e-3, atol=1e-5 * float(step_sb3.abs().max()))
+    # the KL of the step, joint here, a mean over the action dimensions there; sb3-contrib's is KL(π_θ ‖ π_old),
+    # pgcontrol's KL(π_old ‖ π_θ) (6.34): the same to second order
+    assert out["kl"] == pytest.approx(act_dim * sb3.logger.name_to_value["train/kl_divergence_loss"], rel=0.05)

@@ -88,7 +88,7 @@ def test_the_trpo_halfcheetah_preset_is_the_benchmarked_config():
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     preset_cfg, _ = resolve_config("trpo", "HalfCheetah-v5")
-    bench_cfg = dataclasses.replace(bench.pgcontrol_config("trpo", 1_000_000, 1), iterations=preset_cfg.iterations)
+    bench_cfg = dataclasses.replace(bench.pgcontrol_config("trpo", 1_000_000, 1, 6), iterations=preset_cfg.iterations)
     assert preset_cfg == bench_cfg and (preset_cfg.iterations - 1) * preset_cfg.n_steps < 1_000_000 <= \
         preset_cfg.iterations * preset_cfg.n_steps
 
@@ -103,7 +103,7 @@ def test_the_ppo_hopper_preset_is_the_benchmarked_config():
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     preset_cfg, _ = resolve_config("ppo", "Hopper-v5")
-    bench_cfg = bench.pgcontrol_config("ppo", 1_000_000, 1)
+    bench_cfg = bench.pgcontrol_config("ppo", 1_000_000, 1, 3)
     assert preset_cfg == bench_cfg and bench_cfg.iterations == 489
 
 
