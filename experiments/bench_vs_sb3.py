@@ -3,7 +3,9 @@
 PPO, both sides: the same env ids (Gymnasium v5), ``--num-envs``
 environments, n_steps 2048 per environment, minibatches of 64, 10 epochs,
 lr 3e-4 (no annealing: SB3's default; pgcontrol's ``anneal_lr`` is switched
-off), γ 0.99, λ 0.95, clip 0.2, no value clipping, value coefficient 0.5, no
+off), γ 0.99, λ 0.95, clip 0.2, no value clipping, value coefficient 0.5 on
+SB3's value loss, the mean squared error (pgcontrol's value loss is half of
+it, (4.20) as CleanRL writes it, so its ``vf_coef`` is 1.0), no
 entropy bonus, gradient clipping 0.5, advantages normalised per minibatch,
 tanh 64-64 policy and critic, observation and reward normalisation with
 the normalised values clipped to ±10 (SB3: ``VecNormalize``, which clips by
@@ -106,6 +108,12 @@ def parse(argv=None) -> argparse.Namespace:
 def pgcontrol_config(algo: str, steps: int, num_envs: int, act_dim: int):
     """pgcontrol's config of ``algo`` with the settings of :data:`HYPER` (``act_dim``: the env's action dimension).
 
+    PPO's value coefficient is ``2 · vf_coef``: SB3's value loss is the mean
+    squared error, pgcontrol's ``½ mean (V − Ĝ)²`` (4.20), and the
+    coefficient matters beyond Adam's scale invariance because the gradient
+    norm that is clipped includes the critic's gradient. With it, pgcontrol's
+    update is SB3's on the same weights and batch (``tests/test_bench_vs_sb3.py``).
+
     TRPO's KL bound is ``target_kl · act_dim`` and its damping ``cg_damping ·
     act_dim``: sb3-contrib's KL is a mean over the batch *and the action
     dimensions* (its ``kl_divergence`` of two diagonal Gaussians is taken per
@@ -128,7 +136,7 @@ def pgcontrol_config(algo: str, steps: int, num_envs: int, act_dim: int):
         return PPOConfig(num_envs=num_envs, n_steps=h["n_steps"], iterations=max(1, -(-steps // per)), lr=h["lr"],
                          anneal_lr=False, update_epochs=h["n_epochs"], num_minibatches=max(1, per // h["batch_size"]),
                          gamma=h["gamma"], lam=h["gae_lambda"], clip_coef=h["clip"], clip_vloss=False,
-                         vf_coef=h["vf_coef"], ent_coef=h["ent_coef"], max_grad_norm=h["max_grad_norm"], norm_adv=True,
+                         vf_coef=2 * h["vf_coef"], ent_coef=h["ent_coef"], max_grad_norm=h["max_grad_norm"], norm_adv=True,
                          normalize_obs=True, normalize_reward=True, normalize_clip=NORMALIZE_CLIP,
                          clip_actions=True)
     from pgcontrol.algos.npg import NPGConfig

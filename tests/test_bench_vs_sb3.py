@@ -24,6 +24,7 @@ def test_pgcontrol_configs_carry_the_shared_settings():
     assert (ppo.n_steps, ppo.num_minibatches, ppo.update_epochs, ppo.lr, ppo.anneal_lr) == (2048, 256, 10, 3e-4, False)
     assert ppo.normalize_obs and ppo.normalize_reward and ppo.max_grad_norm == 0.5 and not ppo.clip_vloss
     assert ppo.normalize_clip == 10.0  # VecNormalize's clip_obs and clip_reward
+    assert ppo.vf_coef == 1.0  # 0.5 on SB3's mean squared error is 1.0 on pgcontrol's half of it (4.20)
     trpo = bench.pgcontrol_config("trpo", 1_000_000, 1, 6)
     assert trpo.line_search and (trpo.cg_iters, trpo.backtrack_coef) == (15, 0.8)
     # sb3-contrib's KL 0.01 and damping 0.1 are per action dimension (its KL is a mean over the 6 of them too)
@@ -172,3 +173,79 @@ def test_trpo_takes_sb3_contribs_step_on_the_same_batch():
     # the KL of the step, joint here, a mean over the action dimensions there; sb3-contrib's is KL(π_θ ‖ π_old),
     # pgcontrol's KL(π_old ‖ π_θ) (6.34): the same to second order
     assert out["kl"] == pytest.approx(act_dim * sb3.logger.name_to_value["train/kl_divergence_loss"], rel=0.05)
+
+
+def test_ppo_takes_sb3s_steps_on_the_same_batch():
+    """pgcontrol's PPO update is SB3's, from the same weights and data: 3 epochs of one full-batch minibatch.
+
+    One minibatch, so that the two libraries' shuffles do not matter; three epochs, so that the gradient
+    clipping (whose norm includes the critic's gradient, and so the value loss's scale) shapes the Adam steps.
+    """
+    pytest.importorskip("stable_baselines3")  # the `bench` extra
+    import gymnasium as gym
+    import numpy as np
+    import torch
+    from stable_baselines3 import PPO as SB3PPO
+    from stable_baselines3.common.logger import configure
+    from torch.nn.utils import parameters_to_vector
+
+    from pgcontrol.algos.ppo import PPO
+    from pgcontrol.critics import MLPValue
+    from pgcontrol.policies import MLPGaussianPolicy
+    from pgcontrol.rollout import Batch
+
+    class Box(gym.Env):  # only the spaces matter: the batch is written into the buffer by hand
+        observation_space = gym.spaces.Box(-np.inf, np.inf, (5,), np.float32)
+        action_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
+
+    T, obs_dim, act_dim, epochs = 256, 5, 3, 3
+    cfg = dataclasses.replace(bench.pgcontrol_config("ppo", T, 1, act_dim), n_steps=T, update_epochs=epochs,
+                              num_minibatches=1, normalize_obs=False, normalize_reward=False, normalize_clip=None)
+    h = bench.HYPER["ppo"]
+    sb3 = SB3PPO("MlpPolicy", Box(), n_steps=T, batch_size=T, n_epochs=epochs, learning_rate=h["lr"], gamma=h["gamma"],
+                 gae_lambda=h["gae_lambda"], clip_range=h["clip"], vf_coef=h["vf_coef"], ent_coef=h["ent_coef"],
+                 max_grad_norm=h["max_grad_norm"], seed=0, device="cpu")
+    sp = sb3.policy
+    policy, critic = MLPGaussianPolicy(obs_dim, act_dim), MLPValue(obs_dim)
+    with torch.no_grad():  # the same weights: pgcontrol's parameter order is sb3's (log σ first)
+        for dst, src in zip([policy.mean_net[0], policy.mean_net[2], policy.mean_net[4]],
+                            [sp.mlp_extractor.policy_net[0], sp.mlp_extractor.policy_net[2], sp.action_net]):
+            dst.weight.copy_(src.weight), dst.bias.copy_(src.bias)
+        for dst, src in zip([critic.net[0], critic.net[2], critic.net[4]],
+                            [sp.mlp_extractor.value_net[0], sp.mlp_extractor.value_net[2], sp.value_net]):
+            dst.weight.copy_(src.weight), dst.bias.copy_(src.bias)
+    g = torch.Generator().manual_seed(1)
+    obs = torch.randn(T + 1, 1, obs_dim, generator=g)
+    rewards = torch.randn(T, 1, generator=g) + obs[:-1, :, 0]
+    with torch.no_grad():
+        actions, means = policy.sample(obs[:-1], g)
+        logp = policy.log_prob(obs[:-1], actions)
+        values = critic(obs).reshape(T + 1, 1)
+    buf = sb3.rollout_buffer
+    for t in range(T):
+        buf.add(obs[t].numpy(), actions[t].numpy(), rewards[t].numpy(), np.zeros(1), values[t], logp[t])
+    buf.compute_returns_and_advantage(last_values=values[T], dones=np.zeros(1))
+    theta = parameters_to_vector(sp.parameters()).detach().clone()
+    sb3.set_logger(configure(None, []))
+    sb3.train()
+    step_sb3 = parameters_to_vector(sp.parameters()).detach() - theta
+
+    false = torch.zeros(T, 1, dtype=torch.bool)
+    batch = Batch(obs[:-1], actions, logp, rewards, obs[1:], false, false, ~false,
+                  torch.arange(T).reshape(T, 1), means=means)
+    learner = PPO(policy, cfg, gamma=h["gamma"], obs_dim=obs_dim, device="cpu", critic=critic)
+    params = lambda: parameters_to_vector([*policy.parameters(), *critic.parameters()]).detach()  # noqa: E731
+    theta_pg = params()
+    assert torch.equal(theta_pg[:policy.raw_std.numel()], theta[:policy.raw_std.numel()])
+    learner.update(batch, 0)
+    step_pg = params() - theta_pg
+    n_actor = sum(p.numel() for n, p in sp.named_parameters() if "value" not in n)
+    # sb3's order: log σ, the policy MLP, then the value MLP, action_net, value_net; pgcontrol's: log σ, mean MLP, critic
+    names = [n for n, _ in sp.named_parameters()]
+    sizes = [p.numel() for _, p in sp.named_parameters()]
+    chunks = dict(zip(names, step_sb3.split(sizes)))
+    order = ["log_std"] + [n for n in names if "policy_net" in n] + ["action_net.weight", "action_net.bias"] + \
+        [n for n in names if "mlp_extractor.value_net" in n] + ["value_net.weight", "value_net.bias"]
+    step_sb3 = torch.cat([chunks[n] for n in order])
+    assert step_sb3[:n_actor].norm() > 0
+    assert torch.allclose(step_pg, step_sb3, rtol=1e-3, atol=1e-4 * float(step_sb3.abs().max()))
