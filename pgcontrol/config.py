@@ -195,9 +195,9 @@ PRESETS: dict[tuple[str, str], dict] = {
                                     ortho_init=False, log_std0=-2.0),
     # PPO on Hopper-v5, 1 M steps: SB3's PPO defaults, VecNormalize's clip at ±10 included, and SB3's value
     # coefficient 0.5 on its mean squared error, 1.0 on pgcontrol's half of it (experiments/bench_vs_sb3.py runs
-    # exactly this config; measurement under way). With vf_coef 0.5 here, half SB3's weight: 2624, 3055, 2086 on
-    # seeds 0-2 (2588 ± 486), 2735 and 810 on seeds 3-4 (seeds 0-4: 2262 ± 884); without the clip too: 3520, 1008,
-    # 2447 on seeds 0-2.
+    # exactly this config): 2473, 2368, 2134 on seeds 0-2 (2325 ± 174), 2841 and 3505 on seeds 3-4 (seeds 0-4:
+    # 2664 ± 535). With vf_coef 0.5 here, half SB3's weight: 2624, 3055, 2086, 2735, 810 (2262 ± 884); without
+    # the clip too: 3520, 1008, 2447 on seeds 0-2.
     # rl-zoo's tuned Hopper PPO gave 980, 290, 15 here (SB3 itself with those settings: 1029 on seed 0)
     ("ppo", "Hopper-v5"): dict(num_envs=1, n_steps=2048, iterations=489, lr=3e-4, anneal_lr=False, update_epochs=10,
                                num_minibatches=32, gamma=0.99, lam=0.95, clip_coef=0.2, clip_vloss=False,
@@ -223,7 +223,7 @@ verify: on the LQ plants, from the documented starting gain each reaches a cost 
 PPO on InvertedPendulum-v5 reaches the maximal return 1000 within 20 000 of its 150 000 steps on seeds 0-2
 (``tests/test_presets.py``); TRPO on HalfCheetah-v5 ends its 1 M steps above 1500 on seeds 0-2 (slow test,
 ``experiments/bench_vs_sb3.py --algos trpo``);
-PPO on HalfCheetah-v5 ends its 1 M steps above 4000 on seeds 0-2, PPO on Hopper-v5 at 2624, 3055 and 2086
+PPO on HalfCheetah-v5 ends its 1 M steps above 4000 on seeds 0-2, PPO on Hopper-v5 at 2473, 2368 and 2134
 (``experiments/mujoco_presets.py``, ``experiments/bench_vs_sb3.py``).
 Other (algorithm, environment) pairs use the learner's defaults."""
 
