@@ -10,9 +10,11 @@ entropy bonus, gradient clipping 0.5, advantages normalised per minibatch,
 tanh 64-64 policy and critic, observation and reward normalisation with
 the normalised values clipped to ±10 (SB3: ``VecNormalize``, which clips by
 default; pgcontrol: Gymnasium's wrappers, which do not, and
-``normalize_clip=10``; one difference remains: Gymnasium's
+``normalize_clip=10``; two differences remain: Gymnasium's
 ``NormalizeReward`` carries its running discounted return across a
-truncation, where ``VecNormalize`` restarts it at every episode end), and actions
+truncation, where ``VecNormalize`` restarts it at every episode end; and
+Gymnasium's next-step autoreset costs pgcontrol's collector one masked step,
+not counted in the budget, per episode end), and actions
 clipped to the action space before the env sees them (SB3 does this by
 default; pgcontrol's ``clip_actions``, off by default, is switched on here:
 HalfCheetah charges its control cost on the action it receives).
