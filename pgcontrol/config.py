@@ -195,8 +195,8 @@ PRESETS: dict[tuple[str, str], dict] = {
                                     ortho_init=False, log_std0=-2.0),
     # PPO on Hopper-v5, 1 M steps: SB3's PPO defaults, VecNormalize's clip at ±10 included, and SB3's value
     # coefficient 0.5 on its mean squared error, 1.0 on pgcontrol's half of it (experiments/bench_vs_sb3.py runs
-    # exactly this config): 2473, 2368, 2134 on seeds 0-2 (2325 ± 174), 2841 and 3505 on seeds 3-4 (seeds 0-4:
-    # 2664 ± 535). With vf_coef 0.5 here, half SB3's weight: 2624, 3055, 2086, 2735, 810 (2262 ± 884); without
+    # exactly this config): 2473, 2368, 2134 on seeds 0-2 (2325 ± 174), 2841, 3505, 3003, 2928, 3185 on seeds 3-7
+    # (seeds 0-7: 2804 ± 454). With vf_coef 0.5 here, half SB3's weight: 2624, 3055, 2086, 2735, 810 (2262 ± 884); without
     # the clip too: 3520, 1008, 2447 on seeds 0-2.
     # rl-zoo's tuned Hopper PPO gave 980, 290, 15 here (SB3 itself with those settings: 1029 on seed 0)
     ("ppo", "Hopper-v5"): dict(num_envs=1, n_steps=2048, iterations=489, lr=3e-4, anneal_lr=False, update_epochs=10,
