@@ -100,79 +100,102 @@ def test_sb3_contrib_kl_is_a_mean_over_action_dimensions():
     assert float(sb3_kl) == pytest.approx(float(joint_kl) / 3)
 
 
-def test_trpo_takes_sb3_contribs_step_on_the_same_batch():
-    """With target_kl and cg_damping × act_dim, pgcontrol's TRPO update is sb3-contrib's, from the same weights and data.
+OBS_DIM, ACT_DIM, T = 5, 3, 256
 
-    A random batch of 256 steps (no episode end inside; the last step bootstrapped by the critic, as both
-    libraries do): sb3-contrib's ``train()`` against pgcontrol's ``update``; the GAE advantages, their
-    standardisation, the conjugate-gradient direction, its length and the line search all have to agree.
-    """
-    pytest.importorskip("sb3_contrib")  # the `bench` extra
+
+def _box_env():
+    """An env with 5-dimensional observations and 3-dimensional actions; only its spaces are used."""
     import gymnasium as gym
     import numpy as np
-    import torch
-    from sb3_contrib import TRPO as SB3TRPO
-    from stable_baselines3.common.logger import configure
-    from torch.nn.utils import parameters_to_vector
 
-    from pgcontrol.algos.npg import TRPO
+    class Box(gym.Env):
+        observation_space = gym.spaces.Box(-np.inf, np.inf, (OBS_DIM,), np.float32)
+        action_space = gym.spaces.Box(-1.0, 1.0, (ACT_DIM,), np.float32)
+
+    return Box()
+
+
+def _the_same_batch(model):
+    """pgcontrol's policy and critic with the weights of SB3 ``model``, and one random batch written into both.
+
+    T steps of one env, no episode end inside, the last step bootstrapped by the critic (as both libraries
+    do): returns ``(policy, critic, batch)``, ``model.rollout_buffer`` filled and its GAE computed.
+    """
+    import numpy as np
+    import torch
+
     from pgcontrol.critics import MLPValue
     from pgcontrol.policies import MLPGaussianPolicy
     from pgcontrol.rollout import Batch
 
-    class Box(gym.Env):  # only the spaces matter: the batch is written into the buffer by hand
-        observation_space = gym.spaces.Box(-np.inf, np.inf, (5,), np.float32)
-        action_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
-
-    T, obs_dim, act_dim = 256, 5, 3
-    cfg = dataclasses.replace(bench.pgcontrol_config("trpo", T, 1, act_dim), n_steps=T, normalize_obs=False,
-                              normalize_reward=False, normalize_clip=None)
-    h = bench.HYPER["trpo"]
-    sb3 = SB3TRPO("MlpPolicy", Box(), n_steps=T, batch_size=h["critic_batch"], n_critic_updates=1,
-                  cg_max_steps=h["cg_iters"], cg_damping=h["cg_damping"], line_search_shrinking_factor=h["backtrack"],
-                  line_search_max_iter=h["max_backtracks"], gamma=h["gamma"], gae_lambda=h["gae_lambda"],
-                  target_kl=h["target_kl"], normalize_advantage=True, seed=0, device="cpu")
-    sp = sb3.policy
-    policy, critic = MLPGaussianPolicy(obs_dim, act_dim), MLPValue(obs_dim)
-    with torch.no_grad():  # the same weights: pgcontrol's parameter order is sb3's (log σ first)
-        for dst, src in zip([policy.mean_net[0], policy.mean_net[2], policy.mean_net[4]],
-                            [sp.mlp_extractor.policy_net[0], sp.mlp_extractor.policy_net[2], sp.action_net]):
+    sp = model.policy
+    policy, critic = MLPGaussianPolicy(OBS_DIM, ACT_DIM), MLPValue(OBS_DIM)
+    with torch.no_grad():  # the same weights (pgcontrol's parameters are in sb3's order: log σ first)
+        for dst, src in zip([*policy.mean_net[::2], *critic.net[::2]],
+                            [*sp.mlp_extractor.policy_net[::2], sp.action_net,
+                             *sp.mlp_extractor.value_net[::2], sp.value_net]):
             dst.weight.copy_(src.weight), dst.bias.copy_(src.bias)
-        policy.raw_std.copy_(sp.log_std - 0.3)
-        sp.log_std.copy_(policy.raw_std)
-        for dst, src in zip([critic.net[0], critic.net[2], critic.net[4]],
-                            [sp.mlp_extractor.value_net[0], sp.mlp_extractor.value_net[2], sp.value_net]):
-            dst.weight.copy_(src.weight), dst.bias.copy_(src.bias)
+        sp.log_std.fill_(-0.3)  # away from the symmetric start
+        policy.raw_std.copy_(sp.log_std)
     g = torch.Generator().manual_seed(1)
-    obs = torch.randn(T + 1, 1, obs_dim, generator=g)
-    rewards = torch.randn(T, 1, generator=g) + obs[:-1, :, 0]  # rewards the policy can influence only by chance
+    obs = torch.randn(T + 1, 1, OBS_DIM, generator=g)
+    rewards = torch.randn(T, 1, generator=g) + obs[:-1, :, 0]
     with torch.no_grad():
         actions, means = policy.sample(obs[:-1], g)
         logp = policy.log_prob(obs[:-1], actions)
         values = critic(obs).reshape(T + 1, 1)
-    buf = sb3.rollout_buffer
     for t in range(T):
-        buf.add(obs[t].numpy(), actions[t].numpy(), rewards[t].numpy(), np.zeros(1), values[t], logp[t])
-    buf.compute_returns_and_advantage(last_values=values[T], dones=np.zeros(1))
-    actor = [p for n, p in sp.named_parameters() if "value" not in n]
-    theta = parameters_to_vector(actor).detach().clone()
-    assert torch.equal(theta, parameters_to_vector(policy.parameters()).detach())
-    sb3.set_logger(configure(None, []))
-    sb3.train()
-    step_sb3 = parameters_to_vector(actor).detach() - theta
-
+        model.rollout_buffer.add(obs[t].numpy(), actions[t].numpy(), rewards[t].numpy(), np.zeros(1), values[t],
+                                 logp[t])
+    model.rollout_buffer.compute_returns_and_advantage(last_values=values[T], dones=np.zeros(1))
     false = torch.zeros(T, 1, dtype=torch.bool)
-    batch = Batch(obs[:-1], actions, logp, rewards, obs[1:], false, false, ~false,
-                  torch.arange(T).reshape(T, 1), means=means)
-    learner = TRPO(policy, cfg, gamma=h["gamma"], obs_dim=obs_dim, device="cpu", critic=critic)
-    theta_pg0 = parameters_to_vector(policy.parameters()).detach().clone()
-    out = learner.update(batch, 0)
-    step_pg = parameters_to_vector(policy.parameters()).detach() - theta_pg0
+    batch = Batch(obs[:-1], actions, logp, rewards, obs[1:], false, false, ~false, torch.arange(T).reshape(T, 1),
+                  means=means)
+    return policy, critic, batch
+
+
+def _train_sb3(model, params) -> "torch.Tensor":
+    """Run ``model.train()`` once; the step it took in ``params`` (flattened in their order)."""
+    from stable_baselines3.common.logger import configure
+    from torch.nn.utils import parameters_to_vector
+
+    theta = parameters_to_vector(params).detach().clone()
+    model.set_logger(configure(None, []))
+    model.train()
+    return parameters_to_vector(params).detach() - theta
+
+
+def test_trpo_takes_sb3_contribs_step_on_the_same_batch():
+    """With target_kl and cg_damping × act_dim, pgcontrol's TRPO update is sb3-contrib's, from the same weights and data.
+
+    sb3-contrib's ``train()`` against pgcontrol's ``update`` on one batch: the GAE advantages, their
+    standardisation, the conjugate-gradient direction, its length and the line search all have to agree.
+    """
+    pytest.importorskip("sb3_contrib")  # the `bench` extra
+    import torch
+    from sb3_contrib import TRPO as SB3TRPO
+    from torch.nn.utils import parameters_to_vector
+
+    from pgcontrol.algos.npg import TRPO
+
+    cfg = dataclasses.replace(bench.pgcontrol_config("trpo", T, 1, ACT_DIM), n_steps=T, normalize_obs=False,
+                              normalize_reward=False, normalize_clip=None)
+    h = bench.HYPER["trpo"]
+    sb3 = SB3TRPO("MlpPolicy", _box_env(), n_steps=T, batch_size=h["critic_batch"], n_critic_updates=1,
+                  cg_max_steps=h["cg_iters"], cg_damping=h["cg_damping"], line_search_shrinking_factor=h["backtrack"],
+                  line_search_max_iter=h["max_backtracks"], gamma=h["gamma"], gae_lambda=h["gae_lambda"],
+                  target_kl=h["target_kl"], normalize_advantage=True, seed=0, device="cpu")
+    policy, critic, batch = _the_same_batch(sb3)
+    step_sb3 = _train_sb3(sb3, [p for n, p in sb3.policy.named_parameters() if "value" not in n])
+
+    theta = parameters_to_vector(policy.parameters()).detach().clone()
+    out = TRPO(policy, cfg, gamma=h["gamma"], obs_dim=OBS_DIM, device="cpu", critic=critic).update(batch, 0)
+    step_pg = parameters_to_vector(policy.parameters()).detach() - theta
     assert out["step_fraction"] > 0 and step_sb3.norm() > 0
     assert torch.allclose(step_pg, step_sb3, rtol=1e-3, atol=1e-5 * float(step_sb3.abs().max()))
     # the KL of the step, joint here, a mean over the action dimensions there; sb3-contrib's is KL(π_θ ‖ π_old),
     # pgcontrol's KL(π_old ‖ π_θ) (6.34): the same to second order
-    assert out["kl"] == pytest.approx(act_dim * sb3.logger.name_to_value["train/kl_divergence_loss"], rel=0.05)
+    assert out["kl"] == pytest.approx(ACT_DIM * sb3.logger.name_to_value["train/kl_divergence_loss"], rel=0.05)
 
 
 def test_ppo_takes_sb3s_steps_on_the_same_batch():
@@ -182,70 +205,29 @@ def test_ppo_takes_sb3s_steps_on_the_same_batch():
     clipping (whose norm includes the critic's gradient, and so the value loss's scale) shapes the Adam steps.
     """
     pytest.importorskip("stable_baselines3")  # the `bench` extra
-    import gymnasium as gym
-    import numpy as np
     import torch
     from stable_baselines3 import PPO as SB3PPO
-    from stable_baselines3.common.logger import configure
     from torch.nn.utils import parameters_to_vector
 
     from pgcontrol.algos.ppo import PPO
-    from pgcontrol.critics import MLPValue
-    from pgcontrol.policies import MLPGaussianPolicy
-    from pgcontrol.rollout import Batch
 
-    class Box(gym.Env):  # only the spaces matter: the batch is written into the buffer by hand
-        observation_space = gym.spaces.Box(-np.inf, np.inf, (5,), np.float32)
-        action_space = gym.spaces.Box(-1.0, 1.0, (3,), np.float32)
-
-    T, obs_dim, act_dim, epochs = 256, 5, 3, 3
-    cfg = dataclasses.replace(bench.pgcontrol_config("ppo", T, 1, act_dim), n_steps=T, update_epochs=epochs,
+    epochs = 3
+    cfg = dataclasses.replace(bench.pgcontrol_config("ppo", T, 1, ACT_DIM), n_steps=T, update_epochs=epochs,
                               num_minibatches=1, normalize_obs=False, normalize_reward=False, normalize_clip=None)
     h = bench.HYPER["ppo"]
-    sb3 = SB3PPO("MlpPolicy", Box(), n_steps=T, batch_size=T, n_epochs=epochs, learning_rate=h["lr"], gamma=h["gamma"],
-                 gae_lambda=h["gae_lambda"], clip_range=h["clip"], vf_coef=h["vf_coef"], ent_coef=h["ent_coef"],
-                 max_grad_norm=h["max_grad_norm"], seed=0, device="cpu")
-    sp = sb3.policy
-    policy, critic = MLPGaussianPolicy(obs_dim, act_dim), MLPValue(obs_dim)
-    with torch.no_grad():  # the same weights: pgcontrol's parameter order is sb3's (log σ first)
-        for dst, src in zip([policy.mean_net[0], policy.mean_net[2], policy.mean_net[4]],
-                            [sp.mlp_extractor.policy_net[0], sp.mlp_extractor.policy_net[2], sp.action_net]):
-            dst.weight.copy_(src.weight), dst.bias.copy_(src.bias)
-        for dst, src in zip([critic.net[0], critic.net[2], critic.net[4]],
-                            [sp.mlp_extractor.value_net[0], sp.mlp_extractor.value_net[2], sp.value_net]):
-            dst.weight.copy_(src.weight), dst.bias.copy_(src.bias)
-    g = torch.Generator().manual_seed(1)
-    obs = torch.randn(T + 1, 1, obs_dim, generator=g)
-    rewards = torch.randn(T, 1, generator=g) + obs[:-1, :, 0]
-    with torch.no_grad():
-        actions, means = policy.sample(obs[:-1], g)
-        logp = policy.log_prob(obs[:-1], actions)
-        values = critic(obs).reshape(T + 1, 1)
-    buf = sb3.rollout_buffer
-    for t in range(T):
-        buf.add(obs[t].numpy(), actions[t].numpy(), rewards[t].numpy(), np.zeros(1), values[t], logp[t])
-    buf.compute_returns_and_advantage(last_values=values[T], dones=np.zeros(1))
-    theta = parameters_to_vector(sp.parameters()).detach().clone()
-    sb3.set_logger(configure(None, []))
-    sb3.train()
-    step_sb3 = parameters_to_vector(sp.parameters()).detach() - theta
+    sb3 = SB3PPO("MlpPolicy", _box_env(), n_steps=T, batch_size=T, n_epochs=epochs, learning_rate=h["lr"],
+                 gamma=h["gamma"], gae_lambda=h["gae_lambda"], clip_range=h["clip"], vf_coef=h["vf_coef"],
+                 ent_coef=h["ent_coef"], max_grad_norm=h["max_grad_norm"], seed=0, device="cpu")
+    policy, critic, batch = _the_same_batch(sb3)
+    named = dict(sb3.policy.named_parameters())  # in pgcontrol's order: log σ, the mean MLP, then the critic
+    order = ["log_std", *[n for n in named if "policy_net" in n], "action_net.weight", "action_net.bias",
+             *[n for n in named if "mlp_extractor.value_net" in n], "value_net.weight", "value_net.bias"]
+    step_sb3 = _train_sb3(sb3, [named[n] for n in order])
 
-    false = torch.zeros(T, 1, dtype=torch.bool)
-    batch = Batch(obs[:-1], actions, logp, rewards, obs[1:], false, false, ~false,
-                  torch.arange(T).reshape(T, 1), means=means)
-    learner = PPO(policy, cfg, gamma=h["gamma"], obs_dim=obs_dim, device="cpu", critic=critic)
-    params = lambda: parameters_to_vector([*policy.parameters(), *critic.parameters()]).detach()  # noqa: E731
-    theta_pg = params()
-    assert torch.equal(theta_pg[:policy.raw_std.numel()], theta[:policy.raw_std.numel()])
-    learner.update(batch, 0)
-    step_pg = params() - theta_pg
-    n_actor = sum(p.numel() for n, p in sp.named_parameters() if "value" not in n)
-    # sb3's order: log σ, the policy MLP, then the value MLP, action_net, value_net; pgcontrol's: log σ, mean MLP, critic
-    names = [n for n, _ in sp.named_parameters()]
-    sizes = [p.numel() for _, p in sp.named_parameters()]
-    chunks = dict(zip(names, step_sb3.split(sizes)))
-    order = ["log_std"] + [n for n in names if "policy_net" in n] + ["action_net.weight", "action_net.bias"] + \
-        [n for n in names if "mlp_extractor.value_net" in n] + ["value_net.weight", "value_net.bias"]
-    step_sb3 = torch.cat([chunks[n] for n in order])
+    params = [*policy.parameters(), *critic.parameters()]
+    theta = parameters_to_vector(params).detach().clone()
+    PPO(policy, cfg, gamma=h["gamma"], obs_dim=OBS_DIM, device="cpu", critic=critic).update(batch, 0)
+    step_pg = parameters_to_vector(params).detach() - theta
+    n_actor = sum(p.numel() for p in policy.parameters())
     assert step_sb3[:n_actor].norm() > 0
     assert torch.allclose(step_pg, step_sb3, rtol=1e-3, atol=1e-4 * float(step_sb3.abs().max()))
