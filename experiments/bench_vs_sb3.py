@@ -159,7 +159,8 @@ def run_pgcontrol(algo: str, env_id: str, steps: int, seed: int, num_envs: int) 
 
     from pgcontrol.train import train
 
-    act_dim = int(gym.make(env_id).action_space.shape[0])
+    with gym.make(env_id) as env:  # only for its action dimension (TRPO's per-dimension KL and damping)
+        act_dim = int(env.action_space.shape[0])
     t = time.perf_counter()
     hist = train(algo, env_id, config=pgcontrol_config(algo, steps, num_envs, act_dim), seed=seed, policy_kind="mlp",
                  progress=False, threads=1, max_steps=steps)
