@@ -232,7 +232,7 @@ def test_mujoco_smoke():
 def test_flat_adam_takes_the_steps_of_adam_on_each_tensor():
     """The parameters are views of one flat tensor (one Adam kernel per op): the same numbers, bit for bit."""
     _, _, batch = _collected_batch()
-    cfg = PPOConfig(update_epochs=3, num_minibatches=4, critic="mlp", lr=0.01, max_grad_norm=0.5)
+    cfg = PPOConfig(update_epochs=3, num_minibatches=4, critic="mlp", lr=0.01, max_grad_norm=0.5, backend="torch")
     learners = []
     for per_tensor in (False, True):
         torch.manual_seed(0)

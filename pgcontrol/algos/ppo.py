@@ -42,6 +42,11 @@ on its badly conditioned features. Observation normalisation and reward
 scaling are environment wrappers (``normalize_obs``, ``normalize_reward``,
 read by :func:`pgcontrol.envs.make_vec_env`; their statistics are saved in
 checkpoints by :func:`pgcontrol.train.train`), not part of the update.
+:meth:`PPO.minibatch_step` is the step as written here, with autograd; for
+an MLP policy and critic on the CPU the same step runs by default with its
+gradients written out in NumPy (:mod:`pgcontrol.algos.ppo_numpy`, config
+``backend``), because torch's per-operation overhead, not arithmetic, is
+what a 64-sample minibatch costs.
 """
 
 from __future__ import annotations
@@ -50,8 +55,10 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import ConfigError
 from ..rollout import explained_variance, gae
 from .base import CommonConfig, check_least_squares_critic, flat_parameters, lr_fraction, make_critic, values_of
+from .ppo_numpy import NumpyStep, supports
 
 
 @dataclass(frozen=True)
@@ -116,6 +123,15 @@ class PPOConfig(CommonConfig):
         form to the λ-returns once per iteration, after the epochs (the
         minimiser of the value loss); Adam then holds the policy only and
         ``vf_coef``, ``clip_vloss`` and ``critic_lr`` are unused.
+    backend : str
+        Who computes the minibatch steps. ``"torch"``: autograd and
+        ``torch.optim.Adam``, as written in :meth:`PPO.update`.
+        ``"numpy"``: the same loss with its gradients written out
+        (:mod:`pgcontrol.algos.ppo_numpy`), about five times faster on
+        MuJoCo-sized MLPs; only for an MLP policy with an Adam-trained MLP
+        critic on the CPU. ``"auto"`` (default): ``"numpy"`` where it applies,
+        else ``"torch"``. The two agree to float rounding
+        (``tests/test_ppo_numpy.py``); a run is reproducible on either.
     """
 
     num_envs: int = 8
@@ -135,6 +151,7 @@ class PPOConfig(CommonConfig):
     target_kl: float | None = None
     critic: str = "mlp"
     critic_optimizer: str = "adam"
+    backend: str = "auto"
 
     def __post_init__(self):
         super().__post_init__()
@@ -146,6 +163,7 @@ class PPOConfig(CommonConfig):
             self._fail("clip_coef", "in (0, 1)", self.clip_coef)
         self._choice("critic", ("mlp", "quadratic"))
         self._choice("critic_optimizer", ("adam", "lstsq"))
+        self._choice("backend", ("auto", "torch", "numpy"))
         self._lstsq_needs_linear_critic()
 
 
@@ -215,6 +233,12 @@ class PPO:
         self.params = [p for g in groups for p in g]  # for the gradient norm, tensor by tensor
         self.opt = torch.optim.Adam([{"params": [flat_parameters(g)] if g else [], "lr": lr}
                                      for g, lr in zip(groups, self.lrs)], eps=1e-5)
+        numpy_ok = not self.lstsq and supports(policy, self.critic, device)
+        if config.backend == "numpy" and not numpy_ok:
+            raise ConfigError(f"backend must be 'torch' or 'auto' unless the policy is an MLP policy and the critic an "
+                              f"Adam-trained MLP critic on the CPU (NumPy path); got backend='numpy' with "
+                              f"{type(policy).__name__}, critic {type(self.critic).__name__}, device {device!r}")
+        self.numpy = numpy_ok and config.backend != "torch"
         # minibatch shuffling, seeded from the global RNG that train() seeds
         self.generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
 
@@ -252,40 +276,28 @@ class PPO:
             group["lr"] = frac * lr
         values, adv, returns = self.advantages(batch)
         obs, actions, logp_old = batch.obs[m], batch.actions[m], batch.logp[m]
-        sums = dict.fromkeys(("loss_policy", "loss_value", "entropy", "clip_fraction"), 0.0)
+        if self.numpy:
+            numpy_step = NumpyStep(self, obs, actions, logp_old, adv, returns, values)
+        keys = ("loss_policy", "loss_value", "entropy", "approx_kl", "clip_fraction")
+        sums = dict.fromkeys(keys, 0.0)
         count, approx_kl = 0, 0.0
         for _ in range(cfg.update_epochs):
             kls = []
-            for idx in torch.randperm(obs.shape[0], generator=self.generator).to(obs.device).tensor_split(
-                    cfg.num_minibatches):
+            for idx in torch.randperm(obs.shape[0], generator=self.generator).tensor_split(cfg.num_minibatches):
                 if idx.numel() == 0:
                     continue
-                a = adv[idx]
-                if cfg.norm_adv and idx.numel() > 1:
-                    a = (a - a.mean()) / (a.std() + 1e-8)
-                dist = self.policy(obs[idx])  # one forward pass: the ratio and the entropy
-                loss_pi, ratio, logratio = policy_loss(self.policy, obs[idx], actions[idx], logp_old[idx], a,
-                                                       cfg.clip_coef, dist=dist)
-                entropy = dist.entropy().mean()
-                loss = loss_pi - cfg.ent_coef * entropy  # −mean L^clip (6.37) − entropy bonus
-                if not self.lstsq:
-                    loss_v = value_loss(self.critic, obs[idx], returns[idx], values[idx],
-                                        cfg.clip_coef if cfg.clip_vloss else None)
-                    loss = loss + cfg.vf_coef * loss_v  # + c_v × critic loss (4.20)
-                    sums["loss_value"] += float(loss_v.detach())
-                self.opt.zero_grad(set_to_none=False)  # in place: the parameters' gradients are views
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm or float("inf"))
-                self.opt.step()
-                with torch.no_grad():
-                    kls.append(float(((ratio - 1) - logratio).mean()))  # approx KL(π_old ‖ π_θ), k3 estimator
-                    sums["clip_fraction"] += float(((ratio - 1).abs() > cfg.clip_coef).double().mean())
-                sums["loss_policy"] += float(loss_pi.detach())
-                sums["entropy"] += float(entropy.detach())
+                if self.numpy:  # the same step, gradients written out (ppo_numpy)
+                    stats = numpy_step.step(idx.numpy())
+                else:
+                    stats = self.minibatch_step(idx.to(obs.device), obs, actions, logp_old, adv, returns, values)
+                for k, v in zip(keys, stats):
+                    sums[k] += v
+                kls.append(stats[3])
                 count += 1
             approx_kl = sum(kls) / max(len(kls), 1)
             if cfg.target_kl is not None and approx_kl > cfg.target_kl:
                 break
+        sums.pop("approx_kl")
         out = {k: v / max(count, 1) for k, v in sums.items()}
         if self.lstsq:
             self.critic.fit_least_squares(obs, returns)
@@ -293,6 +305,32 @@ class PPO:
                 out["loss_value"] = float(value_loss(self.critic, obs, returns, values, None))
         out.update(approx_kl=approx_kl, explained_variance=explained_variance(values, returns), lr=frac * self.lrs[0])
         return out
+
+    def minibatch_step(self, idx, obs, actions, logp_old, adv, returns, values) -> tuple[float, ...]:
+        """One Adam step on the minibatch ``idx``; ``(−mean L^clip, value loss, entropy, approx KL, clip fraction)``."""
+        cfg = self.cfg
+        a = adv[idx]
+        if cfg.norm_adv and idx.numel() > 1:
+            a = (a - a.mean()) / (a.std() + 1e-8)
+        dist = self.policy(obs[idx])  # one forward pass: the ratio and the entropy
+        loss_pi, ratio, logratio = policy_loss(self.policy, obs[idx], actions[idx], logp_old[idx], a,
+                                               cfg.clip_coef, dist=dist)
+        entropy = dist.entropy().mean()
+        loss = loss_pi - cfg.ent_coef * entropy  # −mean L^clip (6.37) − entropy bonus
+        value = 0.0
+        if not self.lstsq:
+            loss_v = value_loss(self.critic, obs[idx], returns[idx], values[idx],
+                                cfg.clip_coef if cfg.clip_vloss else None)
+            loss = loss + cfg.vf_coef * loss_v  # + c_v × critic loss (4.20)
+            value = float(loss_v.detach())
+        self.opt.zero_grad(set_to_none=False)  # in place: the parameters' gradients are views
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm or float("inf"))
+        self.opt.step()
+        with torch.no_grad():
+            approx_kl = ((ratio - 1) - logratio).mean()  # approx KL(π_old ‖ π_θ), k3 estimator
+            clip_fraction = ((ratio - 1).abs() > cfg.clip_coef).double().mean()
+        return float(loss_pi.detach()), value, float(entropy.detach()), float(approx_kl), float(clip_fraction)
 
     def state_dict(self) -> dict:
         """Optimiser, critic and minibatch-shuffling generator (for checkpoints)."""
