@@ -30,9 +30,11 @@ total. On Gymnasium tasks the continuously collecting learners (A2C, PPO)
 restart their in-flight episodes at the resume point (a MuJoCo simulator
 state is not saved).
 
-Threads: torch's intra-op threads are set to ``threads`` (default
-:data:`pgcontrol.config.DEFAULT_THREADS`, one) for the duration of the call
-and restored afterwards.
+Threads: torch's intra-op threads and NumPy's BLAS threads (threadpoolctl)
+are set to ``threads`` (default :data:`pgcontrol.config.DEFAULT_THREADS`,
+one) for the duration of the call and restored afterwards: on minibatches of
+64 more threads cost more than they save, and PPO's NumPy step
+(:mod:`pgcontrol.algos.ppo_numpy`) multiplies its matrices with BLAS.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from . import lqr
 from .algos import get_algorithm
@@ -108,7 +111,7 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
         ``config.iterations``. Episodic learners on tasks whose episodes
         end early (MuJoCo) use it to spend a budget exactly.
     threads : int, optional
-        Torch intra-op threads during training (default one; see the module docstring).
+        Torch intra-op threads and NumPy BLAS threads during training (default one; see the module docstring).
     overrides : dict, optional
         With ``resume``: the config fields the caller changed from the run's
         own config (``pgcontrol train --resume --override``), recorded in the
@@ -122,11 +125,12 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
         One row of metrics per iteration.
     """
     previous_threads = torch.get_num_threads()
-    set_threads(threads)
+    n = set_threads(threads)
     try:
-        return _train(algo, env, policy, config, seed=seed, device=device, out_dir=out_dir, resume=resume,
-                      progress=progress, policy_kind=policy_kind, checkpoint_every=checkpoint_every, critic=critic,
-                      max_steps=max_steps, overrides=overrides, callback=callback)
+        with threadpool_limits(limits=n, user_api="blas"):
+            return _train(algo, env, policy, config, seed=seed, device=device, out_dir=out_dir, resume=resume,
+                          progress=progress, policy_kind=policy_kind, checkpoint_every=checkpoint_every,
+                          critic=critic, max_steps=max_steps, overrides=overrides, callback=callback)
     finally:
         torch.set_num_threads(previous_threads)
 

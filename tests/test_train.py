@@ -120,3 +120,20 @@ def test_network_fields_shape_the_mlp_policy_and_critic_and_survive_resume(tmp_p
     first = load_checkpoint(tmp_path / "one")
     assert fresh and first["policy"]["mean_net.2.weight"].abs().max() > 0.05
     assert np.allclose(np.exp(first["policy"]["raw_std"].numpy()), np.exp(-1.0), rtol=0.2)
+
+
+def test_training_holds_torch_and_blas_to_its_threads_and_restores_them():
+    """PPO's NumPy step multiplies with BLAS: ``threads`` bounds BLAS as it bounds torch, during the call only."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    seen = []
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = torch.get_num_threads(), blas()
+        train("ppo", "double-integrator", seed=0, progress=False, max_steps=1024, threads=1,
+              callback=lambda row: seen.append((torch.get_num_threads(), blas())))
+        assert (torch.get_num_threads(), blas()) == before
+    assert seen and all(t == 1 and all(n == 1 for n in b) for t, b in seen)
+    assert before[1] and all(n == 2 for n in before[1])  # the limit inside was not already the ambient one
