@@ -63,7 +63,7 @@ def test_the_gradient_is_autograds(case):
     stats_t = torch_ppo.minibatch_step(idx, *data)
     stats_n = NumpyStep(numpy_ppo, *data).step(idx.numpy())
     g_t, g_n = _grads(torch_ppo), _grads(numpy_ppo)
-    assert np.abs(g_t).min() >= 0 and np.count_nonzero(g_t) > 0.9 * g_t.size  # a gradient everywhere to compare
+    assert np.count_nonzero(g_t) > 0.9 * g_t.size  # a gradient nearly everywhere to compare (ReLU zeroes some)
     np.testing.assert_allclose(g_n, g_t, rtol=1e-10, atol=1e-12 * np.abs(g_t).max())
     np.testing.assert_allclose(stats_n, stats_t, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(_params(numpy_ppo), _params(torch_ppo), rtol=1e-10, atol=1e-14)  # Adam's first step
