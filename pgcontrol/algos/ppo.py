@@ -283,13 +283,14 @@ class PPO:
         count, approx_kl = 0, 0.0
         for _ in range(cfg.update_epochs):
             kls = []
-            for idx in torch.randperm(obs.shape[0], generator=self.generator).tensor_split(cfg.num_minibatches):
+            perm = torch.randperm(obs.shape[0], generator=self.generator)  # on the CPU, like the generator
+            for idx in (perm if self.numpy else perm.to(obs.device)).tensor_split(cfg.num_minibatches):
                 if idx.numel() == 0:
                     continue
                 if self.numpy:  # the same step, gradients written out (ppo_numpy)
                     stats = numpy_step.step(idx.numpy())
                 else:
-                    stats = self.minibatch_step(idx.to(obs.device), obs, actions, logp_old, adv, returns, values)
+                    stats = self.minibatch_step(idx, obs, actions, logp_old, adv, returns, values)
                 for k, v in zip(keys, stats):
                     sums[k] += v
                 kls.append(stats[3])
