@@ -17,4 +17,7 @@ def on_files(files, config):
     for path in sorted((ROOT / "figures").glob("*.png")):
         files.append(File.generated(config, f"figures/{path.name}", abs_src_path=str(path),
                                     inclusion=InclusionLevel.NOT_IN_NAV))
+    gains = ROOT / "figures" / "gains.md"  # the full table behind figures/gains.png
+    files.append(File.generated(config, "figures/gains.md", abs_src_path=str(gains),
+                                inclusion=InclusionLevel.NOT_IN_NAV))
     return files
