@@ -43,7 +43,7 @@ def render_cli_reference() -> str:
     try:
         parser = build_parser()
         parts = [f"```text\n{parser.format_help().rstrip()}\n```\n"]
-        parts += list(_sections(parser, "pgcontrol", 2))
+        parts += list(_sections(parser, "pgcontrol", 3))
     finally:
         if old is None:
             del os.environ["COLUMNS"]
