@@ -1,44 +1,9 @@
-"""The ``pgcontrol`` command line (also ``python -m pgcontrol``).
-
-Subcommands
------------
-``pgcontrol plants [--json]``
-    List the plant catalog.
-``pgcontrol lqr NAME [--gamma G] [--horizon T] [--gain K ... | --k k ...] [--std S] [--json]``
-    Riccati-optimal gain K*, cost-to-go P*, optimal cost J*, closed-loop
-    spectral radius; with ``--gain``, that gain's exact cost and its gap to J*.
-``pgcontrol train --algo {vpg,npg,trpo,ac,ppo} --env ENV [--steps N] [--policy linear|mlp] [--seed S]
-[--device cpu|cuda|auto] [--config FILE] [--out DIR] [--resume [--override KEY ...]] [--threads N]
-[--show-config]``
-    Train with :func:`pgcontrol.train.train` (tqdm progress bar; ``checkpoint.pt``,
-    ``progress.csv``, ``history.json`` in ``DIR``, default
-    ``runs/<algo>-<env>-seed<S>``). ``--steps`` is an environment-step budget,
-    converted to iterations by :func:`pgcontrol.config.steps_per_iteration`;
-    ``--config`` is a JSON or TOML table of the learner's Config fields. At
-    the end: learned K beside K* and the exact cost gap (linear policy on an
-    LQ plant), otherwise the final mean return.
-``pgcontrol eval CHECKPOINT [--episodes N] [--seed S] [--video FILE] [--json]``
-    Rebuild the policy and environment of a checkpoint (observation
-    normaliser frozen), run N episodes (:func:`pgcontrol.evaluate.evaluate`) and
-    print the mean ± std return (and, on LQ plants, the exact J, K vs K*);
-    ``--video`` records one episode through Gymnasium's ``rgb_array``
-    rendering (MuJoCo tasks; ``.gif`` always, ``.mp4`` with imageio-ffmpeg).
-``pgcontrol reproduce {plateau,gains,variance,lqg,mujoco} [--quick] [--seeds N] [--out DIR] [--workers N] [--ray [ADDRESS]]``
-    Run one experiment of :mod:`pgcontrol.reproduce` (figure and JSON in
-    ``DIR``, default ``figures``) and print its headline.
-``pgcontrol sweep FILE.toml [--workers N] [--ray [ADDRESS]] [--retries K] [--out DIR]``
-    A grid of runs (:mod:`pgcontrol.sweep`), resumable, with a summary table.
-``pgcontrol plot RUN [RUN ...] [--out FILE]``
-    Learning curves of runs; on plants also the gain against K* and the
-    closed-loop step response (:mod:`pgcontrol.plot`).
-``pgcontrol lab {list,start,check,grade} ...``
-    The course lab (:mod:`pgcontrol.labs`): exercises checked against the
-    exact mathematics, and grading a folder of submissions.
-
-Every user error (unknown plant, environment or algorithm, malformed gain,
-bad flag or config file, missing or corrupt checkpoint, no renderer) prints
-one line ``pgcontrol: error: ...`` on stderr and exits with status 2; a run
-that diverges prints one line and exits with status 1.
+"""The ``pgcontrol`` command line (also ``python -m pgcontrol``): one subcommand per task
+(``plants``, ``lqr``, ``train``, ``eval``, ``reproduce``, ``sweep``, ``plot``, ``lab``), each a thin
+layer over the library; :func:`build_parser` is the one source of the synopsis, which
+``pgcontrol --help`` and the documentation's command-line reference both render. Every user error
+prints one line ``pgcontrol: error: ...`` on stderr and exits with status 2; a run that diverges
+prints one line and exits with status 1.
 """
 
 from __future__ import annotations
