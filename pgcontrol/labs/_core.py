@@ -41,7 +41,7 @@ __all__ = [
     "LabError", "UnknownLabError", "SubmissionError", "StudentError", "Mismatch",
     "Item", "Lab", "ItemResult", "Report", "Submission", "LAB_NUMBERS",
     "get_lab", "load_submission", "run_lab", "scan_imports", "notebook_code", "atomic_write", "compare",
-    "as_array", "as_float", "as_tuple", "z_statistic",
+    "as_array", "as_float", "as_tuple", "z_statistic", "code_inputs", "inputs_block",
 ]
 
 #: the labs, in order
@@ -578,18 +578,22 @@ def compare(actual, expected, *, what: str, inputs: str, mistakes=(), rtol: floa
     """Raise :class:`Mismatch` unless ``actual`` matches ``expected``.
 
     ``mistakes`` is a sequence of ``(value, message)``: when ``actual``
-    matches a known mistake's value the feedback is that message (which names
-    the equation); otherwise it is the input, the expected and the actual value.
+    matches a known mistake's *computed* value the feedback is that message
+    (which names the equation); otherwise it says which output (``what``)
+    differs. Either way it ends with ``inputs``, all the inputs of the call
+    (:func:`code_inputs`), so the failure can be reproduced.
     """
     if close(actual, expected, rtol=rtol, atol=atol):
         return
     for value, message in mistakes:
         try:
             if value is not None and close(actual, value, rtol=max(rtol, 1e-6), atol=atol):
-                raise Mismatch(f"known mistake: {message}\n{what}: expected {fmt(expected)}, got {fmt(actual)}")
+                raise Mismatch(f"known mistake: {message}\n{what}: expected {fmt(expected)}, got {fmt(actual)}"
+                               + inputs_block(inputs))
         except (ValueError, TypeError, FloatingPointError):
             continue
-    raise Mismatch(f"{what} is wrong. input: {inputs}\nexpected {fmt(expected)}\n     got {fmt(actual)}")
+    raise Mismatch(f"{what} is wrong (it matches none of the known mistakes)\nexpected {fmt(expected)}\n"
+                   f"     got {fmt(actual)}" + inputs_block(inputs))
 
 
 def z_statistic(samples: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -612,3 +616,35 @@ def quiet():
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         yield buf
+
+
+# --------------------------------------------------------------------------- reproducible feedback (lab authors)
+
+
+def _literal(value) -> str:
+    """``value`` as a Python expression that rebuilds it exactly (floats by their shortest round-trip repr)."""
+    if isinstance(value, np.ndarray):
+        kind = value.dtype.kind
+        dtype = "" if kind == "f" else ", dtype=bool" if kind == "b" else f", dtype=np.{value.dtype.name}"
+        return f"np.array({value.tolist()!r}{dtype})"
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return repr(value.item())
+    return repr(value)
+
+
+def code_inputs(**inputs) -> str:
+    """All the inputs of a failed call, as Python lines a student can paste to reproduce it.
+
+    ``code_inputs(A=A, gamma=0.9)`` gives ``"A = np.array([[...]])\ngamma = 0.9"``,
+    exact to the last bit (NumPy arrays through ``tolist()``, floats by ``repr``).
+    """
+    return "\n".join(f"{name} = {_literal(value)}" for name, value in inputs.items())
+
+
+def inputs_block(inputs: str) -> str:
+    """The ``inputs`` part of a failure's feedback: inline when short, else a block to paste into Python."""
+    if not inputs:
+        return ""
+    if "\n" in inputs or len(inputs) > 100:
+        return "\ninputs (paste into Python to reproduce; `import numpy as np` first):\n" + inputs
+    return f"\ninput: {inputs}"

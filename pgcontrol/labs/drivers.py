@@ -33,7 +33,7 @@ def _one_thread(f):
             return f(*args, **kwargs)
     return wrapper
 
-__all__ = ["PGRun", "policy_gradient_run", "exact_vanilla_path", "k_star", "variance_vs_rollouts",
+__all__ = ["PGRun", "policy_gradient_run", "trust_region", "sampled_runs", "exact_vanilla_path", "k_star", "variance_vs_rollouts",
            "observer_controller_cost", "observer_controller_trajectory", "output_feedback_comparison"]
 
 #: the Peters & Schaal start, std floor and budget of lab 4 (see pgcontrol.reproduce.plateau)
@@ -73,47 +73,81 @@ def _scores_and_gradient(x, u, r, k, sigma, gamma):
     return np.stack([sk.ravel(), ss.ravel()], 1), g
 
 
-@_one_thread
-def policy_gradient_run(step, *, updates: int = 40, seed: int = 0, rollouts: int = ROLLOUTS,
-                        k0: float = K_START, sigma0: float = SIGMA_START, floor: float = SIGMA_FLOOR,
+def _rollouts_scalar(p, k: float, sigma: float, M: int, rng: np.random.Generator):
+    """``M`` episodes of the scalar plant ``p`` under u ~ N(kx, σ²): states, actions, rewards (M, T), diverged.
+
+    NumPy on purpose: for one state and a few episodes it is ~50x faster than :func:`pgcontrol.sim.rollout_linear`
+    (same model: x₀ ~ N(x̄₀, Σ₀), x' = Ax + Bu + w, r = −(Qx² + Ru²)).
+    """
+    A, B, Q, R, W = (float(np.ravel(v)[0]) for v in (p.A, p.B, p.Q, p.R, p.W))
+    T = p.horizon
+    x = np.empty((M, T))
+    u = np.empty((M, T))
+    xt = float(p.x0_mean[0]) + np.sqrt(float(p.x0_cov[0, 0])) * rng.standard_normal(M)
+    w_std = np.sqrt(W)
+    for t in range(T):
+        ut = k * xt + sigma * rng.standard_normal(M)
+        x[:, t], u[:, t] = xt, ut
+        xt = A * xt + B * ut + (w_std * rng.standard_normal(M) if w_std > 0 else 0.0)
+    diverged = not (np.all(np.isfinite(x)) and np.max(np.abs(x)) <= p.state_bound)
+    return x, u, -(Q * x**2 + R * u**2), diverged
+
+
+#: lab 4's schedule: the trust region ε_t = EPS / (1 + t/EPS_TAU)² shrinks while the batch M_t = ROLLOUTS + t grows
+EPS, EPS_TAU, GROWTH = 0.05, 5.0, 1
+
+
+def trust_region(t: int, eps: float = EPS, tau: float | None = EPS_TAU) -> float:
+    """ε_t = eps / (1 + t/tau)² of update t (``tau=None``: the constant eps)."""
+    return float(eps) if tau is None else float(eps) / (1.0 + t / float(tau)) ** 2
+
+
+def policy_gradient_run(step, *, updates: int = 40, seed: int = 0, rollouts: int = ROLLOUTS, growth: int = 0,
+                        eps: float | None = None, eps_tau: float | None = None, k0: float = K_START,
+                        sigma0: float = SIGMA_START, floor: float = SIGMA_FLOOR,
                         stop_within: float | None = None) -> PGRun:
     """Policy-gradient ascent on ``scalar-lqg`` with u ~ N(kx, σ²), θ = (k, σ).
 
-    Each update simulates ``rollouts`` episodes of T = 50 steps
-    (:func:`pgcontrol.sim.rollout_linear`), estimates the gradient of the
-    return with reward-to-go, γᵗ and the leave-one-out baseline ((3.19),
-    (4.8)), and applies ``θ ← θ + step(g, scores)`` where ``scores`` are the
-    per-step score vectors (M·T, 2); σ is kept ≥ ``floor``.
+    Update t simulates M_t = ``rollouts + growth·t`` episodes of T = 50 steps, estimates the gradient g of
+    the return with reward-to-go, γᵗ and the leave-one-out baseline ((3.19), (4.8)), and applies
+    ``θ ← θ + step(g, scores)``, where ``scores`` are the per-step score vectors (M_t·T, 2); σ is kept
+    ≥ ``floor``. With ``eps`` given, the step is called as ``step(g, scores, eps_t)`` with the shrinking
+    trust region ε_t = eps/(1 + t/eps_tau)² (:func:`trust_region`; ``eps_tau=None`` keeps ε fixed).
 
-    With ``stop_within=tol`` the run stops as soon as |k − k*|/|k*| < tol.
+    A natural step of a fixed size √ε (in the Fisher metric) cannot settle: near k* the sampled gradient is
+    mostly noise and the step keeps its length, so k wanders about k*. A shrinking ε and a growing batch
+    make it converge and stay (lab 4's figure: ``eps=EPS, eps_tau=EPS_TAU, growth=GROWTH``).
 
-    ``step`` is e.g. ``lambda g, S: natural_step(g, sample_fisher(S), 0.1)``
-    (natural PG) or ``lambda g, S: 0.03 * g`` (vanilla PG, (3.22)).
+    With ``stop_within=tol`` the run stops as soon as |k − k*|/|k*| < tol. A run *diverges* when the
+    closed loop leaves √γ|A + Bk| < 1 (infinite cost) or a state leaves the plant's bound.
+
+    ``step`` is e.g. ``lambda g, S, eps: natural_step(g, sample_fisher(S), eps)`` (natural PG, with ``eps``)
+    or ``lambda g, S: 0.03 * g`` (vanilla PG, (3.22)).
     """
     p = plants.make("scalar-lqg")
-    gen = torch.Generator().manual_seed(int(seed))
+    rng = np.random.default_rng(int(seed))
+    A, B = float(p.A[0, 0]), float(p.B[0, 0])
     k, s = float(k0), float(sigma0)
     ks, ss = [k], [s]
     k_opt = k_star(p) if stop_within is not None else None
-    for _ in range(updates):
+    for t in range(updates):
         if k_opt is not None and abs(k - k_opt) / abs(k_opt) < stop_within:
             break
-        ro = sim.rollout_linear(p, [[-k]], s, rollouts, p.horizon, seed=gen)
-        x = ro.states[:-1, :, 0].numpy().T
-        u = ro.actions[:, :, 0].numpy().T
-        r = -ro.costs.numpy().T
-        if bool(ro.diverged.any()):
+        x, u, r, diverged = _rollouts_scalar(p, k, s, int(rollouts + growth * t), rng)
+        if diverged:
             return PGRun(np.array(ks), np.array(ss), True)
         S, g = _scores_and_gradient(x, u, r, k, s, p.gamma)
-        d = np.asarray(step(g, S), dtype=float).reshape(-1)
+        d = step(g, S) if eps is None else step(g, S, trust_region(t, eps, eps_tau))
+        d = np.asarray(d, dtype=float).reshape(-1)
         k, s = k + float(d[0]), max(s + float(d[1]), floor)
-        if not (np.isfinite(k) and np.isfinite(s)) or not np.isfinite(lqr.policy_cost(p, [[-k]], s)):
+        if not (np.isfinite(k) and np.isfinite(s)) or not np.sqrt(p.gamma) * abs(A + B * k) < 1:
             return PGRun(np.array(ks), np.array(ss), True)
         ks.append(k)
         ss.append(s)
     return PGRun(np.array(ks), np.array(ss), False)
 
 
+@functools.lru_cache(maxsize=8)
 def exact_vanilla_path(alpha: float = 0.03, updates: int = 40) -> PGRun:
     """Vanilla ascent θ ← θ + α∇(−J) (3.22) with the *exact* gradient (:func:`pgcontrol.lqr.policy_gradient`)."""
     p = plants.make("scalar-lqg")
@@ -221,3 +255,21 @@ def observer_controller_trajectory(L, *, seed: int = 0, plant="double-integrator
         x = p.A @ x + p.B @ u + Wh @ rng.standard_normal(p.n)
         out.append(x[0])
     return np.array(out)
+
+
+def sampled_runs(step, *, seeds=range(8), updates: int = 60, **kwargs) -> dict:
+    """:func:`policy_gradient_run` on several seeds: ``{"k", "sigma"}`` arrays (runs, updates + 1), NaN after a stop.
+
+    For lab 4's figure: draw the median over the runs and a band (e.g. the 25–75 % quantiles,
+    ``np.nanpercentile``) rather than the runs themselves, whose sampled σ jumps about.
+    """
+    runs = [policy_gradient_run(step, updates=updates, seed=int(s), **kwargs) for s in seeds]
+    out = {}
+    for name in ("k", "sigma"):
+        a = np.full((len(runs), updates + 1), np.nan)
+        for i, r in enumerate(runs):
+            v = getattr(r, name)
+            a[i, :len(v)] = v
+        out[name] = a
+    out["diverged"] = np.array([r.diverged for r in runs])
+    return out

@@ -48,7 +48,7 @@ import scipy.linalg
 
 from .. import lqr, plants
 from . import drivers
-from ._core import Item, Lab, Mismatch, as_array, as_tuple, compare, fmt
+from ._core import Item, Lab, Mismatch, as_array, as_tuple, code_inputs, compare
 
 PLANT = "double-integrator-output"
 EPISODES = 6000
@@ -126,7 +126,7 @@ def check_scalar(sub, rng) -> str:
     one = np.ones((1, 1))
     L, S = _call(sub, one, one, one, one)
     phi = (1 + 5**0.5) / 2
-    inputs = "A = C = W = V = [[1]]"
+    inputs = "A = C = W = V = np.array([[1.0]])"
     compare(S, [[phi]], what="S", inputs=inputs, mistakes=[
         ([[1 / phi]], "the posterior (filtered) covariance S − S²/(S + 1); S asked here is the prediction error "
                       "covariance, the fixed point of (L6.1)")])
@@ -144,7 +144,7 @@ def check_random(sub, rng) -> str:
         W, V = Gw @ Gw.T / n + 0.05 * np.eye(n), Gv @ Gv.T / p + 0.1 * np.eye(p)
         L_exp, S_exp, Lf = predictor_ref(A, C, W, V)
         L, S = _call(sub, A, C, W, V)
-        inputs = f"n={n}, p={p}, A={fmt(A, 3)}, C={fmt(C, 3)}"
+        inputs = code_inputs(A=A, C=C, W=W, V=V)
         mistakes = _mistakes(A, C, W, V, L_exp, S_exp, Lf)
         compare(S, S_exp, what="S", inputs=inputs, mistakes=mistakes, rtol=1e-6, atol=1e-9)
         compare(L, L_exp, what="L", inputs=inputs, mistakes=mistakes, rtol=1e-6, atol=1e-9)
