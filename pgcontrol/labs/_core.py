@@ -568,8 +568,8 @@ def close(a, b, *, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
     if a.shape != b.shape:
         return False
     both_inf = np.isinf(a) & np.isinf(b) & (np.sign(a) == np.sign(b))
-    with np.errstate(invalid="ignore"):
-        ok = both_inf | (np.abs(a - b) <= atol + rtol * np.abs(b))
+    with np.errstate(invalid="ignore"):  # a finite value is never close to an infinite one (rtol·inf = inf)
+        ok = both_inf | (np.isfinite(a) & np.isfinite(b) & (np.abs(a - b) <= atol + rtol * np.abs(b)))
     return bool(np.all(ok))
 
 

@@ -185,17 +185,25 @@ def variance_vs_rollouts(reinforce_gradient, Ms=(2, 5, 10, 20, 50), batches: int
 
 
 @_one_thread
-def observer_controller_cost(L, *, episodes: int = 2000, seed: int = 0, plant="double-integrator-output") -> dict:
-    """Monte Carlo T-step cost of the LQR gain acting on the Kalman *predictor* with gain ``L``.
+def observer_controller_cost(L, *, episodes: int = 2000, seed: int = 0, plant="double-integrator-output",
+                             S=None) -> dict:
+    """Monte Carlo T-step cost of the LQR gain acting on a Kalman estimate built with the predictor gain ``L``.
 
-    The controller is :math:`u_t = -K\\hat x_t`, :math:`\\hat x_{t+1} = A\\hat x_t + Bu_t + L(y_t - C\\hat x_t)`,
-    :math:`\\hat x_0 = \\bar x_0`, with K the discounted LQR gain (:func:`pgcontrol.lqr.optimal_gain`);
-    ``episodes`` episodes of the plant's horizon T are simulated at once in torch.
-    Returns ``{"mean", "se", "episodes"}`` of the discounted T-step cost.
+    The controller is :math:`u_t = -K\\hat x_{t|t-1}`, :math:`\\hat x_{t+1|t} = A\\hat x_{t|t-1} + Bu_t +
+    L(y_t - C\\hat x_{t|t-1})`, :math:`\\hat x_{0|-1} = \\bar x_0`, with K the discounted LQR gain
+    (:func:`pgcontrol.lqr.optimal_gain`): u_t uses y_0 … y_{t−1}. With ``S`` (the prediction error covariance)
+    it acts on the *filtered* estimate instead, :math:`u_t = -K\\hat x_{t|t}`,
+    :math:`\\hat x_{t|t} = \\hat x_{t|t-1} + L_f(y_t - C\\hat x_{t|t-1})`, :math:`L_f = SC^\\top(CSC^\\top + V)^{-1}`:
+    u_t uses y_0 … y_t, the same information as a static gain on y_t. ``episodes`` episodes of the plant's
+    horizon T are simulated at once in torch. Returns ``{"mean", "se", "episodes"}`` of the discounted T-step cost.
     """
     p = plants.make(plant)
     K, _ = lqr.optimal_gain(p)
     L = np.asarray(L, dtype=float).reshape(p.n, p.p)
+    if S is not None:
+        S = np.asarray(S, dtype=float).reshape(p.n, p.n)
+        Lf = S @ p.C.T @ np.linalg.inv(p.C @ S @ p.C.T + p.V)
+        Lft = torch.as_tensor(Lf.T)
     t = sim.plant_tensors(p)
     g = sim.make_generator(int(seed))
     N, T = int(episodes), p.horizon
@@ -207,9 +215,10 @@ def observer_controller_cost(L, *, episodes: int = 2000, seed: int = 0, plant="d
     disc = 1.0
     for _ in range(T):
         y = x @ t.C.T + torch.randn(N, p.p, **kw) @ t.V_sqrt.T
-        u = -(xh @ Kt)
+        innovation = y - xh @ t.C.T
+        u = -(xh @ Kt) if S is None else -((xh + innovation @ Lft) @ Kt)
         total += disc * sim.stage_cost(x, u, t.Q, t.R)
-        xh = xh @ t.A.T + u @ t.B.T + (y - xh @ t.C.T) @ Lt
+        xh = xh @ t.A.T + u @ t.B.T + innovation @ Lt
         x = x @ t.A.T + u @ t.B.T + torch.randn(N, p.n, **kw) @ t.W_sqrt.T
         disc *= p.gamma
     c = total.numpy()
@@ -217,13 +226,15 @@ def observer_controller_cost(L, *, episodes: int = 2000, seed: int = 0, plant="d
 
 
 @_one_thread
-def output_feedback_comparison(L, *, episodes: int = 2000, seed: int = 0) -> dict:
+def output_feedback_comparison(L, *, episodes: int = 2000, seed: int = 0, S=None) -> dict:
     """Lab 6's figure: the student's filter + LQR against the best static output gain on ``double-integrator-output``.
 
     Returns the exact T-step cost of the best static output gain ``J_static`` (at ``k_static``), the Monte Carlo
     cost of the controller on the student's predictor gain ``J_filter`` ± ``se_filter``
     (:func:`observer_controller_cost`), the exact cost of LQR with the full state ``J_lqr``, and one simulated
-    position trajectory under each output-feedback controller (``x_static``, ``x_filter``).
+    position trajectory under each output-feedback controller (``x_static``, ``x_filter``). With ``S`` (the
+    prediction error covariance) it adds ``J_current`` ± ``se_current``: the LQR gain on the filtered estimate
+    x̂_{t|t}, which uses y_t like the static gain (:func:`observer_controller_cost` with ``S``).
     """
     from .lab6 import PLANT, static_reference
 
@@ -233,7 +244,11 @@ def output_feedback_comparison(L, *, episodes: int = 2000, seed: int = 0) -> dic
     K, _ = lqr.optimal_gain(p)
     ro = sim.rollout_linear(p, K_y, 0.0, 1, seed=seed, output_feedback=True)
     one = observer_controller_trajectory(L, seed=seed)
-    return {"J_static": J_static, "k_static": float(np.ravel(K_y)[0]), "J_filter": mc["mean"], "se_filter": mc["se"],
+    out = {}
+    if S is not None:
+        cur = observer_controller_cost(L, episodes=episodes, seed=seed, S=S)
+        out = {"J_current": cur["mean"], "se_current": cur["se"]}
+    return {**out, "J_static": J_static, "k_static": float(np.ravel(K_y)[0]), "J_filter": mc["mean"], "se_filter": mc["se"],
             "J_lqr": float(lqr.policy_cost(p, K, 0.0, horizon=p.horizon)),
             "x_static": ro.states[:, 0, 0].numpy(), "x_filter": one}
 

@@ -97,6 +97,26 @@ def _lyap(F, M, g):
     return scipy.linalg.solve_discrete_lyapunov(np.sqrt(g) * F.T, M)
 
 
+def _cost_mistakes(p, K, std):
+    """The known mistakes of ``policy_cost``, computed on this input: (value, message)."""
+    n = p.n
+    PK = _lyap(p.A - p.B @ K, p.Q + K.T @ p.R @ K, p.gamma)
+    S0 = np.outer(p.x0_mean, p.x0_mean) + p.x0_cov
+    Se = np.diag(np.asarray(std, float) ** 2)
+    N = p.B @ Se @ p.B.T + p.W
+    g = p.gamma
+    return [
+        (lqr.policy_cost(p, K, 0.0), "the exploration noise ε is missing: it costs tr(RΣε) at every step and enters "
+         "the state through BΣεBᵀ (L1.3)"),
+        (lqr.policy_cost(p.replace(W=np.zeros((n, n))), K, std), "the process noise W is missing from the "
+         "injected covariance N = BΣεBᵀ + W (L1.3)"),
+        (np.trace(PK @ S0) + np.trace(p.R @ Se) + g * np.trace(PK @ N),
+         "the noise constant is paid once, not at every step: it is divided by (1 − γ) (L1.3)"),
+        (np.trace(PK @ np.outer(p.x0_mean, p.x0_mean)) + (np.trace(p.R @ Se) + g * np.trace(PK @ N)) / (1 - g),
+         "the initial covariance x0_cov is missing: E[x0 x0ᵀ] = x̄0x̄0ᵀ + Σ0 (L1.3)"),
+    ]
+
+
 def check_cost(sub, rng) -> str:
     """Random plants, W, x0 ~ N(mean, cov), stabilising K near K*, std > 0, against :func:`pgcontrol.lqr.policy_cost`."""
     for n, m in ((1, 1), (3, 2)):
@@ -111,22 +131,7 @@ def check_cost(sub, rng) -> str:
         std = rng.uniform(0.1, 0.8, m)
         expected = lqr.policy_cost(p, K, std)
         actual = as_float(sub.call("policy_cost", *_cost_args(p, K, std)), "policy_cost")
-        Acl = p.A - p.B @ K
-        PK = _lyap(Acl, p.Q + K.T @ p.R @ K, p.gamma)
-        S0 = np.outer(p.x0_mean, p.x0_mean) + p.x0_cov
-        Se = np.diag(std**2)
-        N = p.B @ Se @ p.B.T + p.W
-        g = p.gamma
-        mistakes = [
-            (lqr.policy_cost(p, K, 0.0), "the exploration noise ε is missing: it costs tr(RΣε) at every step and enters "
-             "the state through BΣεBᵀ (L1.3)"),
-            (lqr.policy_cost(p.replace(W=np.zeros((n, n))), K, std), "the process noise W is missing from the "
-             "injected covariance N = BΣεBᵀ + W (L1.3)"),
-            (np.trace(PK @ S0) + np.trace(p.R @ Se) + g * np.trace(PK @ N),
-             "the noise constant is paid once, not at every step: it is divided by (1 − γ) (L1.3)"),
-            (np.trace(PK @ np.outer(p.x0_mean, p.x0_mean)) + (np.trace(p.R @ Se) + g * np.trace(PK @ N)) / (1 - g),
-             "the initial covariance x0_cov is missing: E[x0 x0ᵀ] = x̄0x̄0ᵀ + Σ0 (L1.3)"),
-        ]
+        mistakes = _cost_mistakes(p, K, std)
         compare(actual, expected, what="J", inputs=_cost_inputs(p, K, std), mistakes=mistakes, rtol=1e-6)
     return "matches lqr.policy_cost on 2 random noisy plants"
 
@@ -172,7 +177,8 @@ def check_cost_unstable(sub, rng) -> str:
     actual = as_float(sub.call("policy_cost", *_cost_args(p, K, std)), "policy_cost")
     compare(actual, expected, what=f"J on a closed loop with ρ(A − BK) = {rho:.4f} ≥ 1 but "
                                    f"√γ·ρ(A − BK) = {np.sqrt(g) * rho:.4f} < 1 (finite)",
-            inputs=_cost_inputs(p, K, std), mistakes=[(np.inf, RHO_NOT_DISCOUNTED)], rtol=1e-6)
+            inputs=_cost_inputs(p, K, std), mistakes=[(np.inf, RHO_NOT_DISCOUNTED)] + _cost_mistakes(p, K, std),
+            rtol=1e-6)
     p, K = _closed_loop_problem(rng, 3, 1, 0.99, float(rng.uniform(1.05, 1.3)))
     std = rng.uniform(0.1, 0.8, 1)
     actual = as_float(sub.call("policy_cost", *_cost_args(p, K, std)), "policy_cost")
