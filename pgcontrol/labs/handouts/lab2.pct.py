@@ -146,13 +146,17 @@ import matplotlib.pyplot as plt
 from pgcontrol.labs import drivers
 
 v = drivers.variance_vs_rollouts(reinforce_gradient, Ms=(2, 5, 10, 20, 50), batches=200)
-fig, ax = plt.subplots(figsize=(6, 3.5))
+fig, ax = plt.subplots(figsize=(6.5, 4))
 for e, label in (("total", "total return (3.15)"), ("rtg", "reward-to-go (3.19)"),
                  ("rtg_baseline", "reward-to-go − baseline (4.11)")):
     ax.loglog(v["M"], v[e], "o-", label=label)
-ax.set(xlabel="rollouts per estimate M", ylabel="std of the estimate of dJ/dk",
-       title=f"scalar-lqg, k = -0.5, σ = 0.3 (exact dJ/dk = {v['exact']:.3f})")
+ax.set_xticks(v["M"], labels=[str(M) for M in v["M"]])
+ax.minorticks_off()
+ax.set(xlabel="rollouts per estimate M", ylabel="std of the estimate of ∂(return)/∂k",
+       title="your three estimators on scalar-lqg at k = −0.5, σ = 0.3\n"
+             f"(the exact gradient of the return ∂(return)/∂k = {v['exact']:.3f})")
 ax.legend()
+fig.tight_layout()
 plt.show()
 
 # %% [markdown]

@@ -131,7 +131,10 @@ costs = [c["J_static"], c["J_filter"], c["J_current"], c["J_lqr"]]
 ax1.bar(names, costs, color=["tab:blue", "tab:orange", "tab:green", "gray"])
 for i, j in enumerate(costs):
     ax1.text(i, j, f"{j:.3g}", ha="center", va="bottom")
-ax1.set(ylabel="discounted T-step cost (log scale)", yscale="log", title="output feedback on double-integrator-output")
+ax1.set(ylabel="discounted T-step cost (log scale)", yscale="log", ylim=(1, 60),
+        title="output feedback on double-integrator-output")
+ax1.set_yticks([1, 2, 3, 5, 10, 20, 50], labels=["1", "2", "3", "5", "10", "20", "50"])
+ax1.minorticks_off()
 ax1.tick_params(axis="x", labelsize=8)
 ax2.plot(c["x_static"], label="static output gain")
 ax2.plot(c["x_filter"], label="your predictor + LQR gain")
