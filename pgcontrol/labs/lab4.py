@@ -1,4 +1,4 @@
-"""Lab 4: the natural gradient and the plateau of zero exploration (slides 004).
+"""Lab 4: the natural gradient and the plateau of zero exploration (course slides).
 
 The student writes
 
@@ -196,7 +196,7 @@ def _probe_step_mistake(sub) -> str:
 LAB = Lab(
     number=4,
     title="The natural gradient and the plateau",
-    equations="slides 004: Fisher information, δθ = sqrt(ε / gᵀF⁻¹g) F⁻¹g; (3.19), (4.8)",
+    equations="course slides: Fisher information, δθ = sqrt(ε / gᵀF⁻¹g) F⁻¹g; (3.19), (4.8)",
     functions={
         "sample_fisher": "sample_fisher(scores) -> F",
         "natural_step": "natural_step(g, F, eps) -> delta",
