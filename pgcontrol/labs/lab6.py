@@ -156,6 +156,11 @@ def check_random(sub, rng) -> str:
     return "matches lqr.kalman_filter (L = A·L_f) on 2 random systems"
 
 
+def _repro(seed: int) -> str:
+    return (f"\ninputs: A, C, W, V of plants.make({PLANT!r}) (from pgcontrol import plants); the simulation is "
+            f"drivers.observer_controller_cost(L, episodes={EPISODES}, seed={seed}) (from pgcontrol.labs import drivers)")
+
+
 def check_vs_static(sub, rng) -> str:
     """The controller on the student's predictor against the best static output gain (module docstring)."""
     p = plants.make(PLANT)
@@ -167,17 +172,20 @@ def check_vs_static(sub, rng) -> str:
     J_ref = observer_cost_exact(L_ref, p)
     J_lqr = lqr.policy_cost(p, lqr.optimal_gain(p)[0], 0.0, horizon=p.horizon)
     z = (mc["mean"] - J_ref) / mc["se"] if mc["se"] > 0 else np.inf
-    text = (f"{PLANT}, T = {p.horizon}: your filter + LQR gain, {EPISODES} simulated episodes: "
+    text = (f"{PLANT}, T = {p.horizon}: LQR gain on your predictor x̂_(t|t−1) (uses y_0 … y_(t−1)), "
+            f"{EPISODES} simulated episodes: "
             f"J = {mc['mean']:.4g} ± {mc['se']:.2g}\n"
-            f"exact: filter + LQR with the correct predictor {J_ref:.4g} (z = {z:.2f}); best static output gain "
-            f"k_y = {K_y.ravel()[0]:.4g}: {J_static:.4g}; LQR with the full state {J_lqr:.4g}")
+            f"exact: LQR on the correct predictor {J_ref:.4g} (z = {z:.2f}); best static output gain "
+            f"k_y = {K_y.ravel()[0]:.4g} (uses y_t): {J_static:.4g}; LQR with the full state {J_lqr:.4g}")
     if not np.isfinite(mc["mean"]):
-        raise Mismatch("the controller built on your L diverged (non-finite cost)\n" + text)
+        raise Mismatch("the controller built on your L diverged (non-finite cost)\n" + text + _repro(seed))
     if mc["mean"] >= J_static:
-        raise Mismatch("your filter-based controller does not beat the best static output gain\n" + text)
+        raise Mismatch("your predictor-based controller does not beat the best static output gain\n" + text
+                       + _repro(seed))
     if abs(z) >= Z_MAX:
         raise Mismatch(f"the simulated cost differs from that of the correct predictor by {abs(z):.1f} standard "
-                       f"errors (more than {Z_MAX}): L is not the steady-state predictor gain (L6.2)\n" + text)
+                       f"errors (more than {Z_MAX}): L is not the steady-state predictor gain (L6.2)\n" + text
+                       + _repro(seed))
     return text
 
 
@@ -193,7 +201,7 @@ LAB = Lab(
              ("kalman_gain",), check_scalar),
         Item("kalman_gain.random", "kalman_gain: random systems vs lqr.kalman_filter (L6.1)–(L6.2)", 4,
              ("kalman_gain",), check_random),
-        Item("filter_vs_static", "filter + LQR beats the best static output gain on double-integrator-output "
-             "(statistical, 6000 episodes) (L6.3)", 3, ("kalman_gain",), check_vs_static, statistical=True),
+        Item("filter_vs_static", "LQR on your predictor x̂_(t|t−1) beats the best static output gain on "
+             "double-integrator-output (statistical, 6000 episodes) (L6.3)", 3, ("kalman_gain",), check_vs_static, statistical=True),
     ),
 )
