@@ -315,3 +315,14 @@ def test_lab6_feedback_has_W_and_V():
 
 def test_lab4_check_is_fast():
     assert sum(r.seconds for r in reference_report(4).items) < 3.0
+
+
+def test_a_raising_function_gets_its_inputs_back():
+    """A function that raises is told the exception and all the inputs of the call (pasteable)."""
+    def td_targets(r, v_next, terminated, gamma):
+        raise ValueError("boom")
+    report = run_lab(get_lab(3), Submission({"td_targets": td_targets}, "x"), only="td_targets")
+    fb = report.items[0].feedback
+    ns = _pasted_inputs(fb)
+    assert "ValueError: boom" in fb and {"r", "v_next", "terminated", "gamma"} <= set(ns)
+    assert ns["terminated"].dtype == bool and ns["r"].shape == (8,)

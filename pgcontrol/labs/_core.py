@@ -41,7 +41,7 @@ __all__ = [
     "LabError", "UnknownLabError", "SubmissionError", "StudentError", "Mismatch",
     "Item", "Lab", "ItemResult", "Report", "Submission", "LAB_NUMBERS",
     "get_lab", "load_submission", "run_lab", "scan_imports", "notebook_code", "atomic_write", "compare",
-    "as_array", "as_float", "as_tuple", "z_statistic", "code_inputs", "inputs_block",
+    "as_array", "as_float", "as_tuple", "z_statistic", "code_inputs", "inputs_block", "call_inputs",
 ]
 
 #: the labs, in order
@@ -275,7 +275,7 @@ class Submission:
         except MemoryError:
             raise StudentError(f"`{name}` ran out of memory") from None
         except Exception as exc:  # noqa: BLE001 (any student error is feedback)
-            raise StudentError(f"`{name}` raised {_one_line(exc, self.filename)}") from None
+            raise StudentError(f"`{name}` raised {_one_line(exc, self.filename)}" + call_inputs(f, args, kwargs)) from None
 
 
 #: depth of submissions being executed; while > 0 their own ``check(...)`` calls do nothing
@@ -639,6 +639,22 @@ def code_inputs(**inputs) -> str:
     exact to the last bit (NumPy arrays through ``tolist()``, floats by ``repr``).
     """
     return "\n".join(f"{name} = {_literal(value)}" for name, value in inputs.items())
+
+
+def call_inputs(f, args, kwargs, *, max_elements: int = 400) -> str:
+    """The inputs of a call that raised, named by ``f``'s parameters (:func:`inputs_block`); shapes only when large."""
+    import inspect
+
+    try:
+        bound = inspect.signature(f).bind(*args, **kwargs).arguments
+    except (TypeError, ValueError):
+        bound = {f"arg{i}": a for i, a in enumerate(args)} | dict(kwargs)
+    size = sum(np.size(v) for v in bound.values() if isinstance(v, (np.ndarray, float, int)))
+    if size > max_elements:
+        shapes = ", ".join(f"{k}: shape {v.shape}" if isinstance(v, np.ndarray) else f"{k} = {_literal(v)}"
+                           for k, v in bound.items())
+        return f"\ninputs: {shapes}"
+    return inputs_block(code_inputs(**{str(k): v for k, v in bound.items()}))
 
 
 def inputs_block(inputs: str) -> str:

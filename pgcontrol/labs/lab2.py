@@ -276,8 +276,11 @@ def _estimates(sub) -> dict:
     est = {}
     with quiet():
         for e in ESTIMATORS:
-            est[e] = np.array([_call_gradient(sub, x[i], u[i], r[i], K_STAT, SIGMA_STAT, gamma, e)
-                               for i in range(R_STAT)])
+            try:
+                est[e] = np.array([_call_gradient(sub, x[i], u[i], r[i], K_STAT, SIGMA_STAT, gamma, e)
+                                   for i in range(R_STAT)])
+            except StudentError as exc:
+                raise StudentError(f"{exc}{_dump_command(sub.seed)}") from None
     if not all(np.all(np.isfinite(v)) for v in est.values()):
         raise StudentError("reinforce_gradient returned a non-finite value on the simulated batches"
                            + _dump_command(sub.seed))
