@@ -326,3 +326,15 @@ def test_a_raising_function_gets_its_inputs_back():
     ns = _pasted_inputs(fb)
     assert "ValueError: boom" in fb and {"r", "v_next", "terminated", "gamma"} <= set(ns)
     assert ns["terminated"].dtype == bool and ns["r"].shape == (8,)
+
+
+def test_lab4_plateau_names_a_mistake_only_when_the_step_is_that_mistake():
+    ref = _reference(4)
+    spec = get_lab(4)
+    alone = dataclasses.replace(spec, items=tuple(it for it in spec.items if it.id == "plateau"))
+    (res,) = run_lab(alone, Submission({**ref, "natural_step": mistakes.step_no_sqrt}, "no-sqrt")).items
+    assert not res.passed and "known mistake: the square root is missing" in res.feedback, res.feedback
+    ten = {**ref, "natural_step": lambda g, F, eps: 10 * ref["natural_step"](g, F, eps)}
+    (res,) = run_lab(alone, Submission(ten, "ten")).items
+    assert not res.passed and "known mistake" not in res.feedback.lower(), res.feedback
+    assert "drivers.policy_gradient_run(" in res.feedback and "failed seeds" in res.feedback

@@ -275,7 +275,8 @@ class Submission:
         except MemoryError:
             raise StudentError(f"`{name}` ran out of memory") from None
         except Exception as exc:  # noqa: BLE001 (any student error is feedback)
-            raise StudentError(f"`{name}` raised {_one_line(exc, self.filename)}" + call_inputs(f, args, kwargs)) from None
+            raise StudentError(f"`{name}` raised {_one_line(exc, self.filename)}"
+                               + call_inputs(f, args, kwargs)) from None
 
 
 #: depth of submissions being executed; while > 0 their own ``check(...)`` calls do nothing
