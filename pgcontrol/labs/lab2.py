@@ -3,7 +3,9 @@
 The student writes
 
 * ``gaussian_log_prob(u, mean, std) -> array``: the diagonal Gaussian
-  log-density (4.24)–(4.26), summed over the last axis;
+  log-density (4.24)–(4.26), summed over the last axis, and finite far in the
+  tails (an item puts actions 40–60 standard deviations off, where
+  ``log(prod(exp(...)))`` is −inf);
 * ``reward_to_go(rewards, gamma) -> array``: :math:`G_t = \\sum_{k\\ge t}\\gamma^{k-t} r_k`
   (the inner sum of (3.21)) for rewards of shape ``(M, T)``;
 * ``reinforce_gradient(x, u, r, k, sigma, gamma, estimator) -> (dk, dsigma)``:
@@ -41,6 +43,12 @@ T-step expected return is ``(dK, −dstd)`` of :func:`pgcontrol.lqr.policy_gradi
   simulated checks (the ratio's sampling error at R = 2000 is a few per cent).
   Reward-to-go without γᵗ has a larger variance than the total return
   (ratio ≈ 0.55 for dk), so that mistake fails this item too.
+
+Feedback. A failing statistical item names a known mistake (reward-to-go without γᵗ, the own-return
+baseline, the σ-score taken with respect to σ², γ^(t+1), a sum over trajectories, a flipped score) only
+when the student's estimates equal that mistake's, computed by :func:`gradient` on the same 2000
+batches; otherwise it says which estimator and component is off. It also prints a command that writes
+the batches to ``.npz`` (:func:`dump_inputs`).
 """
 
 from __future__ import annotations
