@@ -314,7 +314,14 @@ def test_lab6_feedback_has_W_and_V():
 
 
 def test_lab4_check_is_fast():
-    assert sum(r.seconds for r in reference_report(4).items) < 3.0
+    """Lab 4's check (its 20 plateau runs included) takes under 3 s of CPU (wall time varies with the load)."""
+    import time
+
+    reference_report(4)  # imports and caches warm
+    sub = Submission(_reference(4), "ref")
+    t0 = time.process_time()
+    report = run_lab(get_lab(4), sub)
+    assert report.full_marks and time.process_time() - t0 < 3.0
 
 
 def test_a_raising_function_gets_its_inputs_back():
