@@ -345,3 +345,12 @@ def test_lab4_plateau_names_a_mistake_only_when_the_step_is_that_mistake():
     (res,) = run_lab(alone, Submission(ten, "ten")).items
     assert not res.passed and "known mistake" not in res.feedback.lower(), res.feedback
     assert "drivers.policy_gradient_run(" in res.feedback and "failed seeds" in res.feedback
+
+
+def test_an_unknown_mistake_is_told_which_output_differs():
+    """No known mistake matches: the feedback names the output and the entry that differ (dσ, index 1)."""
+    spec = get_lab(2)
+    alone = dataclasses.replace(spec, items=tuple(it for it in spec.items if it.id == "reinforce.total"))
+    (res,) = run_lab(alone, Submission({**_reference(2), "reinforce_gradient": mistakes.grad_unknown}, "x")).items
+    assert "(dk, dsigma) for estimator='total' is wrong at index [1]" in res.feedback, res.feedback
+    assert "known mistake:" not in res.feedback

@@ -41,7 +41,7 @@ __all__ = [
     "LabError", "UnknownLabError", "SubmissionError", "StudentError", "Mismatch",
     "Item", "Lab", "ItemResult", "Report", "Submission", "LAB_NUMBERS",
     "get_lab", "load_submission", "run_lab", "scan_imports", "notebook_code", "atomic_write", "compare",
-    "as_array", "as_float", "as_tuple", "z_statistic", "code_inputs", "inputs_block", "call_inputs",
+    "as_array", "as_float", "as_tuple", "z_statistic", "code_inputs", "inputs_block", "call_inputs", "where_differs",
 ]
 
 #: the labs, in order
@@ -593,8 +593,8 @@ def compare(actual, expected, *, what: str, inputs: str, mistakes=(), rtol: floa
                                + inputs_block(inputs))
         except (ValueError, TypeError, FloatingPointError):
             continue
-    raise Mismatch(f"{what} is wrong (it matches none of the known mistakes)\nexpected {fmt(expected)}\n"
-                   f"     got {fmt(actual)}" + inputs_block(inputs))
+    raise Mismatch(f"{what} is wrong{where_differs(actual, expected, rtol=rtol, atol=atol)} (it matches none of "
+                   f"the known mistakes)\nexpected {fmt(expected)}\n     got {fmt(actual)}" + inputs_block(inputs))
 
 
 def z_statistic(samples: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -656,6 +656,22 @@ def call_inputs(f, args, kwargs, *, max_elements: int = 400) -> str:
                            for k, v in bound.items())
         return f"\ninputs: {shapes}"
     return inputs_block(code_inputs(**{str(k): v for k, v in bound.items()}))
+
+
+def where_differs(actual, expected, *, rtol: float = 1e-6, atol: float = 1e-9) -> str:
+    """`` at index [1]`` / `` at 3 of 12 entries, first [0, 2]``: where an array answer differs ("" for scalars)."""
+    try:
+        a, b = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
+    except (TypeError, ValueError):
+        return ""
+    if a.shape != b.shape or a.size < 2:
+        return ""
+    bad = np.argwhere(~np.array([close(x, y, rtol=rtol, atol=atol) for x, y in zip(a.ravel(), b.ravel())])
+                      .reshape(a.shape))
+    if len(bad) == 0:
+        return ""
+    first = list(map(int, bad[0]))
+    return f" at index {first}" if len(bad) == 1 else f" at {len(bad)} of {a.size} entries, first {first}"
 
 
 def inputs_block(inputs: str) -> str:
