@@ -5,6 +5,7 @@ The reference solutions and the known-wrong functions live in tests/lab_solution
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import sys
@@ -211,3 +212,145 @@ def test_a_submission_that_checks_itself_is_not_run_twice(tmp_path, capsys):
     report = labs.check(5, f)
     assert report.full_marks
     assert capsys.readouterr().out.count("score: 9/9") == 1
+
+
+# ---------------------------------------------------------------- the checker's gaps, each on several seeds
+
+SEEDS = (0, 1, 2, 3, 4)
+
+
+def _item(lab, ns, item_id, seed):
+    """One item's result on ``seed`` (the items of its function run; inputs depend on the seed and index only)."""
+    spec = get_lab(lab)
+    fn = next(it for it in spec.items if it.id == item_id).functions[0]
+    report = run_lab(spec, Submission(dict(ns), "sub"), seed=seed, only=fn)
+    return next(r for r in report.items if r.id == item_id)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_lab1_stability_uses_the_discounted_spectral_radius(seed):
+    """Every seed has a finite case with √γ·ρ(A − BK) < 1 ≤ ρ(A − BK): the undiscounted test fails it."""
+    ref = _reference(1)
+    assert _item(1, ref, "policy_cost.unstable", seed).passed
+    wrong = _item(1, {**ref, "policy_cost": mistakes.cost_rho_undiscounted}, "policy_cost.unstable", seed)
+    assert not wrong.passed and "instead of ρ(√γ(A − BK))" in wrong.feedback
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_lab1_unstable_item_is_paired_with_a_finite_case(seed):
+    """Returning inf everywhere, or never, loses the stability item."""
+    ref = _reference(1)
+    for bad in (mistakes.cost_always_inf, mistakes.cost_never_inf):
+        assert not _item(1, {**ref, "policy_cost": bad}, "policy_cost.unstable", seed).passed
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_lab2_log_density_is_checked_far_in_the_tails(seed):
+    ref = _reference(2)
+    res = _item(2, ref, "gaussian_log_prob.stable", seed)
+    assert res.passed, res.feedback
+    wrong = _item(2, {**ref, "gaussian_log_prob": mistakes.log_prob_via_prod}, "gaussian_log_prob.stable", seed)
+    assert not wrong.passed and "computed before its log" in wrong.feedback
+    # the ordinary item does not see the mistake: the tails are what catch it
+    assert _item(2, {**ref, "gaussian_log_prob": mistakes.log_prob_via_prod}, "gaussian_log_prob", seed).passed
+
+
+def test_lab2_statistical_hints_only_on_a_computed_match():
+    """A mistake is named only when the estimates equal that mistake's on every batch; otherwise no hint."""
+    ref = _reference(2)
+    spec = get_lab(2)
+    for fn, right, wrong_hint in ((mistakes.grad_score_variance, "with respect to the variance", "without the γᵗ"),
+                                  (mistakes.grad_gamma_t_plus_1, "off by one", "without the γᵗ"),
+                                  (mistakes.grad_no_gamma_t, "without the γᵗ", "off by one")):
+        report = run_lab(spec, Submission({**ref, "reinforce_gradient": fn}, fn.__name__))
+        fb = next(r for r in report.items if r.id == "reinforce.unbiased").feedback
+        assert right in fb and wrong_hint not in fb, fb
+    report = run_lab(spec, Submission({**ref, "reinforce_gradient": mistakes.grad_unknown}, "unknown"))
+    for r in report.items:
+        if not r.passed:
+            assert "known mistake:" not in r.feedback, r.feedback
+            assert "dump_inputs" in r.feedback or "inputs" in r.feedback
+
+
+def test_a_finite_answer_never_matches_an_infinite_mistake():
+    assert not _core.close(280.18, np.inf) and _core.close(np.inf, np.inf) and not _core.close(-np.inf, np.inf)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_lab5_v_next_is_consistent_with_v(seed):
+    """A GAE that reads v[t + 1] inside an episode (v_next only at episode ends) is equivalent on the inputs."""
+    ns = {**_reference(5), "gae": mistakes.gae_v_shift}
+    report = run_lab(get_lab(5), Submission(ns, "v-shift"), seed=seed, only="gae")
+    assert report.full_marks, str(report)
+
+
+def _pasted_inputs(feedback: str) -> dict:
+    block = feedback.split("inputs (paste into Python to reproduce; `import numpy as np` first):\n", 1)[1]
+    ns = {"np": np}
+    exec("\n".join(ln for ln in block.splitlines() if "=" in ln or ln.startswith("#")), ns)  # noqa: S102
+    return ns
+
+
+def test_lab1_feedback_reproduces_the_failure():
+    """The feedback carries A, B, Q, R, W, x0 (all the inputs), exactly: pasting them gives the same value."""
+    ref = _reference(1)
+    report = run_lab(get_lab(1), Submission({**ref, "policy_cost": mistakes.cost_no_exploration}, "x"))
+    fb = next(r for r in report.items if r.id == "policy_cost.exact").feedback
+    ns = _pasted_inputs(fb)
+    args = [ns[k] for k in ("A", "B", "Q", "R", "W", "gamma", "K", "std", "x0_mean", "x0_cov")]
+    got = mistakes.cost_no_exploration(*args)
+    assert f"got {_core.fmt(got)}" in fb
+    assert f"expected {_core.fmt(ref['policy_cost'](*args))}" in fb
+
+
+def test_lab6_feedback_has_W_and_V():
+    ref = _reference(6)
+    report = run_lab(get_lab(6), Submission({**ref, "kalman_gain": mistakes.kalman_filter_gain}, "x"),
+                     only="kalman_gain")
+    fb = next(r for r in report.items if r.id == "kalman_gain.random").feedback
+    ns = _pasted_inputs(fb)
+    L, _ = mistakes.kalman_filter_gain(ns["A"], ns["C"], ns["W"], ns["V"])
+    assert f"got {_core.fmt(L)}" in fb
+
+
+def test_lab4_check_is_fast():
+    """Lab 4's check (its 20 plateau runs included) takes under 3 s of CPU (wall time varies with the load)."""
+    import time
+
+    reference_report(4)  # imports and caches warm
+    sub = Submission(_reference(4), "ref")
+    t0 = time.process_time()
+    report = run_lab(get_lab(4), sub)
+    assert report.full_marks and time.process_time() - t0 < 3.0
+
+
+def test_a_raising_function_gets_its_inputs_back():
+    """A function that raises is told the exception and all the inputs of the call (pasteable)."""
+    def td_targets(r, v_next, terminated, gamma):
+        raise ValueError("boom")
+    report = run_lab(get_lab(3), Submission({"td_targets": td_targets}, "x"), only="td_targets")
+    fb = report.items[0].feedback
+    ns = _pasted_inputs(fb)
+    assert "ValueError: boom" in fb and {"r", "v_next", "terminated", "gamma"} <= set(ns)
+    assert ns["terminated"].dtype == bool and ns["r"].shape == (8,)
+
+
+def test_lab4_plateau_names_a_mistake_only_when_the_step_is_that_mistake():
+    ref = _reference(4)
+    spec = get_lab(4)
+    alone = dataclasses.replace(spec, items=tuple(it for it in spec.items if it.id == "plateau"))
+    (res,) = run_lab(alone, Submission({**ref, "natural_step": mistakes.step_no_sqrt}, "no-sqrt")).items
+    assert not res.passed and "known mistake: the square root is missing" in res.feedback, res.feedback
+    ten = {**ref, "natural_step": lambda g, F, eps: 10 * ref["natural_step"](g, F, eps)}
+    (res,) = run_lab(alone, Submission(ten, "ten")).items
+    assert not res.passed and "known mistake" not in res.feedback.lower(), res.feedback
+    assert "drivers.policy_gradient_run(" in res.feedback and "failed seeds" in res.feedback
+
+
+def test_an_unknown_mistake_is_told_which_output_differs():
+    """No known mistake matches: the feedback names the output and the entry that differ (dσ, index 1)."""
+    spec = get_lab(2)
+    alone = dataclasses.replace(spec, items=tuple(it for it in spec.items if it.id == "reinforce.total"))
+    (res,) = run_lab(alone, Submission({**_reference(2), "reinforce_gradient": mistakes.grad_unknown}, "x")).items
+    assert "(dk, dsigma) for estimator='total' is wrong at index [1]" in res.feedback, res.feedback
+    assert "known mistake:" not in res.feedback

@@ -55,6 +55,8 @@ def test_handout_structure(lab):
     if lab in (2, 4, 6):
         assert any("figure" in _tags(c) for c in cells)
     assert not any(c.get("outputs") for c in cells if c.cell_type == "code")
+    # self-contained: no paths to derivations the package does not ship
+    assert "shared/reference" not in handouts.source(lab) and "../" not in markdown
 
 
 @pytest.mark.parametrize("lab", _core.LAB_NUMBERS)

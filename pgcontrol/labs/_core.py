@@ -41,7 +41,7 @@ __all__ = [
     "LabError", "UnknownLabError", "SubmissionError", "StudentError", "Mismatch",
     "Item", "Lab", "ItemResult", "Report", "Submission", "LAB_NUMBERS",
     "get_lab", "load_submission", "run_lab", "scan_imports", "notebook_code", "atomic_write", "compare",
-    "as_array", "as_float", "as_tuple", "z_statistic",
+    "as_array", "as_float", "as_tuple", "z_statistic", "code_inputs", "inputs_block", "call_inputs", "where_differs",
 ]
 
 #: the labs, in order
@@ -275,7 +275,8 @@ class Submission:
         except MemoryError:
             raise StudentError(f"`{name}` ran out of memory") from None
         except Exception as exc:  # noqa: BLE001 (any student error is feedback)
-            raise StudentError(f"`{name}` raised {_one_line(exc, self.filename)}") from None
+            raise StudentError(f"`{name}` raised {_one_line(exc, self.filename)}"
+                               + call_inputs(f, args, kwargs)) from None
 
 
 #: depth of submissions being executed; while > 0 their own ``check(...)`` calls do nothing
@@ -568,8 +569,8 @@ def close(a, b, *, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
     if a.shape != b.shape:
         return False
     both_inf = np.isinf(a) & np.isinf(b) & (np.sign(a) == np.sign(b))
-    with np.errstate(invalid="ignore"):
-        ok = both_inf | (np.abs(a - b) <= atol + rtol * np.abs(b))
+    with np.errstate(invalid="ignore"):  # a finite value is never close to an infinite one (rtol·inf = inf)
+        ok = both_inf | (np.isfinite(a) & np.isfinite(b) & (np.abs(a - b) <= atol + rtol * np.abs(b)))
     return bool(np.all(ok))
 
 
@@ -578,18 +579,22 @@ def compare(actual, expected, *, what: str, inputs: str, mistakes=(), rtol: floa
     """Raise :class:`Mismatch` unless ``actual`` matches ``expected``.
 
     ``mistakes`` is a sequence of ``(value, message)``: when ``actual``
-    matches a known mistake's value the feedback is that message (which names
-    the equation); otherwise it is the input, the expected and the actual value.
+    matches a known mistake's *computed* value the feedback is that message
+    (which names the equation); otherwise it says which output (``what``)
+    differs. Either way it ends with ``inputs``, all the inputs of the call
+    (:func:`code_inputs`), so the failure can be reproduced.
     """
     if close(actual, expected, rtol=rtol, atol=atol):
         return
     for value, message in mistakes:
         try:
             if value is not None and close(actual, value, rtol=max(rtol, 1e-6), atol=atol):
-                raise Mismatch(f"known mistake: {message}\n{what}: expected {fmt(expected)}, got {fmt(actual)}")
+                raise Mismatch(f"known mistake: {message}\n{what}: expected {fmt(expected)}, got {fmt(actual)}"
+                               + inputs_block(inputs))
         except (ValueError, TypeError, FloatingPointError):
             continue
-    raise Mismatch(f"{what} is wrong. input: {inputs}\nexpected {fmt(expected)}\n     got {fmt(actual)}")
+    raise Mismatch(f"{what} is wrong{where_differs(actual, expected, rtol=rtol, atol=atol)} (it matches none of "
+                   f"the known mistakes)\nexpected {fmt(expected)}\n     got {fmt(actual)}" + inputs_block(inputs))
 
 
 def z_statistic(samples: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -612,3 +617,67 @@ def quiet():
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         yield buf
+
+
+# --------------------------------------------------------------------------- reproducible feedback (lab authors)
+
+
+def _literal(value) -> str:
+    """``value`` as a Python expression that rebuilds it exactly (floats by their shortest round-trip repr)."""
+    if isinstance(value, np.ndarray):
+        kind = value.dtype.kind
+        dtype = "" if kind == "f" else ", dtype=bool" if kind == "b" else f", dtype=np.{value.dtype.name}"
+        return f"np.array({value.tolist()!r}{dtype})"
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return repr(value.item())
+    return repr(value)
+
+
+def code_inputs(**inputs) -> str:
+    """All the inputs of a failed call, as Python lines a student can paste to reproduce it.
+
+    ``code_inputs(A=A, gamma=0.9)`` gives ``"A = np.array([[...]])\ngamma = 0.9"``,
+    exact to the last bit (NumPy arrays through ``tolist()``, floats by ``repr``).
+    """
+    return "\n".join(f"{name} = {_literal(value)}" for name, value in inputs.items())
+
+
+def call_inputs(f, args, kwargs, *, max_elements: int = 400) -> str:
+    """The inputs of a call that raised, named by ``f``'s parameters (:func:`inputs_block`); shapes only when large."""
+    import inspect
+
+    try:
+        bound = inspect.signature(f).bind(*args, **kwargs).arguments
+    except (TypeError, ValueError):
+        bound = {f"arg{i}": a for i, a in enumerate(args)} | dict(kwargs)
+    size = sum(np.size(v) for v in bound.values() if isinstance(v, (np.ndarray, float, int)))
+    if size > max_elements:
+        shapes = ", ".join(f"{k}: shape {v.shape}" if isinstance(v, np.ndarray) else f"{k} = {_literal(v)}"
+                           for k, v in bound.items())
+        return f"\ninputs: {shapes}"
+    return inputs_block(code_inputs(**{str(k): v for k, v in bound.items()}))
+
+
+def where_differs(actual, expected, *, rtol: float = 1e-6, atol: float = 1e-9) -> str:
+    """`` at index [1]`` / `` at 3 of 12 entries, first [0, 2]``: where an array answer differs ("" for scalars)."""
+    try:
+        a, b = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
+    except (TypeError, ValueError):
+        return ""
+    if a.shape != b.shape or a.size < 2:
+        return ""
+    bad = np.argwhere(~np.array([close(x, y, rtol=rtol, atol=atol) for x, y in zip(a.ravel(), b.ravel())])
+                      .reshape(a.shape))
+    if len(bad) == 0:
+        return ""
+    first = list(map(int, bad[0]))
+    return f" at index {first}" if len(bad) == 1 else f" at {len(bad)} of {a.size} entries, first {first}"
+
+
+def inputs_block(inputs: str) -> str:
+    """The ``inputs`` part of a failure's feedback: inline when short, else a block to paste into Python."""
+    if not inputs:
+        return ""
+    if "\n" in inputs or len(inputs) > 100:
+        return "\ninputs (paste into Python to reproduce; `import numpy as np` first):\n" + inputs
+    return f"\ninput: {inputs}"

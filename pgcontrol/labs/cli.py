@@ -124,7 +124,9 @@ def _start(args) -> int:
     atomic_write(py, stub_source(spec.number))
     atomic_write(nb, notebook_json(spec.number))
     print(f"lab {spec.number}: {spec.title}")
-    print(f"wrote {py} (the functions to write) and {nb} (the handout: open it in Jupyter)")
+    print(f"wrote {py} (the functions to write) and {nb} (the handout)")
+    print(f"open the handout with `jupyter lab {nb}` (Jupyter comes with `pip install \"pgcontrol[lab]\"`), "
+          f"or write your functions in {py} with any editor")
     print(f"check your work with `pgcontrol lab check {spec.number} {py}` (or the check cells of the notebook)")
     return 0
 

@@ -3,7 +3,9 @@
 The student writes
 
 * ``gaussian_log_prob(u, mean, std) -> array``: the diagonal Gaussian
-  log-density (4.24)–(4.26), summed over the last axis;
+  log-density (4.24)–(4.26), summed over the last axis, and finite far in the
+  tails (an item puts actions 40–60 standard deviations off, where
+  ``log(prod(exp(...)))`` is −inf);
 * ``reward_to_go(rewards, gamma) -> array``: :math:`G_t = \\sum_{k\\ge t}\\gamma^{k-t} r_k`
   (the inner sum of (3.21)) for rewards of shape ``(M, T)``;
 * ``reinforce_gradient(x, u, r, k, sigma, gamma, estimator) -> (dk, dsigma)``:
@@ -41,6 +43,12 @@ T-step expected return is ``(dK, −dstd)`` of :func:`pgcontrol.lqr.policy_gradi
   simulated checks (the ratio's sampling error at R = 2000 is a few per cent).
   Reward-to-go without γᵗ has a larger variance than the total return
   (ratio ≈ 0.55 for dk), so that mistake fails this item too.
+
+Feedback. A failing statistical item names a known mistake (reward-to-go without γᵗ, the own-return
+baseline, the σ-score taken with respect to σ², γ^(t+1), a sum over trajectories, a flipped score) only
+when the student's estimates equal that mistake's, computed by :func:`gradient` on the same 2000
+batches; otherwise it says which estimator and component is off. It also prints a command that writes
+the batches to ``.npz`` (:func:`dump_inputs`).
 """
 
 from __future__ import annotations
@@ -48,7 +56,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import lqr, plants, sim
-from ._core import (Item, Lab, Mismatch, StudentError, as_array, as_float, as_tuple, compare, fmt, quiet,
+from ._core import (Item, Lab, Mismatch, StudentError, as_array, as_float, as_tuple, code_inputs, compare, quiet,
                     z_statistic)
 
 K_STAT, SIGMA_STAT, M_STAT, R_STAT = -0.5, 0.3, 5, 2000
@@ -80,10 +88,18 @@ def scores(x, u, k, sigma):
 
 
 def gradient(x, u, r, k, sigma, gamma, estimator, *, variant: str | None = None):
-    """The checker's estimator; ``variant`` gives the known mistakes for the feedback."""
+    """The checker's estimator; ``variant`` gives the known mistakes for the feedback.
+
+    Works on one batch (arrays ``(M, T)``, result ``(2,)``) or on a stack of batches (``(R, M, T)``, result
+    ``(2, R)``).
+    """
     T = r.shape[-1]
     disc = gamma ** np.arange(T)
+    if variant == "gamma_t_plus_1":
+        disc = disc * gamma
     sk, ss = scores(x, u, k, sigma)
+    if variant == "score_variance":
+        ss = ((u - k * x) ** 2 - sigma**2) / (2 * sigma**4)
     G = rtg(r, gamma)
     M = r.shape[-2]
     if estimator == "total":
@@ -121,7 +137,7 @@ def check_log_prob(sub, rng) -> str:
                        f"components (4.24)/(4.26); sum the last axis to get shape ({N},)")
     a = as_array(a, "gaussian_log_prob", (N,))
     c = 0.5 * np.log(2 * np.pi)
-    compare(a, expected, what="log π(u)", inputs=f"u={fmt(u, 3)}, mean={fmt(mean, 3)}, std={fmt(std, 3)}", mistakes=[
+    compare(a, expected, what="log π(u)", inputs=code_inputs(u=u, mean=mean, std=std), mistakes=[
         (expected + np.log(std).sum(), "the log-density is missing the −log σ term: (4.26) has −½log(2πσ²) = "
          "−½log 2π − log σ for each component"),
         (expected + m * c, "the log-density is missing the constant −½log 2π of (4.26) (harmless for gradients, "
@@ -132,6 +148,35 @@ def check_log_prob(sub, rng) -> str:
     return "matches (4.26)"
 
 
+def check_log_prob_stable(sub, rng) -> str:
+    """Actions far in the tails (N = 5, m = 3): the log-density must stay finite (4.26).
+
+    In each row one component lies 40 to 60 standard deviations from the mean, so (u − μ)²/(2σ²) is 800 to
+    1800 and exp(−(u − μ)²/(2σ²)) underflows to 0 (below about e^−745): the log of a density computed first is
+    −inf, while (4.26) is finite (about −800 to −1800).
+    """
+    N, m = 5, 3
+    std = rng.uniform(0.05, 0.5, m)
+    mean = rng.standard_normal((N, m))
+    sign = rng.choice([-1.0, 1.0], (N, m))
+    z = rng.uniform(0.5, 3.0, (N, m)) * sign
+    far = rng.integers(0, m, N)
+    z[np.arange(N), far] = rng.uniform(40.0, 60.0, N) * sign[np.arange(N), far]
+    u = mean + z * std
+    expected = log_prob(u, mean, std)
+    a = as_array(sub.call("gaussian_log_prob", u, mean, std), "gaussian_log_prob", (N,))
+    with np.errstate(all="ignore"):
+        dens = np.exp(-((u - mean) ** 2) / (2 * std**2)) / np.sqrt(2 * np.pi * std**2)
+        via_prod = np.log(np.prod(dens, -1))
+        via_sum = np.log(dens).sum(-1)
+    underflow = ("the density was computed before its log: exp(−(u − μ)²/(2σ²)) underflows to 0 this far in the "
+                 "tail, and log(0) = −inf. Work with the log-density itself, (4.26): −Σ_j [(u_j − μ_j)²/(2σ_j²) + "
+                 "½log(2πσ_j²)], a sum of finite terms (never log(prod(exp(...))))")
+    compare(a, expected, what="log π(u) far in the tails", inputs=code_inputs(u=u, mean=mean, std=std),
+            mistakes=[(via_prod, underflow), (via_sum, underflow)], rtol=1e-9)
+    return f"finite far in the tails (down to {expected.min():.1f})"
+
+
 def check_reward_to_go(sub, rng) -> str:
     """Random rewards (M = 3, T = 7), γ ∈ [0.5, 0.95], against (3.21)."""
     r = rng.standard_normal((3, 7))
@@ -139,7 +184,7 @@ def check_reward_to_go(sub, rng) -> str:
     expected = rtg(r, gamma)
     out = as_array(sub.call("reward_to_go", r, gamma), "reward_to_go", r.shape)
     disc = gamma ** np.arange(r.shape[1])
-    compare(out, expected, what="reward-to-go", inputs=f"rewards={fmt(r, 3)}, gamma={gamma:.4f}", mistakes=[
+    compare(out, expected, what="reward-to-go", inputs=code_inputs(rewards=r, gamma=gamma), mistakes=[
         (rtg(r, 1.0), "no discount: this is Σ_{k≥t} r_k of (3.20); (3.21) weights r_k by γ^(k−t)"),
         (rtg(r * disc, 1.0), "γ^k instead of γ^(k−t): this is the inner sum of (3.18), which still carries the γᵗ "
          "that (3.19) moves in front; the reward-to-go of (3.21) restarts the discount at t"),
@@ -165,6 +210,10 @@ def _call_gradient(sub, x, u, r, k, sigma, gamma, estimator):
 
 
 COMMON = [
+    ("score_variance", "the σ-score was taken with respect to the variance σ²: ∂log π/∂(σ²) = ((u − kx)² − σ²)/(2σ⁴); "
+     "the parameter here is σ, and ∂log π/∂σ = ((u − kx)² − σ²)/σ³ (from (4.26))"),
+    ("gamma_t_plus_1", "the discount is off by one: γ^(t+1) instead of γᵗ (3.15), (3.19); the reward of step t = 0 is "
+     "not discounted"),
     ("sum_not_mean", "summed over the M trajectories: (3.23)–(3.24) average them (divide by M)"),
     ("score_sign", "sign: the score of N(kx, σ²) is ∂log π/∂k = (u − kx)x/σ², ∂log π/∂σ = ((u − kx)² − σ²)/σ³ "
      "(from (4.26)); the result is the gradient of the return, to ascend (3.22)"),
@@ -181,8 +230,8 @@ def _exact_item(estimator: str, extra):
             mistakes.append((gradient(x, u, r, k, sigma, gamma, "total"), f"estimator {estimator!r} returned the "
                              "total-return estimator (3.15)"))
         compare(actual, expected, what=f"(dk, dsigma) for estimator={estimator!r}",
-                inputs=f"M=4 trajectories of T=6, k={k:.4f}, sigma={sigma:.4f}, gamma={gamma:.4f}, x={fmt(x, 3)}, "
-                       f"u={fmt(u, 3)}, r={fmt(r, 3)}", mistakes=mistakes, rtol=1e-6)
+                inputs=code_inputs(x=x, u=u, r=r, k=k, sigma=sigma, gamma=gamma, estimator=estimator),
+                mistakes=mistakes, rtol=1e-6)
         return "matches the estimator exactly on a random batch"
     run.__doc__ = f"The estimator {estimator!r} on a random batch (M = 4, T = 6), exactly."
     return run
@@ -194,65 +243,111 @@ OWN_BASELINE = ("the baseline includes the trajectory's own return: b_t must not
                 "actions for (4.8)–(4.10) to give zero mean; use the mean over the other M − 1 trajectories")
 
 
+def simulated_batches(seed: int):
+    """The statistical items' data for a check seed: ``x, u, r`` of shape (R, M, T) = (2000, 5, 50), and ``gamma``.
+
+    ``scalar-lqg`` under u ~ N(kx, σ²), k = −0.5, σ = 0.3, simulated by :func:`pgcontrol.sim.rollout_linear`
+    from a seed derived from the check's seed (the module docstring).
+    """
+    p = plants.make("scalar-lqg")
+    T = p.horizon
+    ro = sim.rollout_linear(p, [[-K_STAT]], SIGMA_STAT, n_traj=R_STAT * M_STAT, horizon=T,
+                            seed=int(np.random.SeedSequence([int(seed), 2]).generate_state(1)[0]))
+    x = ro.states[:-1, :, 0].numpy().T.reshape(R_STAT, M_STAT, T)
+    u = ro.actions[:, :, 0].numpy().T.reshape(R_STAT, M_STAT, T)
+    r = -ro.costs.numpy().T.reshape(R_STAT, M_STAT, T)
+    return x, u, r, p.gamma
+
+
+def dump_inputs(path, seed: int) -> None:
+    """Write the statistical items' inputs for check seed ``seed`` to ``path`` (``.npz``: x, u, r of shape
+    (2000, 5, 50), k, sigma, gamma): call ``reinforce_gradient(x[i], u[i], r[i], k, sigma, gamma, estimator)``
+    for each batch i to reproduce the check."""
+    x, u, r, gamma = simulated_batches(seed)
+    np.savez(path, x=x, u=u, r=r, k=K_STAT, sigma=SIGMA_STAT, gamma=gamma)
+
+
+def _dump_command(seed: int) -> str:
+    return (f"\ninputs: the 2000 batches are written to lab2_inputs.npz by\n  python -c \"from pgcontrol.labs.lab2 "
+            f"import dump_inputs; dump_inputs('lab2_inputs.npz', seed={seed})\"")
+
+
 def _estimates(sub) -> dict:
     """R = 2000 batches of M = 5 trajectories on scalar-lqg, and the student's three estimates on each (cached)."""
     key = ("lab2.estimates", sub.seed)
     if key in sub.cache:
         return sub.cache[key]
+    x, u, r, gamma = simulated_batches(sub.seed)
     p = plants.make("scalar-lqg")
-    T = p.horizon
-    ro = sim.rollout_linear(p, [[-K_STAT]], SIGMA_STAT, n_traj=R_STAT * M_STAT, horizon=T,
-                            seed=int(np.random.SeedSequence([sub.seed, 2]).generate_state(1)[0]))
-    x = ro.states[:-1, :, 0].numpy().T.reshape(R_STAT, M_STAT, T)
-    u = ro.actions[:, :, 0].numpy().T.reshape(R_STAT, M_STAT, T)
-    r = -ro.costs.numpy().T.reshape(R_STAT, M_STAT, T)
-    dK, dstd = lqr.policy_gradient(p, [[-K_STAT]], SIGMA_STAT, horizon=T)
+    dK, dstd = lqr.policy_gradient(p, [[-K_STAT]], SIGMA_STAT, horizon=p.horizon)
     exact = np.array([dK[0, 0], -dstd[0]])
     est = {}
     with quiet():
         for e in ESTIMATORS:
-            est[e] = np.array([_call_gradient(sub, x[i], u[i], r[i], K_STAT, SIGMA_STAT, p.gamma, e)
-                               for i in range(R_STAT)])
+            try:
+                est[e] = np.array([_call_gradient(sub, x[i], u[i], r[i], K_STAT, SIGMA_STAT, gamma, e)
+                                   for i in range(R_STAT)])
+            except StudentError as exc:
+                raise StudentError(f"{exc}{_dump_command(sub.seed)}") from None
     if not all(np.all(np.isfinite(v)) for v in est.values()):
-        raise StudentError("reinforce_gradient returned a non-finite value on the simulated batches")
-    sub.cache[key] = (est, exact)
+        raise StudentError("reinforce_gradient returned a non-finite value on the simulated batches"
+                           + _dump_command(sub.seed))
+    sub.cache[key] = (est, exact, (x, u, r, gamma))
     return sub.cache[key]
+
+
+#: the known mistakes the statistical items can name: (variant of :func:`gradient`, message)
+STAT_MISTAKES = [("no_discount_weight", None), ("own_baseline", None)] + COMMON
+
+
+def _known_mistake(est, data) -> str:
+    """The known mistake whose computed estimates the student's match on every batch and estimator, or ``""``.
+
+    A hint is given only on such a match: a wrong answer that matches no known mistake is told which
+    estimator and component is off, and nothing more.
+    """
+    x, u, r, gamma = data
+    messages = {"no_discount_weight": NO_GAMMA_T, "own_baseline": OWN_BASELINE, **dict(COMMON)}
+    for variant, _ in STAT_MISTAKES:
+        wrong = {e: gradient(x, u, r, K_STAT, SIGMA_STAT, gamma, e, variant=variant).T for e in ESTIMATORS}
+        right = {e: gradient(x, u, r, K_STAT, SIGMA_STAT, gamma, e).T for e in ESTIMATORS}
+        differs = [e for e in ESTIMATORS if not np.allclose(wrong[e], right[e], rtol=1e-6, atol=1e-9)]
+        if differs and all(np.allclose(est[e], wrong[e], rtol=1e-6, atol=1e-9) for e in ESTIMATORS):
+            return "\nknown mistake: " + messages[variant]
+    return ""
 
 
 def check_unbiased(sub, rng) -> str:
     """Unbiasedness z-tests of the three estimators against lqr.policy_gradient (module docstring)."""
-    est, exact = _estimates(sub)
+    est, exact, data = _estimates(sub)
     lines, bad = [], []
     for e in ESTIMATORS:
         mean, se, z = z_statistic(est[e], exact)
         lines.append(f"{e}: mean (dk, dσ) = ({mean[0]:.4g}, {mean[1]:.4g}) ± ({se[0]:.2g}, {se[1]:.2g}), "
                      f"z = ({z[0]:.2f}, {z[1]:.2f})")
-        if not np.all(np.abs(z) < Z_MAX):
-            bad.append(e)
+        bad += [f"{e} ({c})" for c, zc in zip(("dk", "dσ"), z) if not abs(zc) < Z_MAX]
     head = (f"scalar-lqg, k = {K_STAT}, σ = {SIGMA_STAT}, {R_STAT} batches of M = {M_STAT}; exact gradient of the "
             f"return (dk, dσ) = ({exact[0]:.4g}, {exact[1]:.4g}) [lqr.policy_gradient]")
     if not bad:
         return head + "\n" + "\n".join(lines)
-    msg = f"biased: estimator(s) {', '.join(bad)} miss the exact gradient by more than {Z_MAX} standard errors."
-    if "rtg" in bad:
-        msg += "\nknown mistake? " + NO_GAMMA_T
-    if "rtg_baseline" in bad and "rtg" not in bad:
-        msg += "\nknown mistake? " + OWN_BASELINE
-    raise Mismatch(msg + "\n" + head + "\n" + "\n".join(lines))
+    msg = f"biased: {', '.join(bad)} miss(es) the exact gradient by more than {Z_MAX} standard errors."
+    raise Mismatch(msg + _known_mistake(est, data) + "\n" + head + "\n" + "\n".join(lines)
+                   + _dump_command(sub.seed))
 
 
 def check_variance(sub, rng) -> str:
     """Var(total) > Var(rtg) > Var(rtg_baseline) for both components (module docstring)."""
-    est, _ = _estimates(sub)
+    est, _, data = _estimates(sub)
     sd = {e: est[e].std(0, ddof=1) for e in ESTIMATORS}
     line = "; ".join(f"sd[{e}] = ({sd[e][0]:.3g}, {sd[e][1]:.3g})" for e in ESTIMATORS)
     ok = np.all(sd["total"] > sd["rtg"]) and np.all(sd["rtg"] > sd["rtg_baseline"])
     if ok:
         return "variance ordering holds: " + line
-    msg = ("the variance ordering total (3.15) > reward-to-go (3.19) > reward-to-go with baseline (4.11) fails: " + line)
-    if not np.all(sd["total"] > sd["rtg"]):
-        msg += "\nknown mistake? " + NO_GAMMA_T
-    raise Mismatch(msg)
+    fails = [f"sd[{a}] > sd[{b}] fails for {c}" for a, b in (("total", "rtg"), ("rtg", "rtg_baseline"))
+             for i, c in enumerate(("dk", "dσ")) if not sd[a][i] > sd[b][i]]
+    msg = ("the variance ordering total (3.15) > reward-to-go (3.19) > reward-to-go with baseline (4.11) fails ("
+           + "; ".join(fails) + "): " + line)
+    raise Mismatch(msg + _known_mistake(est, data) + _dump_command(sub.seed))
 
 
 LAB = Lab(
@@ -269,6 +364,8 @@ LAB = Lab(
     items=(
         Item("gaussian_log_prob", "gaussian_log_prob: the diagonal Gaussian log-density (4.24)–(4.26)", 2,
              ("gaussian_log_prob",), check_log_prob),
+        Item("gaussian_log_prob.stable", "gaussian_log_prob: finite far in the tails, no exp then log (4.26)", 1,
+             ("gaussian_log_prob",), check_log_prob_stable),
         Item("reward_to_go", "reward_to_go: G_t = Σ_{k≥t} γ^(k−t) r_k (3.21)", 2, ("reward_to_go",),
              check_reward_to_go),
         Item("reinforce.total", "reinforce_gradient 'total': the total-return estimator (3.15), (3.24)", 1,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import Item, Lab, Mismatch, as_array, as_float, as_tuple, compare, fmt
+from ._core import Item, Lab, Mismatch, as_array, as_float, as_tuple, code_inputs, compare, fmt
 
 
 def check_td(sub, rng) -> str:
@@ -33,8 +33,8 @@ def check_td(sub, rng) -> str:
     gamma = float(rng.uniform(0.8, 0.99))
     expected = r + gamma * (~terminated) * v_next
     out = as_array(sub.call("td_targets", r, v_next, terminated, gamma), "td_targets", (N,))
-    compare(out, expected, what="TD targets", inputs=f"r={fmt(r, 3)}, v_next={fmt(v_next, 3)}, "
-            f"terminated={terminated.astype(int).tolist()}, gamma={gamma:.4f}", mistakes=[
+    compare(out, expected, what="TD targets", inputs=code_inputs(
+            r=r, v_next=v_next, terminated=terminated, gamma=gamma), mistakes=[
                 (r + gamma * v_next, "bootstraps after a terminal state: there is no future after termination, "
                  "V(x_{i+1}) = 0 there, so the target is r_i alone (4.21)"),
                 (r, "never bootstraps: the target is r_i + γV(x_{i+1}) unless the episode terminated (4.19)–(4.21)"),
@@ -49,7 +49,7 @@ def check_critic(sub, rng) -> str:
     v, t = rng.standard_normal(9), rng.standard_normal(9)
     sq = (t - v) ** 2
     out = as_float(sub.call("critic_loss", v, t), "critic_loss")
-    compare(out, 0.5 * sq.sum(), what="critic loss", inputs=f"v={fmt(v, 3)}, targets={fmt(t, 3)}", mistakes=[
+    compare(out, 0.5 * sq.sum(), what="critic loss", inputs=code_inputs(v=v, targets=t), mistakes=[
         (0.5 * sq.mean(), "mean instead of sum: (4.20) as written is ½ Σ_i (…)², a sum"),
         (sq.mean(), "mean squared error: (4.20) as written is ½ Σ_i (…)², a sum with the factor ½"),
         (sq.sum(), "the factor ½ of (4.20) is missing"),
@@ -63,7 +63,7 @@ def check_actor(sub, rng) -> str:
     logp, adv = rng.standard_normal(9) - 1.0, rng.standard_normal(9)
     prod = logp * adv
     out = as_float(sub.call("actor_loss", logp, adv), "actor_loss")
-    compare(out, -prod.sum(), what="actor loss", inputs=f"logp={fmt(logp, 3)}, adv={fmt(adv, 3)}", mistakes=[
+    compare(out, -prod.sum(), what="actor loss", inputs=code_inputs(logp=logp, adv=adv), mistakes=[
         (prod.sum(), "sign: (4.22) is −Σ log π A, the loss to *minimise* (4.23); without the minus sign gradient "
          "descent makes good actions less likely"),
         (-prod.mean(), "mean instead of sum: (4.22) as written is a sum over the samples"),
@@ -129,7 +129,7 @@ def check_fit_exact(sub, rng) -> str:
     x = rng.standard_normal((N, n))
     returns = np.einsum("ni,ij,nj->n", x, P_true, x) + c_true
     P, c = _call_fit(sub, x, returns)
-    inputs = f"N={N} states x ~ N(0, I), returns = xᵀPx + c exactly with P={fmt(P_true, 3)}, c={c_true:.4f}"
+    inputs = code_inputs(x=x, returns=returns) + f"\n# returns = xᵀPx + c exactly, P = {P_true.tolist()!r}, c = {c_true!r}"
     compare(P, P_true, what="P", inputs=inputs, mistakes=_fit_mistakes(x, returns), rtol=1e-6, atol=1e-8)
     compare(c, c_true, what="c", inputs=inputs, rtol=1e-6, atol=1e-8)
     return "recovers P and c exactly"
@@ -142,7 +142,7 @@ def check_fit_noisy(sub, rng) -> str:
     returns = 2 * x[:, 0] ** 2 + x[:, 0] * x[:, 1] + 0.5 * x[:, 1] ** 2 + 1.0 + rng.standard_normal(N)
     P_exp, c_exp = lstsq_value(x, returns)
     P, c = _call_fit(sub, x, returns)
-    inputs = f"x={fmt(x, 3)}, returns={fmt(returns, 3)}"
+    inputs = code_inputs(x=x, returns=returns)
     compare(P, P_exp, what="P", inputs=inputs, mistakes=_fit_mistakes(x, returns), rtol=1e-6, atol=1e-8)
     compare(c, c_exp, what="c", inputs=inputs, rtol=1e-6, atol=1e-8)
     return "the least-squares minimiser"

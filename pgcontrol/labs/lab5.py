@@ -11,7 +11,9 @@ The student writes
   :math:`A_t = \\delta_t + \\gamma\\lambda(1 - \\text{done}_t) A_{t+1}` of
   (6.46), ``done = terminated | truncated``, which never chains across an
   episode end; the end of the stream is not an episode end (``v_next``
-  bootstraps it);
+  bootstraps it). The checked streams are consistent: ``v_next[t] = v[t+1]``
+  except at an episode end and at the last step, so reading ``v[t+1]``
+  inside an episode is equivalent;
 * ``ppo_clip_objective(logp, logp_old, adv, clip) -> float``: (6.37), the
   mean of :math:`\\min(\\rho_t A_t, \\mathrm{clip}(\\rho_t, 1-\\epsilon, 1+\\epsilon) A_t)`
   with the ratio :math:`\\rho_t = \\exp(\\log\\pi - \\log\\pi_{old})` (6.35), (6.39) — to maximise.
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import Item, Lab, as_array, as_float, compare, fmt
+from ._core import Item, Lab, as_array, as_float, code_inputs, compare
 
 
 def gae_ref(r, v, v_next, terminated, truncated, gamma, lam, *, variant: str | None = None):
@@ -63,10 +65,19 @@ GAE_MISTAKES = {
 
 
 def _stream(rng, T, *, term_at=(), trunc_at=()):
-    r, v, v_next = rng.standard_normal(T), rng.standard_normal(T), rng.standard_normal(T)
+    """A consistent stream: ``v_next[t] = v[t + 1]`` wherever step t + 1 continues the episode of step t.
+
+    ``v_next`` differs from ``v[t + 1]`` only where the buffer does not hold the next state: at an episode end
+    (after a truncation, ``v_next[t]`` is the value of the final state, while ``v[t + 1]`` is the reset state
+    of the next episode; after a termination it is a value that must not be used) and at the last step of
+    the stream. So a GAE that reads ``v[t + 1]`` inside an episode is equivalent on these inputs.
+    """
+    r, v = rng.standard_normal(T), rng.standard_normal(T)
     terminated, truncated = np.zeros(T, dtype=bool), np.zeros(T, dtype=bool)
     terminated[list(term_at)] = True
     truncated[list(trunc_at)] = True
+    v_next = np.append(v[1:], rng.standard_normal())
+    v_next[list(trunc_at)] = rng.standard_normal(len(trunc_at))  # the final state's value, not the reset's
     v_next[list(term_at)] = rng.standard_normal(len(term_at)) * 5  # what a careless bootstrap would add
     return r, v, v_next, terminated, truncated
 
@@ -78,9 +89,8 @@ def _check_gae(sub, rng, stream, names, cases):
         out = as_array(sub.call("gae", r, v, v_next, terminated, truncated, gamma, lam), "gae", (len(r),))
         mistakes = [(gae_ref(r, v, v_next, terminated, truncated, gamma, lam, variant=n), GAE_MISTAKES[n])
                     for n in names]
-        compare(out, expected, what="advantages", inputs=(
-            f"T={len(r)}, gamma={gamma:.4f}, lam={lam:.4f}, r={fmt(r, 3)}, v={fmt(v, 3)}, v_next={fmt(v_next, 3)}, "
-            f"terminated={terminated.astype(int).tolist()}, truncated={truncated.astype(int).tolist()}"),
+        compare(out, expected, what="advantages", inputs=code_inputs(
+            r=r, v=v, v_next=v_next, terminated=terminated, truncated=truncated, gamma=gamma, lam=lam),
             mistakes=mistakes)
 
 
@@ -124,7 +134,7 @@ def check_ppo(sub, rng) -> str:
     clipped = np.clip(rho, 1 - clip, 1 + clip)
     out = as_float(sub.call("ppo_clip_objective", logp, logp_old, adv, clip), "ppo_clip_objective")
     compare(out, ppo_ref(logp, logp_old, adv, clip), what="clipped surrogate",
-            inputs=f"logp={fmt(logp, 3)}, logp_old={fmt(logp_old, 3)}, adv={fmt(adv, 3)}, clip={clip:.3f}", mistakes=[
+            inputs=code_inputs(logp=logp, logp_old=logp_old, adv=adv, clip=clip), mistakes=[
                 (float(np.mean(np.maximum(rho * adv, clipped * adv))), "max instead of min: (6.37) takes the minimum "
                  "of the unclipped and the clipped objective, a pessimistic bound"),
                 (float(np.mean(rho * adv)), "no clipping: this is the unclipped surrogate of (6.34); (6.37) takes "

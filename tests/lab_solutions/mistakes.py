@@ -31,7 +31,26 @@ def cost_never_inf(A, B, Q, R, W, gamma, K, std, x0_mean, x0_cov):
     return float(np.trace(P @ S0) + (np.trace(R @ Se) + gamma * np.trace(P @ (B @ Se @ B.T + W))) / (1 - gamma))
 
 
+def cost_rho_undiscounted(A, B, Q, R, W, gamma, K, std, x0_mean, x0_cov):
+    """Stability tested on rho(A - BK) instead of sqrt(gamma) rho(A - BK)."""
+    from lab1 import policy_cost
+    A, B, K = (np.atleast_2d(np.asarray(M, float)) for M in (A, B, K))
+    if np.max(np.abs(np.linalg.eigvals(A - B @ K))) >= 1:
+        return float("inf")
+    return policy_cost(A, B, Q, R, W, gamma, K, std, x0_mean, x0_cov)
+
+
+def cost_always_inf(A, B, Q, R, W, gamma, K, std, x0_mean, x0_cov):
+    return float("inf")
+
+
 # ---------------------------------------------------------------- lab 2
+def log_prob_via_prod(u, mean, std):
+    """log(prod(exp(...))): the density first, then its log."""
+    dens = np.exp(-((u - mean) ** 2) / (2 * std**2)) / np.sqrt(2 * np.pi * std**2)
+    return np.log(np.prod(dens, axis=-1))
+
+
 def log_prob_no_log_sigma(u, mean, std):
     return -(((u - mean) ** 2) / (2 * std**2) + 0.5 * np.log(2 * np.pi)).sum(-1)
 
@@ -40,11 +59,14 @@ def rtg_undiscounted(rewards, gamma):
     return _rtg(rewards, 1.0)
 
 
-def _grad(x, u, r, k, sigma, gamma, estimator, *, gamma_t=True, own=False):
+def _grad(x, u, r, k, sigma, gamma, estimator, *, gamma_t=True, own=False, score_var=False, shift=0, scale_ds=1.0):
     M, T = r.shape
     e = u - k * x
     sk, ss = e * x / sigma**2, (e**2 - sigma**2) / sigma**3
-    disc = gamma ** np.arange(T)
+    if score_var:
+        ss = (e**2 - sigma**2) / (2 * sigma**4)
+    ss = ss * scale_ds
+    disc = gamma ** np.arange(shift, T + shift)
     if estimator == "total":
         ret = (disc * r).sum(1)
         return float((sk.sum(1) * ret).mean()), float((ss.sum(1) * ret).mean())
@@ -61,6 +83,21 @@ def grad_no_gamma_t(x, u, r, k, sigma, gamma, estimator):
 
 def grad_own_baseline(x, u, r, k, sigma, gamma, estimator):
     return _grad(x, u, r, k, sigma, gamma, estimator, own=True)
+
+
+def grad_score_variance(x, u, r, k, sigma, gamma, estimator):
+    """The sigma-score taken with respect to the variance."""
+    return _grad(x, u, r, k, sigma, gamma, estimator, score_var=True)
+
+
+def grad_gamma_t_plus_1(x, u, r, k, sigma, gamma, estimator):
+    """gamma^(t+1) instead of gamma^t, everywhere."""
+    return _grad(x, u, r, k, sigma, gamma, estimator, shift=1)
+
+
+def grad_unknown(x, u, r, k, sigma, gamma, estimator):
+    """A wrong answer that is none of the known mistakes: d/dsigma 1.5 times too large."""
+    return _grad(x, u, r, k, sigma, gamma, estimator, scale_ds=1.5)
 
 
 # ---------------------------------------------------------------- lab 3
@@ -118,6 +155,15 @@ def _gae(r, v, v_next, terminated, truncated, gamma, lam, *, chain=False, boot_t
     return adv
 
 
+def gae_v_shift(r, v, v_next, terminated, truncated, gamma, lam):
+    """Correct GAE that reads V(x_{t+1}) from v[t + 1] inside an episode and from v_next only at episode ends."""
+    r, v, v_next = (np.asarray(a, float) for a in (r, v, v_next))
+    terminated, truncated = np.asarray(terminated, bool), np.asarray(truncated, bool)
+    T = len(r)
+    nxt = np.array([v[t + 1] if t + 1 < T and not (terminated[t] or truncated[t]) else v_next[t] for t in range(T)])
+    return _gae(r, v, nxt, terminated, truncated, gamma, lam)
+
+
 def gae_chains(r, v, v_next, terminated, truncated, gamma, lam):
     return _gae(r, v, v_next, terminated, truncated, gamma, lam, chain=True)
 
@@ -141,10 +187,18 @@ def kalman_filter_gain(A, C, W, V):
 MISTAKES = [
     (1, "undiscounted Riccati gain", {"dare_gain": dare_undiscounted}, {"dare_gain.discounted"},
      "a Riccati gain of the undiscounted problem"),
-    (1, "cost without exploration noise", {"policy_cost": cost_no_exploration}, {"policy_cost.exact"},
+    (1, "cost without exploration noise", {"policy_cost": cost_no_exploration},
+     {"policy_cost.exact", "policy_cost.unstable"},
      "the exploration noise ε is missing"),
     (1, "cost never inf", {"policy_cost": cost_never_inf}, {"policy_cost.unstable"}, "the cost is inf"),
-    (2, "log-density without -log sigma", {"gaussian_log_prob": log_prob_no_log_sigma}, {"gaussian_log_prob"},
+    (1, "stability on rho(A - BK)", {"policy_cost": cost_rho_undiscounted}, {"policy_cost.unstable"},
+     "stability tested on ρ(A − BK) instead of ρ(√γ(A − BK))"),
+    (1, "cost always inf", {"policy_cost": cost_always_inf}, {"policy_cost.exact", "policy_cost.unstable"},
+     "J is wrong"),
+    (2, "log-density as log(prod(exp))", {"gaussian_log_prob": log_prob_via_prod}, {"gaussian_log_prob.stable"},
+     "the density was computed before its log"),
+    (2, "log-density without -log sigma", {"gaussian_log_prob": log_prob_no_log_sigma},
+     {"gaussian_log_prob", "gaussian_log_prob.stable"},
      "missing the −log σ term"),
     (2, "undiscounted reward-to-go", {"reward_to_go": rtg_undiscounted}, {"reward_to_go"}, "(3.20)"),
     (2, "reward-to-go without gamma^t", {"reinforce_gradient": grad_no_gamma_t},
@@ -152,6 +206,12 @@ MISTAKES = [
      "reward-to-go without the γᵗ factor of (3.19)"),
     (2, "baseline with own return", {"reinforce_gradient": grad_own_baseline},
      {"reinforce.rtg_baseline", "reinforce.unbiased"}, "the baseline includes the trajectory's own return"),
+    (2, "sigma-score with respect to the variance", {"reinforce_gradient": grad_score_variance},
+     {"reinforce.total", "reinforce.rtg", "reinforce.rtg_baseline", "reinforce.unbiased"},
+     "the σ-score was taken with respect to the variance σ²"),
+    (2, "discount off by one", {"reinforce_gradient": grad_gamma_t_plus_1},
+     {"reinforce.total", "reinforce.rtg", "reinforce.rtg_baseline", "reinforce.unbiased"},
+     "the discount is off by one"),
     (3, "bootstrap at termination", {"td_targets": td_bootstrap_always}, {"td_targets"}, "bootstraps after a terminal state"),
     (3, "critic mean", {"critic_loss": critic_mean}, {"critic_loss"}, "mean instead of sum"),
     (3, "actor without minus", {"actor_loss": actor_no_minus}, {"actor_loss"}, "the loss to *minimise*"),

@@ -1,7 +1,7 @@
 """The lab handouts: Jupyter notebooks kept as jupytext percent scripts (``labN.pct.py``).
 
 The sources are diff-friendly Python files: ``# %% [markdown]`` cells hold
-the derivation (with the equation numbers of ``../shared/reference/``),
+the derivation, self-contained (every equation a stub asks for is stated with its number),
 code cells tagged ``stub`` are the functions to write, cells tagged
 ``check`` call :func:`pgcontrol.labs.check` and cells tagged ``figure``
 draw the lab's figure from the student's own functions. ``pgcontrol lab

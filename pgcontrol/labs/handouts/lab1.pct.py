@@ -3,8 +3,9 @@
 #
 # Every later lab checks a *sampled* quantity (a gradient estimate, an advantage, a Fisher matrix) against an
 # *exact* one. This lab builds the exact ones: the discounted LQR gain and the exact expected cost of any
-# linear Gaussian policy. The scalar LQG example of the slides (`../shared/reference/004_*`, "Example: Policy
-# Gradient for LQG") is the running example of the course.
+# linear Gaussian policy. The scalar LQG example of the course slides ("Example: Policy Gradient for LQG",
+# after Peters & Schaal 2008) is the running example of the course. Everything this lab asks for is derived
+# below; the equation numbers (L1.1)–(L1.3) are this lab's own, and (3.1) is the return of the course notes.
 #
 # **Setting.** A linear plant $x_{t+1} = A x_t + B u_t + w_t$, $w_t \sim \mathcal N(0, W)$, stage cost
 # $c_t = x_t^\top Q x_t + u_t^\top R u_t$ (the reward is $r_t = -c_t$), discount $\gamma$, initial state
@@ -26,18 +27,36 @@ from pgcontrol.labs import check
 # %% [markdown]
 # ## 1. The discounted Riccati equation
 #
-# Guess that the optimal cost-to-go is quadratic, $V(x) = x^\top P x + \text{const}$. Bellman's equation
-# $V(x) = \min_u \{x^\top Q x + u^\top R u + \gamma\, \mathbb E\, V(Ax + Bu + w)\}$ is a quadratic in $u$;
-# setting its gradient to zero gives $u = -Kx$ and, substituting back, the **discounted algebraic Riccati
-# equation**
+# **Bellman's equation.** The optimal cost-to-go $V(x) = \min \mathbb E \sum_{t\ge0}\gamma^t c_t$ from $x_0 = x$ satisfies
+#
+# $$V(x) = \min_u \big\{x^\top Q x + u^\top R u + \gamma\, \mathbb E_w\, V(Ax + Bu + w)\big\}.$$
+#
+# **Guess a quadratic.** Try $V(x) = x^\top P x + q$ with $P$ symmetric. Since $\mathbb E[w] = 0$ and
+# $\mathbb E[w^\top P w] = \operatorname{tr}(PW)$,
+#
+# $$\mathbb E_w V(Ax + Bu + w) = (Ax + Bu)^\top P (Ax + Bu) + \operatorname{tr}(PW) + q .$$
+#
+# The bracket is a quadratic in $u$: $u^\top(R + \gamma B^\top P B)u + 2\gamma u^\top B^\top P A x + (\dots)$.
+# Its gradient in $u$ vanishes at
+#
+# $$u = -Kx, \qquad K = (R + \gamma B^\top P B)^{-1}\,\gamma B^\top P A .$$
+#
+# **Substitute back.** With this $u$ the bracket equals
+# $x^\top\big[Q + \gamma A^\top P A - \gamma^2 A^\top P B (R + \gamma B^\top P B)^{-1} B^\top P A\big]x$ plus constants;
+# matching the $x^\top(\cdot)x$ terms on both sides of Bellman's equation gives the **discounted algebraic Riccati
+# equation** and its gain:
 #
 # $$P = Q + \gamma A^\top P A - \gamma^2 A^\top P B\,(R + \gamma B^\top P B)^{-1} B^\top P A,
 # \qquad K = (R + \gamma B^\top P B)^{-1}\,\gamma B^\top P A. \tag{L1.1}$$
 #
-# The noise only adds a constant: the optimal gain does not depend on $W$ or on exploration.
-# Iterate the recursion from $P = Q$ until it stops changing (value iteration), or solve it with
-# `scipy.linalg.solve_discrete_are` for the pair $(\sqrt\gamma A, \sqrt\gamma B)$. Mind the $\gamma$s: the
-# undiscounted equation is a different problem with a different gain.
+# (Matching the constants gives $q = \gamma[\operatorname{tr}(PW) + q]$, i.e. $q = \gamma\operatorname{tr}(PW)/(1-\gamma)$:
+# the noise only adds a constant, and the optimal gain depends neither on $W$ nor on exploration.)
+#
+# **Solving it.** Iterate the right-hand side of (L1.1) from $P = Q$ until it stops changing (value iteration:
+# each pass is one more step of the finite-horizon problem), or note that (L1.1) is the *undiscounted* Riccati
+# equation of the pair $(\sqrt\gamma A, \sqrt\gamma B)$ and call `scipy.linalg.solve_discrete_are(np.sqrt(gamma) * A,
+# np.sqrt(gamma) * B, Q, R)`. Mind the $\gamma$s: the undiscounted equation is a different problem with a
+# different gain.
 
 # %% tags=["stub"]
 def dare_gain(A, B, Q, R, gamma):
@@ -67,23 +86,38 @@ check(1, globals(), only="dare_gain")
 # %% [markdown]
 # ## 2. The exact cost of a linear Gaussian policy
 #
-# Fix any $K$. With $A_K = A - BK$ the closed loop is $x_{t+1} = A_K x_t + B\varepsilon_t + w_t$ and
-# $\mathbb E[c_t \mid x_t] = x_t^\top (Q + K^\top R K) x_t + \operatorname{tr}(R\Sigma_\varepsilon)$. The value of
-# the policy is again quadratic, $V_K(x) = x^\top P_K x + q$, where $P_K$ solves the **discounted Lyapunov
-# equation**
+# Fix any gain $K$ and exploration $\Sigma_\varepsilon$. With $A_K = A - BK$ the closed loop is
+# $x_{t+1} = A_K x_t + B\varepsilon_t + w_t$, and since $u_t = -Kx_t + \varepsilon_t$ with $\varepsilon_t$ independent of $x_t$,
+# the expected stage cost given the state is
+#
+# $$\mathbb E[c_t \mid x_t] = x_t^\top (Q + K^\top R K)\, x_t + \operatorname{tr}(R\Sigma_\varepsilon).$$
+#
+# **The Lyapunov equation.** The value of the policy, $V_K(x) = \mathbb E\sum_t \gamma^t c_t$ from $x_0 = x$, obeys
+# $V_K(x) = \mathbb E[c_0\mid x] + \gamma\,\mathbb E\,V_K(A_K x + B\varepsilon + w)$. Try $V_K(x) = x^\top P_K x + q$: the noise
+# $B\varepsilon + w$ has mean 0 and covariance $N = B\Sigma_\varepsilon B^\top + W$, so
+# $\mathbb E\,V_K(A_K x + B\varepsilon + w) = x^\top A_K^\top P_K A_K x + \operatorname{tr}(P_K N) + q$. Matching the quadratic
+# terms gives the **discounted Lyapunov equation**
 #
 # $$P_K = Q + K^\top R K + \gamma A_K^\top P_K A_K, \tag{L1.2}$$
 #
-# which has a (unique, PSD) solution exactly when $\sqrt\gamma A_K$ is Schur stable (spectral radius $< 1$);
-# otherwise the discounted sum diverges and the cost is $+\infty$. The constant collects the noise paid at every
-# step, $q = [\operatorname{tr}(R\Sigma_\varepsilon) + \gamma \operatorname{tr}(P_K N)]/(1-\gamma)$ with the injected
-# covariance $N = B\Sigma_\varepsilon B^\top + W$, and averaging over $x_0$:
+# and matching the constants, $q = \operatorname{tr}(R\Sigma_\varepsilon) + \gamma[\operatorname{tr}(P_K N) + q]$.
+#
+# **When it has a solution.** Unrolling (L1.2) gives $P_K = \sum_{t\ge0} \gamma^t (A_K^\top)^t (Q + K^\top RK) A_K^t
+# = \sum_t (\sqrt\gamma A_K^\top)^t (Q + K^\top RK)(\sqrt\gamma A_K)^t$, which converges exactly when the spectral radius
+# $\rho(\sqrt\gamma A_K) = \sqrt\gamma\,\rho(A_K) < 1$. Otherwise the discounted sum diverges and the cost is $+\infty$.
+# Note the $\sqrt\gamma$: a closed loop with $\rho(A_K) \ge 1$ (unstable: the state grows like $\rho(A_K)^t$) still has a
+# **finite** discounted cost when $\sqrt\gamma\,\rho(A_K) < 1$, because the discount $\gamma^t$ shrinks faster than
+# $x_t^\top x_t$ grows. The check tests such a case.
+#
+# **The cost.** Solving for $q$ and averaging $x_0^\top P_K x_0$ over $x_0 \sim \mathcal N(\bar x_0, \Sigma_0)$, which gives
+# $\operatorname{tr}(P_K(\bar x_0\bar x_0^\top + \Sigma_0))$:
 #
 # $$J(K, \sigma) = \operatorname{tr}\!\big(P_K(\bar x_0 \bar x_0^\top + \Sigma_0)\big)
 # + \frac{\operatorname{tr}(R\Sigma_\varepsilon) + \gamma\operatorname{tr}\big(P_K (B\Sigma_\varepsilon B^\top + W)\big)}{1-\gamma}. \tag{L1.3}$$
 #
 # `scipy.linalg.solve_discrete_lyapunov(a, q)` solves $X = a X a^\top + q$: pass $a = \sqrt\gamma A_K^\top$.
-# Test stability **first** — for an unstable $a$ the solver still returns a (meaningless) matrix.
+# Test $\sqrt\gamma\,\rho(A_K) < 1$ **first** — for an unstable $a$ the solver still returns a (meaningless) matrix.
+# (`np.abs(np.linalg.eigvals(M)).max()` is the spectral radius of `M`.)
 
 # %% tags=["stub"]
 def policy_cost(A, B, Q, R, W, gamma, K, std, x0_mean, x0_cov):
@@ -105,7 +139,8 @@ def policy_cost(A, B, Q, R, W, gamma, K, std, x0_mean, x0_cov):
     Returns
     -------
     float
-        E sum_t gamma^t (x'Qx + u'Ru); float("inf") when sqrt(gamma) (A - B K) is not Schur stable.
+        E sum_t gamma^t (x'Qx + u'Ru); float("inf") when sqrt(gamma) * rho(A - B K) >= 1
+        (rho: the spectral radius). Finite whenever sqrt(gamma) * rho(A - B K) < 1, even if rho(A - B K) >= 1.
     """
     raise NotImplementedError
 

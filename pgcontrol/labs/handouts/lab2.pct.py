@@ -1,9 +1,10 @@
 # %% [markdown]
 # # Lab 2 — REINFORCE on the scalar LQG
 #
-# Derivation: `../shared/reference/000_*` (eqs. (3.1)–(3.27)) and `001_*` (baselines (4.8)–(4.11), the Gaussian
-# policy (4.24)–(4.26)). You write the three ingredients of REINFORCE and `check` compares them with the exact
-# gradient of lab 1's exact cost (`pgcontrol.lqr.policy_gradient`), on the slides' scalar LQG.
+# The equation numbers are those of the course notes: (3.1)–(3.27) for the objective, the log-derivative trick and
+# REINFORCE, (4.8)–(4.11) for baselines and (4.24)–(4.26) for the Gaussian policy. Every formula this lab asks for
+# is stated below. You write the three ingredients of REINFORCE and `check` compares them with the exact gradient
+# of lab 1's exact cost (`pgcontrol.lqr.policy_gradient`), on the course slides' scalar LQG.
 #
 # **The policy of the slides.** $u_t \sim \mathcal N(k x_t, \sigma^2)$, parameters $\theta = (k, \sigma)$
 # (pgcontrol's $K$ is $-k$). The plant `scalar-lqg` is $x_{t+1} = x_t + u_t$, reward
@@ -25,6 +26,11 @@ from pgcontrol.labs import check
 # The second term is $\tfrac12\log 2\pi + \log\sigma_j$: the $\log\sigma_j$ part is what makes the density
 # normalised, and it is what produces the $-1/\sigma$ in the score with respect to $\sigma$. Dropping it is the
 # classic bug.
+#
+# Compute it **as a sum of logs**, never as the log of a density: far in the tails (an action 40 standard
+# deviations from the mean, as happens with a small $\sigma$) $\exp(-(u-\mu)^2/(2\sigma^2))$ underflows to 0 in floating
+# point, and `log(prod(exp(...)))` gives $-\infty$ where (4.26) is a finite number such as $-800$. The check tries
+# such actions.
 
 # %% tags=["stub"]
 def gaussian_log_prob(u, mean, std):
@@ -60,8 +66,9 @@ check(2, globals(), only="gaussian_log_prob")
 # $$\nabla_\theta J = \mathbb E\Big[\sum_t \gamma^t\, \nabla_\theta\log\pi_\theta(u_t\mid x_t)\; G_t\Big],
 # \qquad G_t = \sum_{k \ge t} \gamma^{k-t} r_k \quad \text{(the reward-to-go of (3.21))}.$$
 #
-# (3.21) as printed drops the $\gamma^t$ in front: that is the common practice, but it is the gradient of a
-# different objective — biased for the discounted return. You will see the bias in item 6 of the check.
+# The reward-to-go $G_t$ of (3.21) drops the $\gamma^t$ in front, and many implementations drop it from the gradient
+# too: that is the gradient of a different objective — biased for the discounted return. Keep $\gamma^t$ (it starts
+# at $\gamma^0 = 1$ for the first step). The statistical items of the check show the bias.
 
 # %% tags=["stub"]
 def reward_to_go(rewards, gamma):
@@ -146,13 +153,17 @@ import matplotlib.pyplot as plt
 from pgcontrol.labs import drivers
 
 v = drivers.variance_vs_rollouts(reinforce_gradient, Ms=(2, 5, 10, 20, 50), batches=200)
-fig, ax = plt.subplots(figsize=(6, 3.5))
+fig, ax = plt.subplots(figsize=(6.5, 4))
 for e, label in (("total", "total return (3.15)"), ("rtg", "reward-to-go (3.19)"),
                  ("rtg_baseline", "reward-to-go − baseline (4.11)")):
     ax.loglog(v["M"], v[e], "o-", label=label)
-ax.set(xlabel="rollouts per estimate M", ylabel="std of the estimate of dJ/dk",
-       title=f"scalar-lqg, k = -0.5, σ = 0.3 (exact dJ/dk = {v['exact']:.3f})")
+ax.set_xticks(v["M"], labels=[str(M) for M in v["M"]])
+ax.minorticks_off()
+ax.set(xlabel="rollouts per estimate M", ylabel="std of the estimate of ∂(return)/∂k",
+       title="your three estimators on scalar-lqg at k = −0.5, σ = 0.3\n"
+             f"(the exact gradient of the return ∂(return)/∂k = {v['exact']:.3f})")
 ax.legend()
+fig.tight_layout()
 plt.show()
 
 # %% [markdown]

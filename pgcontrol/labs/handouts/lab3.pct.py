@@ -1,10 +1,13 @@
 # %% [markdown]
 # # Lab 3 — Baselines and actor-critic
 #
-# Derivation: `../shared/reference/001_*`, eqs. (4.1)–(4.23). The reward-to-go of lab 2 is a one-sample estimate
-# of $Q^\pi(x_t, u_t)$ (4.4)–(4.6); subtracting a baseline $b_t$ leaves the gradient unbiased (4.8)–(4.10), and the
-# best-known choice $b = V^\pi(x_t)$ turns it into the advantage $A^\pi = Q^\pi - V^\pi$ (4.11)–(4.13). Actor-critic
-# learns $V$ with a critic $V_\phi$ and uses the one-step TD advantage (4.17), (4.21).
+# The equation numbers (4.1)–(4.23) are those of the course notes on baselines and actor-critic; every formula
+# this lab asks for is stated below. The reward-to-go of lab 2 is a one-sample estimate of the action value
+# $Q^\pi(x_t, u_t) = \mathbb E[\sum_{k\ge t}\gamma^{k-t}r_k \mid x_t, u_t]$ (4.4)–(4.6). Subtracting a baseline $b_t$ that does not
+# depend on the action leaves the gradient unbiased, because $\mathbb E_{u\sim\pi}[\nabla\log\pi(u\mid x)\,b] =
+# b\,\nabla\!\int\pi(u\mid x)\,du = b\,\nabla 1 = 0$ (4.8)–(4.10); the best-known choice $b = V^\pi(x_t)$ turns $Q^\pi - b$ into
+# the advantage $A^\pi = Q^\pi - V^\pi$ (4.11)–(4.13). Actor-critic learns $V$ with a critic $V_\phi$ and uses the
+# one-step TD advantage $A_\phi(x_i, u_i) = r_i + \gamma V_\phi(x_{i+1}) - V_\phi(x_i)$ (4.17), (4.21).
 
 # %%
 import numpy as np
@@ -15,7 +18,10 @@ from pgcontrol.labs import check
 # ## 1. TD targets
 #
 # The critic is fitted to the Bellman equation (4.18) with one sample: $V_\phi(x_i) \approx r_i + \gamma V_\phi(x_{i+1})$
-# (4.19). After a **terminal** state there is no future, so the target is $r_i$ alone (take $V(x_{i+1}) = 0$).
+# (4.19). After a **terminal** state there is no future, so the target is $r_i$ alone (take $V(x_{i+1}) = 0$):
+#
+# $$\text{target}_i = r_i + \gamma\,(1 - \text{terminated}_i)\,V_\phi(x_{i+1}). \tag{4.21}$$
+#
 # (A time-limit *truncation* is different — the state still has a future — which lab 5 deals with.)
 
 # %% tags=["stub"]
@@ -101,7 +107,8 @@ check(3, globals(), only="actor_loss")
 # So for LQ problems the natural critic — and the natural baseline of (4.11) — is a quadratic
 # $V(x) = x^\top P x + c$ with $P$ symmetric, fitted by least squares to observed returns. It is linear in its
 # parameters: $x^\top P x = \sum_i P_{ii} x_i^2 + 2\sum_{i<j} P_{ij} x_i x_j$, so the features are $x_i^2$,
-# $2x_ix_j$ ($i<j$) and $1$ — $n(n+1)/2 + 1$ unknowns. Use `np.linalg.lstsq`.
+# $2x_ix_j$ ($i<j$) and $1$ — $n(n+1)/2 + 1$ unknowns. Minimise $\sum_i \big(\text{return}_i - x_i^\top P x_i - c\big)^2$ over
+# those unknowns with `np.linalg.lstsq`, then fill the symmetric $P$ from them.
 
 # %% tags=["stub"]
 def fit_quadratic_value(x, returns):

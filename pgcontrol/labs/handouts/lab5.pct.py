@@ -1,8 +1,9 @@
 # %% [markdown]
 # # Lab 5 — PPO and GAE
 #
-# Derivation: `../shared/reference/002_*`, eqs. (6.1)–(6.46). Importance sampling turns the improvement
-# $J(\theta) - J(\theta_\text{old})$ into an expected advantage under the old policy; TRPO maximises it under a
+# The equation numbers (6.1)–(6.46) are those of the course notes on trust regions, PPO and GAE; every formula
+# this lab asks for is stated below. Importance sampling turns the improvement $J(\theta) - J(\theta_\text{old})$ into an
+# expected advantage under the old policy, weighted by the ratio $\pi_\theta/\pi_\text{old}$; TRPO maximises it under a
 # KL constraint (6.34), PPO replaces the constraint by clipping the ratio (6.35)–(6.39). The advantages come from
 # GAE, an exponentially weighted mix of $n$-step advantages (6.40)–(6.46).
 
@@ -28,7 +29,18 @@ from pgcontrol.labs import check
 #   real next state (not of the reset state that follows in the buffer).
 #
 # In both cases the recursion must restart: $A_{t+1}$ belongs to the next episode. The last step of the buffer is
-# not an episode end unless flagged: it bootstraps with `v_next` like any other step.
+# not an episode end unless flagged: it bootstraps with `v_next` like any other step. With
+# $\text{done}_t = \text{terminated}_t \lor \text{truncated}_t$:
+#
+# $$\delta_t = r_t + \gamma\,(1 - \text{terminated}_t)\,\texttt{v\_next}_t - v_t, \qquad
+# A_t = \delta_t + \gamma\lambda\,(1 - \text{done}_t)\,A_{t+1}, \quad A_T = 0 .$$
+#
+# **What `v_next` holds.** `v_next[t]` is $V(x_{t+1})$, the value of the state that *followed* step $t$. Inside an
+# episode that state is the next entry of the buffer, so `v_next[t] == v[t + 1]`. The two differ in exactly two
+# places: at an episode end (after a truncation `v_next[t]` is the value of the final state, while `v[t + 1]` is
+# the reset state of the next episode; after a termination `v_next[t]` must not be used at all) and at the last
+# step of the buffer (there is no `v[T]`). So reading `v[t + 1]` inside an episode and `v_next[t]` at those places
+# is the same computation; the check's inputs are built that way.
 
 # %% tags=["stub"]
 def gae(r, v, v_next, terminated, truncated, gamma, lam):
