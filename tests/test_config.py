@@ -22,8 +22,8 @@ def test_config_from_dict():
     for values, message in [
         ({"line_search": "yes"}, "line_search must be true or false; got 'yes'"),
         ({"num_envs": True}, "num_envs must be an integer; got True"),
-        ({"gamma": "0.9"}, "gamma must be a number or null"),
-        ({"kl_bound": None}, "kl_bound must be a number; got None"),
+        ({"gamma": "0.9"}, "gamma must be a finite number or null"),
+        ({"kl_bound": None}, "kl_bound must be a finite number; got None"),
         ({"gamma": 2.0}, "gamma must lie in"),
     ]:
         with pytest.raises(ConfigError, match=message):

@@ -103,6 +103,8 @@ class CommonConfig:
             raise ConfigError(f"{type(self).__name__}.gamma must lie in (0, 1] (or be None: the plant's); "
                               f"got {self.gamma!r}")
         for name, v in vars(self).items():
+            if isinstance(v, float) and not math.isfinite(v):
+                self._fail(name, "a finite number", v)
             if name.endswith(("lr", "_coef")) and isinstance(v, (int, float)) and v < 0:
                 self._fail(name, ">= 0", v)
 
