@@ -167,10 +167,17 @@ def check_resumable(ckpt: dict, path) -> None:
         raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: its 'rng' entry lacks the random "
                               "generators' states")
     hist = ckpt["history"]
-    steps = hist[-1].get("steps") if hist else 0
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-        raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: its last history row's 'steps' must be "
-                              f"a non-negative integer; got {str(steps)[:80]}")
+    if hist:
+        steps, it = hist[-1].get("steps"), hist[-1].get("iteration")
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps < 2**62:
+            raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: its last history row's 'steps' must "
+                                  f"be a non-negative integer; got {str(steps)[:80]}")
+        if it != ckpt["iteration"] or isinstance(it, bool):
+            raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: its last history row's 'iteration' "
+                                  f"({str(it)[:80]}) is not the checkpoint's ({ckpt['iteration']})")
+    elif ckpt["iteration"] != -1:
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: iteration {ckpt['iteration']} but no "
+                              "history")
 
 
 def _read_bounded(path: Path) -> bytes:

@@ -691,10 +691,10 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, OSError):  # a full disk, a folder that went away, ...
             _error(exc)
             return 1
-        if os.environ.get("PGCONTROL_TRACEBACK"):
+        if os.environ.get("PGCONTROL_DEBUG"):
             raise
         _error(f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]} (an unexpected error; "
-               "set PGCONTROL_TRACEBACK=1 to see where it happened)", prefix="pgcontrol: internal error")
+               "set PGCONTROL_DEBUG=1 to see where it happened)", prefix="pgcontrol: internal error")
         return 1
 
 
