@@ -86,7 +86,8 @@ class RunSpec:
     def folder(self) -> str:
         """``<algo>-<env>-seed<S>-<10 hex digits of the specification's hash>``."""
         digest = hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:10]
-        algo, env = ("".join(c if c.isalnum() or c in "-_." else "_" for c in str(v)[:64]) for v in (self.algo, self.env))
+        algo, env = ("".join(c if c.isalnum() or c in "-_." and i else "_" for i, c in enumerate(str(v)[:64]))
+                     for v in (self.algo, self.env))  # never a path: no separator, no leading dot
         return f"{algo}-{env}-seed{self.seed}-{digest}"
 
     @property
@@ -176,7 +177,7 @@ def _check_seeds(seeds) -> list[int]:
     seeds = _as_list("seeds", seeds)
     for s in seeds:
         if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= s < 2**63:
-            raise ConfigError(f"sweep: seeds must be non-negative integers (below 2**63); got {str(s)[:80]!r}")
+            raise ConfigError(f"sweep: seeds must be non-negative integers (below 2**63); got {repr(s)[:80]}")
     dup = sorted({int(s) for s in seeds if seeds.count(s) > 1})
     if dup:
         raise ConfigError(f"sweep: seed {dup[0]} is listed more than once; each seed must be distinct (a repeated "
