@@ -667,21 +667,27 @@ def policy_from_spec(spec: dict, *, max_parameters: int | None = None) -> _Gauss
     ``{"kind": "linear" | "mlp", "obs_dim", "act_dim", ...}``; the remaining
     keys are constructor arguments (``dtype`` as a name such as
     ``"float64"``). The parameters are freshly initialised: load the trained
-    values with ``policy.load_state_dict(state)``.
+    values with ``policy.load_state_dict(state)``. The size the spec
+    declares is checked before anything is built (:func:`spec_parameters`),
+    against ``max_parameters`` too when given (a checkpoint passes the number
+    of values its tensors hold).
 
     Raises
     ------
     PolicyError
-        If ``spec`` is not such a dict or names an unknown kind, dtype or argument.
+        If ``spec`` is not such a dict, names an unknown kind, dtype or
+        argument, or declares more parameters than allowed.
     """
-    if not isinstance(spec, dict) or "kind" not in spec:
-        raise PolicyError(f"a policy spec must be a dict with a 'kind' entry; got {spec!r}")
+    count = spec_parameters(spec)
+    if max_parameters is not None and count > max_parameters:
+        raise PolicyError(f"the policy spec declares {count} parameters but only {max_parameters} values are given "
+                          "for them")
     kw = dict(spec)
     kind = kw.pop("kind")
     try:
         obs_dim, act_dim = kw.pop("obs_dim"), kw.pop("act_dim")
     except KeyError as exc:
-        raise PolicyError(f"policy spec {spec!r} lacks {exc.args[0]!r}") from None
+        raise PolicyError(f"policy spec {str(spec)[:200]} lacks {exc.args[0]!r}") from None
     if "dtype" in kw:
         name = str(kw["dtype"]).removeprefix("torch.")
         dtype = getattr(torch, name, None)

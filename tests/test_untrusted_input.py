@@ -36,7 +36,7 @@ from pgcontrol.sweep import grid, grid_from_toml
 from pgcontrol.train import train
 
 SECONDS = 20  # a call taking longer is a hang
-MEMORY_MB = 400  # growth of the peak resident memory allowed to one call
+MEMORY_MB = 250  # growth of the peak resident memory allowed to one call
 FUZZ_SEED = 0
 
 
@@ -120,13 +120,29 @@ def _save_raw(ckpt: dict, path: Path) -> None:
     path.write_bytes(buf.getvalue())
 
 
-def _run_all(capsys, folder: Path, algo: str, what: str):
-    """eval, resume and plot of a (damaged) run folder: each a success or one line."""
-    for args in (("eval", folder, "--episodes", "2"),
-                 ("train", "--algo", algo, "--env", "scalar-lqg", "--out", folder, "--resume"),
-                 ("plot", folder, "--out", folder.parent / f"{folder.name}.png")):
+def _run_all(capsys, folder: Path, algo: str, what: str, plot: bool = False):
+    """eval, resume and plot of a (damaged) run folder: each a success or one line.
+
+    The figure itself (about 2 s) is drawn when ``plot`` asks; otherwise plot's reading of the
+    run (:func:`pgcontrol.plot.load_run`) must succeed or raise a ValueError.
+    """
+    commands = [("eval", folder, "--episodes", "2"),
+                ("train", "--algo", algo, "--env", "scalar-lqg", "--out", folder, "--resume")]
+    results = []
+    for args in commands:
         code, out, err = cli(capsys, *args)
         assert_ok_or_one_line(code, out, err, f"{what}: {args[0]}")
+        results.append(code)
+    if plot:
+        code, out, err = cli(capsys, "plot", folder, "--out", folder.parent / f"{folder.name}.png")
+        assert_ok_or_one_line(code, out, err, f"{what}: plot")
+    else:
+        from pgcontrol.plot import load_run
+
+        try:
+            bounded(load_run, folder)
+        except ValueError:
+            pass
 
 
 # entry mutations, by category: each returns the damaged checkpoint dict (or None to skip)
@@ -206,6 +222,7 @@ MUTATIONS = [
     _set("policy_spec", {"kind": "linear", "obs_dim": 10**6, "act_dim": 10**6}),
     _set("policy_spec", {"kind": "linear", "obs_dim": -1, "act_dim": 1}),
     _set("policy_spec", {"kind": "mlp", "obs_dim": 1, "act_dim": 1, "hidden": [4096] * 16}),
+    _set("policy_spec", {"kind": "mlp", "obs_dim": 1, "act_dim": 1, "hidden": [4096] * 4}),  # within the caps
     _set("policy_spec", {"kind": "nope"}), _set("policy_spec", 5), _set("policy_spec", None),
     _set("policy", {}), _set("policy", {"gain": torch.zeros(5)}), _set("policy", {"gain": 5}),
     _set("policy", {"mean_net.x.weight": torch.zeros(2, 2)}),
@@ -221,13 +238,16 @@ def test_damaged_entries_give_one_line(runs, tmp_path, capsys, monkeypatch, algo
     monkeypatch.syspath_prepend(str(tmp_path))  # importable: only the guard keeps it from running
     monkeypatch.chdir(tmp_path)
     base = _raw(runs / algo / "checkpoint.pt")
+    resume_state = ("rng", "episodes", "learner", "normaliser", "history", "iteration", "config")
     for i, mutate in enumerate(MUTATIONS):
+        if algo == "ac" and not mutate.__name__.startswith(resume_state):
+            continue  # A2C: the state only a resume reads (its episodes in flight)
         folder = _copy_run(runs, algo, tmp_path / f"m{i}")
         ck = mutate(copy.deepcopy(base))
         if ck is None:
             continue
         _save_raw(ck, folder / "checkpoint.pt")
-        _run_all(capsys, folder, algo, mutate.__name__)
+        _run_all(capsys, folder, algo, mutate.__name__, plot=algo == "npg" and isinstance(ck.get("env"), dict))
     assert not (tmp_path / "pgc_fuzz_mod.py.ran").exists(), "an environment name imported a module"
     assert "Beautiful is better than ugly" not in capsys.readouterr().out
 
@@ -258,10 +278,36 @@ def test_bytes_damaged_give_one_line(runs, tmp_path, capsys):
     variants["legacy format"] = legacy.getvalue()
     variants["plain pickle"] = b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x05."
     variants["text"] = b"hello\n"
-    for name, data in variants.items():
+    for i, (name, data) in enumerate(variants.items()):
         folder = _copy_run(runs, "npg", tmp_path / name.replace(" ", "_"))
         (folder / "checkpoint.pt").write_bytes(data)
-        _run_all(capsys, folder, "npg", name)
+        _run_all(capsys, folder, "npg", name, plot=i == 0)
+
+
+def _stream_deflated(path: Path, good: bytes, inflated_mb: int) -> None:
+    """``good`` with its first tensor's entry replaced by ``inflated_mb`` MB of zeros, deflated (written in chunks)."""
+    with zipfile.ZipFile(io.BytesIO(good)) as src, zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        names = [i.filename for i in src.infolist()]
+        target = next(n for n in names if "/data/" in n)
+        for name in names:
+            if name != target:
+                dst.writestr(name, src.read(name))
+                continue
+            with dst.open(name, "w") as f:
+                chunk = bytes(2**20)
+                for _ in range(inflated_mb):
+                    f.write(chunk)
+
+
+def test_compressed_checkpoints_are_refused(runs, tmp_path, capsys):
+    """A deflated archive (torch.save never compresses): a few hundred KB could inflate to gigabytes."""
+    good = (runs / "npg" / "checkpoint.pt").read_bytes()
+    folder = _copy_run(runs, "npg", tmp_path / "bomb")
+    _stream_deflated(folder / "checkpoint.pt", good, 600)
+    assert (folder / "checkpoint.pt").stat().st_size < 2 * 2**20
+    for args in (("eval", folder), ("train", "--algo", "npg", "--env", "scalar-lqg", "--out", folder, "--resume")):
+        code, out, err = cli(capsys, *args)
+        assert_one_line(code, out, err, "compressed entry", args[0])
 
 
 def test_declared_sizes_are_checked_before_allocating(runs, tmp_path):
