@@ -29,6 +29,8 @@ from .rollout import Collector
 __all__ = ["lq_report", "evaluate", "evaluate_policy", "MAX_EPISODES"]
 
 MAX_EPISODES = 10_000_000
+MAX_PLANT_BATCH = 65_536
+"""Most episodes :func:`evaluate` runs at once on a plant by default (memory grows with the batch)."""
 
 
 @functools.lru_cache(maxsize=16)  # plants are frozen: training asks for the same optimum every iteration
@@ -103,7 +105,8 @@ def evaluate(checkpoint, episodes: int = 100, *, seed: int = 0, device="cpu", ba
     environment's undiscounted episode returns, as training's ``return_mean``
     (which is their mean over one training batch). Actions are sampled from
     the stochastic policy, exactly as in training. Episodes are run
-    ``batch_size`` at a time (default: all at once on plants, 16 otherwise),
+    ``batch_size`` at a time (default: all at once on plants, up to
+    :data:`MAX_PLANT_BATCH`, 16 otherwise),
     each batch by :meth:`pgcontrol.rollout.Collector.collect` with
     ``episodes=True``; with ``batch_size = episodes = num_envs`` and the
     training seed, the first evaluation batch is the first training batch.
@@ -145,7 +148,7 @@ def evaluate(checkpoint, episodes: int = 100, *, seed: int = 0, device="cpu", ba
     policy = policy_from_checkpoint(ckpt, dev)
     cfg = ckpt.get("config") or {}
     options = _wrapper_options(cfg)
-    batch = int(batch_size or (episodes if is_plant(env) else 16))
+    batch = int(batch_size or (min(episodes, MAX_PLANT_BATCH) if is_plant(env) else 16))
     batch = max(1, min(batch, episodes))
     returns, lengths, diverged = [], [], 0
     vec = collector = None
