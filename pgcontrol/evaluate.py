@@ -287,5 +287,6 @@ def evaluate_policy(policy, env, *, episodes: int = 100, seed: int = 0, determin
     else:
         out.update(J_T=float(c.mean()), J_T_ci95=float(1.96 * c.std(ddof=1) / np.sqrt(len(c))) if len(c) > 1
                    else float("inf"), exact=False)
-    out.update(J_T_opt=J_opt, gap=lqr.cost_gap(out["J_T"], J_opt), horizon=T, gamma=plant.gamma)
+    gap = float("nan") if np.isnan(out["J_T"]) else lqr.cost_gap(out["J_T"], J_opt)  # a NaN sample: no gap
+    out.update(J_T_opt=J_opt, gap=gap, horizon=T, gamma=plant.gamma)
     return out
