@@ -320,15 +320,21 @@ def code_fingerprint() -> str:
 def _finished(spec, root: Path) -> dict | None:
     """The result of a finished run of ``spec`` under the current code, or None."""
     folder = Path(root) / spec.folder
-    if not (folder / "result.json").is_file():
+    if not (folder / "result.json").is_file() or (folder / "result.json").stat().st_size > 64 * 2**20:
         return None
     try:
         done = _read_result(folder)
     except (OSError, ValueError, RecursionError):  # damaged: run it again
         return None
-    if not isinstance(done, dict):
+    if not isinstance(done, dict) or done.get("code") != code_fingerprint():
         return None
-    return done if done.get("code") == code_fingerprint() else None
+    number = lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))  # noqa: E731
+    same_spec = done.get("spec") == _decode(json.loads(json.dumps(_encode(spec.as_dict()))))
+    if not (same_spec and done.get("status") in ("ok", "diverged", "failed")
+            and isinstance(done.get("seconds"), (int, float))
+            and all(number(done.get(k)) for k in ("gap", "gain_error", "return_mean", "steps"))):
+        return None  # not this run's result, or damaged: run it again
+    return done
 
 
 def _inside(root: Path, folder: str) -> Path:
