@@ -454,7 +454,7 @@ SWEEPS = {
     "config NaN": ('algo = "npg"\nenv = "scalar-lqg"\n[config]\nlr = nan\n', "finite numbers"),
     "config nested lists": ('algo = "npg"\nenv = "scalar-lqg"\n[config]\nhidden = [[[1]]]\n', "values must be"),
     "config a table": ('algo = "npg"\nenv = "scalar-lqg"\n[config]\nlr = {a = 1}\n', "values must be"),
-    "deep array": ('algo = "npg"\nenv = "scalar-lqg"\nseeds = ' + "[" * 5000 + "]" * 5000 + "\n", ""),
+    "deep array": ('algo = "npg"\nenv = "scalar-lqg"\nseeds = ' + "[" * 5000 + "]" * 5000 + "\n", "too deeply"),
     "unknown key": ('algo = "npg"\nenv = "scalar-lqg"\nfoo = 1\n', "unknown: foo"),
     "no env": ('algo = "npg"\n', "required"),
     "not TOML": ("algo = \n", "not valid TOML"),
