@@ -403,7 +403,8 @@ def restore_run(ckpt: dict, path, *, policy, learner, vec, collector) -> None:
     what a resume needs or does not fit the run's policy or learner.
     """
     check_resumable(ckpt, path)
-    _check_like(ckpt["rng"], {**collector.rng_state(), "torch": torch.get_rng_state()}, f"{path}: rng")
+    _check_like(ckpt["rng"], {**collector.rng_state(), "torch": torch.get_rng_state()},
+                f"checkpoint {str(path)!r}: rng")
     episodes = ckpt.get("episodes")
     if episodes is not None:
         _check_episodes(episodes, collector, path)
@@ -464,7 +465,7 @@ def _check_episodes(episodes, collector, path) -> None:
         if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape:
             raise CheckpointError(f"checkpoint {str(path)!r}: episodes.{key} must be a tensor of shape {shape}; "
                                   f"got {tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}")
-    _check_like(episodes["env"], envs.state_dict(), f"{path}: episodes.env")
+    _check_like(episodes["env"], envs.state_dict(), f"checkpoint {str(path)!r}: episodes.env")
 
 
 def _check_normaliser(state, vec, path) -> None:

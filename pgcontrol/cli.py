@@ -242,6 +242,10 @@ def _cmd_train(args) -> int:
     from .plants import make as make_plant
     from .train import train
 
+    from .config import MAX_THREADS
+
+    if args.threads is not None and args.threads > MAX_THREADS:  # before any folder is made
+        raise CLIError(f"--threads must be an integer from 1 to {MAX_THREADS}; got {args.threads}")
     env = args.env
     plant = make_plant(env) if is_plant(env) else None
     if plant is None:

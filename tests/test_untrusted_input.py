@@ -500,7 +500,7 @@ def test_bad_cli_arguments_give_one_line(tmp_path, capsys):
         ((*train, "--config", deep), "too deeply"),
         ((*train, "--config", nan), "finite number"),
         ((*train, "--config", inf), "finite number"),
-        ((*train, "--threads", "100000"), "threads must be an integer from 1 to"),
+        ((*train, "--threads", "100000"), "--threads must be an integer from 1 to"),
         ((*train, "--threads", "0"), "positive"),
         ((*train, "--seed", "1.5"), "non-negative"),
         ((*train, "--seed", "-1"), "non-negative"),
