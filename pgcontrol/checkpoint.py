@@ -9,8 +9,13 @@ dict of tensors and plain data only::
 
 It is read with ``torch.load(..., weights_only=True)``, so a file cannot run
 code when it is loaded (a crafted pickle raises :class:`CheckpointError`):
-students exchange checkpoints. Plants are stored as their matrices and
-rebuilt (and validated again) by :class:`~pgcontrol.plants.LinearGaussianPlant`.
+students exchange checkpoints. Loading is bounded too: only a regular file
+of at most :data:`MAX_CHECKPOINT_BYTES`, a zip archive whose entries are
+stored uncompressed (as ``torch.save`` writes them, so nothing is inflated
+beyond the file's size), is read; a policy is built only once its spec's
+size is checked against the tensors the file holds. Plants are stored as
+their matrices (at most :data:`MAX_PLANT_DIM` states) and rebuilt (and
+validated again) by :class:`~pgcontrol.plants.LinearGaussianPlant`.
 
 Every file is written atomically (:func:`atomic_write`: a temporary file in
 the same folder, ``fsync``, then :func:`os.replace`).
@@ -22,8 +27,11 @@ import csv
 import dataclasses
 import io
 import json
+import os
 import re
+import stat
 import warnings
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +43,7 @@ from .files import atomic_write, json_safe
 from .plants import LinearGaussianPlant
 from .plants import make as make_plant
 from .plants import names as plant_names
-from .policies import policy_from_spec
+from .policies import policy_from_spec, spec_parameters
 
 __all__ = ["FORMAT", "atomic_write", "save_checkpoint", "save_run", "remove_stale_temporaries",
            "check_resumable", "restore_run", "load_checkpoint", "checkpoint_plant", "plant_to_dict",
@@ -44,6 +52,15 @@ __all__ = ["FORMAT", "atomic_write", "save_checkpoint", "save_run", "remove_stal
 
 FORMAT = "pgcontrol-2"
 _FORMATS = ("pgcontrol-1", FORMAT)
+
+MAX_CHECKPOINT_BYTES = 256 * 2**20
+"""Largest checkpoint file read (256 MiB); a bigger one is refused before it is read."""
+MAX_ENTRIES = 10_000
+"""Most entries (tensors) a checkpoint archive may hold."""
+MAX_PLANT_DIM = 1000
+"""Most states (and inputs, outputs) of a plant stored in a checkpoint."""
+MAX_TIMING_BYTES = 64 * 2**20
+"""Largest ``timing.csv`` a resumed run reads back."""
 
 
 # ------------------------------------------------------------------ plants
@@ -63,7 +80,17 @@ def plant_from_dict(d: dict) -> LinearGaussianPlant:
     fields = {f.name for f in dataclasses.fields(LinearGaussianPlant)}
     if not isinstance(d, dict) or not {"A", "B", "Q", "R"} <= set(d) or not set(d) <= fields:
         raise CheckpointError("the checkpoint's plant is not a table of LinearGaussianPlant fields")
-    return LinearGaussianPlant(**d)
+    for key in ("A", "B", "C", "Q", "R"):
+        rows = d.get(key)
+        if isinstance(rows, (list, tuple)) and (len(rows) > MAX_PLANT_DIM or any(
+                isinstance(r, (list, tuple)) and len(r) > MAX_PLANT_DIM for r in rows)):
+            raise CheckpointError(f"the checkpoint's plant matrix {key} is larger than {MAX_PLANT_DIM} x "
+                                  f"{MAX_PLANT_DIM} (MAX_PLANT_DIM)")
+    try:
+        return LinearGaussianPlant(**d)
+    except (TypeError, OverflowError, RecursionError, MemoryError) as exc:
+        raise CheckpointError(f"the checkpoint's plant cannot be rebuilt ({type(exc).__name__}: "
+                              f"{(str(exc).splitlines() or [''])[0][:200]})") from None
 
 
 def checkpoint_plant(ckpt: dict) -> LinearGaussianPlant | None:
@@ -139,29 +166,118 @@ def check_resumable(ckpt: dict, path) -> None:
             and isinstance(rng.get("reset_seed"), int)):
         raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: its 'rng' entry lacks the random "
                               "generators' states")
+    hist = ckpt["history"]
+    if hist:
+        steps, it = hist[-1].get("steps"), hist[-1].get("iteration")
+        if isinstance(steps, bool) or not isinstance(steps, int) or not 0 <= steps < 2**62:
+            raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: its last history row's 'steps' must "
+                                  f"be a non-negative integer; got {str(steps)[:80]}")
+        if it != ckpt["iteration"] or isinstance(it, bool):
+            raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: its last history row's 'iteration' "
+                                  f"({str(it)[:80]}) is not the checkpoint's ({ckpt['iteration']})")
+    elif ckpt["iteration"] != -1:
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: iteration {ckpt['iteration']} but no "
+                              "history")
+
+
+def _read_bounded(path: Path) -> bytes:
+    """The bytes of a regular file of at most :data:`MAX_CHECKPOINT_BYTES` (a FIFO or a device is never opened
+    for reading: it could block or never end)."""
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise CheckpointError(f"checkpoint {str(path)!r} is not a regular file")
+    if st.st_size > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"checkpoint {str(path)!r} is {st.st_size} bytes; at most {MAX_CHECKPOINT_BYTES} "
+                              "(MAX_CHECKPOINT_BYTES) are read")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):  # replaced since the check above
+                raise CheckpointError(f"checkpoint {str(path)!r} is not a regular file")
+            data = f.read(MAX_CHECKPOINT_BYTES + 1)
+    except OSError as exc:
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read ({exc.strerror or exc})") from None
+    if len(data) > MAX_CHECKPOINT_BYTES:
+        raise CheckpointError(f"checkpoint {str(path)!r} is larger than {MAX_CHECKPOINT_BYTES} bytes "
+                              "(MAX_CHECKPOINT_BYTES)")
+    return data
+
+
+def _check_archive(data: bytes, path: Path) -> None:
+    """A ``torch.save`` zip archive whose entries are stored, not compressed: nothing inflates beyond the file."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            infos = z.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError):
+        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt or not a pgcontrol checkpoint (not a torch.save "
+                              "zip archive)") from None
+    if len(infos) > MAX_ENTRIES:
+        raise CheckpointError(f"checkpoint {str(path)!r} holds {len(infos)} entries; at most {MAX_ENTRIES}")
+    total = 0
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED or info.file_size != info.compress_size:
+            raise CheckpointError(f"checkpoint {str(path)!r} holds a compressed entry ({info.filename[:100]!r}); "
+                                  "torch.save stores its entries uncompressed, so it is refused (a small "
+                                  "compressed file can inflate to gigabytes)")
+        total += info.file_size
+    if total > len(data):
+        raise CheckpointError(f"checkpoint {str(path)!r} declares {total} bytes of entries in a file of {len(data)}")
+
+
+def _check_fields(ckpt: dict, path: Path) -> None:
+    """The types (and ranges) of the entries every reader relies on."""
+    where = f"checkpoint {str(path)!r}"
+    it = ckpt["iteration"]
+    if isinstance(it, bool) or it < -1:
+        raise CheckpointError(f"{where}: 'iteration' must be an integer >= -1 (-1: before the first update); "
+                              f"got {it!r}")
+    if not all(isinstance(row, dict) for row in ckpt["history"]):
+        raise CheckpointError(f"{where}: 'history' must be a list of tables (one per iteration)")
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in ckpt["policy"].items()):
+        raise CheckpointError(f"{where}: 'policy' must map parameter names to tensors")
+    for key, typ in (("config", dict), ("policy_spec", dict), ("normaliser", dict), ("learner", dict),
+                     ("rng", dict), ("episodes", dict)):
+        if ckpt.get(key) is not None and not isinstance(ckpt[key], typ):
+            raise CheckpointError(f"{where}: {key!r} must be a {typ.__name__} or absent; got "
+                                  f"{type(ckpt[key]).__name__}")
+    seed = ckpt.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+        raise CheckpointError(f"{where}: 'seed' must be a non-negative integer; got {str(seed)[:80]}")
+    env = ckpt.get("env")
+    if env is not None and not isinstance(env, (str, dict)):
+        raise CheckpointError(f"{where}: 'env' must be a name or a plant's matrices; got {type(env).__name__}")
 
 
 def load_checkpoint(path: str | Path) -> dict:
     """Read a checkpoint written by :func:`save_checkpoint` (the file, or its run folder).
 
     Loads with ``weights_only=True``: only tensors and plain data are
-    accepted, never code.
+    accepted, never code. Only a regular file of at most
+    :data:`MAX_CHECKPOINT_BYTES` is read, and only if it is a zip archive of
+    uncompressed entries, as ``torch.save`` writes (memory stays of the
+    order of the file's size).
 
     Raises
     ------
     CheckpointError
-        If the file is missing, corrupt, not a pgcontrol checkpoint, holds
-        anything but tensors and plain data, or lacks a required entry.
+        If the file is missing, not a regular file, too large, compressed,
+        corrupt, not a pgcontrol checkpoint, holds anything but tensors and
+        plain data, or lacks a required entry (or has one of the wrong type).
     """
     path = Path(path)
     if path.is_dir():
         path = path / "checkpoint.pt"
-    if not path.exists():
+    if not os.path.lexists(path):
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    data = _read_bounded(path)
+    _check_archive(data, path)
     try:
         with warnings.catch_warnings():  # plain pickles of other protocols warn before they are refused
             warnings.simplefilter("ignore")
-            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+            ckpt = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a damaged or unsafe file
         unsafe = re.search(r"unsupported (GLOBAL|global)|Unsupported class", str(exc))
         what = "holds objects other than tensors and plain data (refused: loading it could run code)" if unsafe \
@@ -173,10 +289,7 @@ def load_checkpoint(path: str | Path) -> dict:
         if not isinstance(ckpt.get(key), typ):
             raise CheckpointError(f"checkpoint {str(path)!r} is incomplete: {key!r} must be a {typ.__name__}, "
                                   f"got {type(ckpt.get(key)).__name__}")
-    env = ckpt.get("env")
-    if env is not None and not isinstance(env, (str, dict)):
-        raise CheckpointError(f"checkpoint {str(path)!r}: 'env' must be a name or a plant's matrices; "
-                              f"got {type(env).__name__}")
+    _check_fields(ckpt, path)
     return ckpt
 
 
@@ -184,11 +297,13 @@ def load_checkpoint(path: str | Path) -> dict:
 
 
 def _infer_policy_spec(state: dict) -> dict:
+    if any(v.dim() != 2 for k, v in state.items() if k == "gain" or k.endswith(".weight")):
+        raise CheckpointError("the checkpoint's policy has weights that are not matrices")
     if "gain" in state:
         m, n = state["gain"].shape
         return {"kind": "linear", "obs_dim": n, "act_dim": m, "dtype": str(state["gain"].dtype).removeprefix("torch.")}
     weights = [state[k] for k in sorted((k for k in state if k.startswith("mean_net.") and k.endswith(".weight")),
-                                        key=lambda k: int(k.split(".")[1]))]
+                                        key=lambda k: int(k.split(".")[1]) if k.split(".")[1].isdigit() else -1)]
     if not weights:
         raise CheckpointError("the checkpoint's policy has no spec and unknown parameters; it cannot be rebuilt")
     return {"kind": "mlp", "obs_dim": weights[0].shape[1], "act_dim": weights[-1].shape[0],
@@ -208,16 +323,18 @@ def policy_from_checkpoint(ckpt: dict, device="cpu"):
     checkpoints without one are recognised from their parameter names.
     """
     state = ckpt.get("policy")
-    if not isinstance(state, dict):
-        raise CheckpointError("checkpoint holds no policy parameters")
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError("checkpoint holds no policy parameters (a table of tensors)")
     spec = ckpt.get("policy_spec")
-    if spec is None:
-        spec = _infer_policy_spec(state)
     try:
-        policy = policy_from_spec(spec)
+        if spec is None:
+            spec = _infer_policy_spec(state)
+        # the spec's size against the values the file holds, before anything is allocated
+        policy = policy_from_spec(spec, max_parameters=sum(v.numel() for v in state.values()))
         policy.load_state_dict(state)
-    except (PolicyError, RuntimeError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"the checkpoint's policy cannot be rebuilt ({str(exc).splitlines()[0]})") from None
+    except (PolicyError, RuntimeError, KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        raise CheckpointError(f"the checkpoint's policy cannot be rebuilt "
+                              f"({(str(exc).splitlines() or [type(exc).__name__])[0][:300]})") from None
     return policy.to(device).eval()
 
 
@@ -234,6 +351,30 @@ def _history_csv(history: list[dict]) -> str:
     for row in history:
         w.writerow({k: json.dumps(v) if isinstance(v, (list, dict)) else v for k, v in row.items()})
     return buf.getvalue()
+
+
+def read_timing(path: Path, *, before: int) -> list[dict]:
+    """The rows of a run's ``timing.csv`` for iterations ``< before`` (what a resumed run keeps); [] if unreadable.
+
+    Values are read back as numbers; a file that is not a regular file, is
+    larger than :data:`MAX_TIMING_BYTES` or is malformed gives no rows (the
+    timings are informative only; the run's numbers never depend on them).
+    """
+    try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_TIMING_BYTES:
+            return []
+        rows = []
+        for row in csv.DictReader(io.StringIO(Path(path).read_text())):
+            parsed = {k: float(v) for k, v in row.items() if isinstance(k, str) and isinstance(v, str) and v}
+            it = parsed.get("iteration")
+            if it is None or not it.is_integer() or not -1 <= it < before:
+                continue
+            parsed["iteration"] = int(it)
+            rows.append(parsed)
+        return rows
+    except (OSError, ValueError, csv.Error, UnicodeDecodeError):
+        return []
 
 
 def remove_stale_temporaries(out: Path) -> None:
@@ -262,13 +403,84 @@ def restore_run(ckpt: dict, path, *, policy, learner, vec, collector) -> None:
     what a resume needs or does not fit the run's policy or learner.
     """
     check_resumable(ckpt, path)
+    _check_like(ckpt["rng"], {**collector.rng_state(), "torch": torch.get_rng_state()},
+                f"checkpoint {str(path)!r}: rng")
+    episodes = ckpt.get("episodes")
+    if episodes is not None:
+        _check_episodes(episodes, collector, path)
+    _check_normaliser(ckpt["normaliser"], vec, path)
     try:
         policy.load_state_dict(ckpt["policy"])
         learner.load_state_dict(ckpt["learner"])
-    except (RuntimeError, KeyError, ValueError, TypeError) as exc:
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise CheckpointError(f"the checkpoint {str(path)!r} does not fit this run's policy or learner "
-                              f"({str(exc).splitlines()[0]})") from None
-    load_normaliser_state(vec, ckpt["normaliser"])
-    collector.load_rng_state(ckpt["rng"])
-    collector.load_episode_state(ckpt.get("episodes"))  # A2C and PPO on plants: the episodes in flight
-    torch.set_rng_state(ckpt["rng"]["torch"])
+                              f"({(str(exc).splitlines() or [type(exc).__name__])[0][:300]})") from None
+    try:
+        load_normaliser_state(vec, ckpt["normaliser"])
+        collector.load_rng_state(ckpt["rng"])
+        collector.load_episode_state(episodes)  # A2C and PPO on plants: the episodes in flight
+        torch.set_rng_state(ckpt["rng"]["torch"])
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, IndexError) as exc:
+        raise CheckpointError(f"the checkpoint {str(path)!r} cannot be resumed: its random or episode state does "
+                              f"not fit this run ({(str(exc).splitlines() or [type(exc).__name__])[0][:300]})") \
+            from None
+
+
+def _check_like(value, ref, where: str) -> None:
+    """``value`` has the structure of ``ref``: the same keys, tensors of the same shape and dtype, numbers."""
+    if isinstance(ref, torch.Tensor):
+        if not (isinstance(value, torch.Tensor) and value.shape == ref.shape and value.dtype == ref.dtype):
+            got = f"a {value.dtype} tensor of shape {tuple(value.shape)}" if isinstance(value, torch.Tensor) \
+                else type(value).__name__
+            raise CheckpointError(f"{where} must be a {ref.dtype} tensor of shape {tuple(ref.shape)}; got {got}")
+        if value.is_floating_point() and not torch.isfinite(value).all():
+            raise CheckpointError(f"{where} has non-finite entries")
+    elif isinstance(ref, dict):
+        if not isinstance(value, dict) or set(value) != set(ref):
+            raise CheckpointError(f"{where} must be a table of {sorted(ref)}; got "
+                                  f"{sorted(map(str, value))[:10] if isinstance(value, dict) else type(value).__name__}")
+        for k in ref:
+            _check_like(value[k], ref[k], f"{where}.{k}")
+    elif isinstance(ref, bool):
+        if not isinstance(value, bool):
+            raise CheckpointError(f"{where} must be true or false; got {str(value)[:80]}")
+    elif isinstance(ref, int):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise CheckpointError(f"{where} must be a non-negative integer; got {str(value)[:80]}")
+
+
+def _check_episodes(episodes, collector, path) -> None:
+    """The episodes in flight have the shapes of this run's vector env (``num_envs``, observation size)."""
+    envs = collector.envs
+    if not hasattr(envs, "state_dict"):
+        raise CheckpointError(f"checkpoint {str(path)!r} holds episodes in flight, which this environment cannot "
+                              "restore")
+    n = envs.num_envs
+    if not isinstance(episodes, dict) or set(episodes) != {"obs", "resetting", "tau", "ep_ret", "env"}:
+        raise CheckpointError(f"checkpoint {str(path)!r}: 'episodes' must be a table of obs, resetting, tau, ep_ret "
+                              "and env")
+    obs_dim = int(np.prod(envs.single_observation_space.shape))
+    for key, shape in (("obs", (n, obs_dim)), ("resetting", (n,)), ("tau", (n,)), ("ep_ret", (n,))):
+        t = episodes[key]
+        if not isinstance(t, torch.Tensor) or tuple(t.shape) != shape:
+            raise CheckpointError(f"checkpoint {str(path)!r}: episodes.{key} must be a tensor of shape {shape}; "
+                                  f"got {tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}")
+    _check_like(episodes["env"], envs.state_dict(), f"checkpoint {str(path)!r}: episodes.env")
+
+
+def _check_normaliser(state, vec, path) -> None:
+    """Normaliser statistics: for the wrappers this run has, lists of the observation's size (or scalars)."""
+    current = normaliser_state(vec)
+    for name, stats in state.items():
+        if name not in current:
+            continue
+        ref = current[name]
+        try:
+            ok = isinstance(stats, dict) and set(stats) == set(ref) and all(
+                np.shape(stats[k]) == np.shape(ref[k]) and np.isfinite(np.asarray(stats[k], dtype=float)).all()
+                for k in ref)
+        except (TypeError, ValueError, OverflowError, RecursionError):
+            ok = False
+        if not ok:
+            raise CheckpointError(f"checkpoint {str(path)!r}: normaliser {name!r} does not fit this run (mean, var "
+                                  "of the observation's shape and a count, all finite)")

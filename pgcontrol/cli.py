@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .files import atomic_write
+from .files import atomic_write, json_safe
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,7 +78,7 @@ def _cmd_lqr(args) -> int:
             gain_error=float(np.linalg.norm(Kg - K) / np.linalg.norm(K)),
         )
     if args.json:
-        print(json.dumps(out, indent=2, allow_nan=True))
+        print(json.dumps(json_safe(out), indent=2, allow_nan=False))  # standard JSON: an infinite cost is null
         return 0
     print(f"plant {plant.name}: n={plant.n}, m={plant.m}, gamma={plant.gamma}; cost {out['objective']}, std={args.std}")
     print(f"K* (u = -K* x) =\n{_fmt(K)}")
@@ -144,12 +144,19 @@ _positive_int = _int_at_least(1, "positive")
 _seed = _int_at_least(0, "non-negative")
 
 
+MAX_CONFIG_BYTES = 2**20
+
+
 def _read_config_file(path: str) -> dict:
     """The table of a ``--config`` file: JSON, or TOML for a ``.toml`` name."""
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise CLIError(f"config file {path!r} does not exist")
-    data = p.read_bytes()
+    if not p.is_file():
+        raise CLIError(f"config file {path!r} is not a regular file")
+    if p.stat().st_size > MAX_CONFIG_BYTES:
+        raise CLIError(f"config file {path!r} is larger than {MAX_CONFIG_BYTES} bytes")
+    data = p.read_bytes()[:MAX_CONFIG_BYTES]
     if p.suffix.lower() == ".toml":
         try:
             import tomllib
@@ -159,11 +166,15 @@ def _read_config_file(path: str) -> dict:
             values = tomllib.loads(data.decode("utf-8", errors="replace"))
         except tomllib.TOMLDecodeError as exc:
             raise CLIError(f"config file {path!r} is not valid TOML ({exc})") from None
+        except RecursionError:
+            raise CLIError(f"config file {path!r} nests its values too deeply") from None
     else:
         try:
             values = json.loads(data)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise CLIError(f"config file {path!r} is not valid JSON ({exc})") from None
+        except RecursionError:
+            raise CLIError(f"config file {path!r} nests its values too deeply") from None
     if not isinstance(values, dict):
         raise CLIError(f"config file {path!r} must hold an object of Config fields such as "
                        f'{{"num_envs": 32}}; got a {type(values).__name__}')
@@ -196,10 +207,15 @@ def _cmd_train(args) -> int:
     from .plants import make as make_plant
     from .train import train
 
+    from .config import MAX_THREADS
+
+    if args.threads is not None and args.threads > MAX_THREADS:  # before any folder is made
+        raise CLIError(f"--threads must be an integer from 1 to {MAX_THREADS}; got {args.threads}")
     env = args.env
     plant = make_plant(env) if is_plant(env) else None
     if plant is None:
-        check_env_id(env)  # an unknown Gymnasium id, or one with discrete actions, fails here, with one line
+        # an unknown Gymnasium id, or one with discrete actions, fails here, with one line
+        check_env_id(env, env_modules=args.allow_env_module)
     seed = 0 if args.seed is None else args.seed
     out = Path(args.out) if args.out else Path("runs") / f"{args.algo}-{_env_label(env)}-seed{seed}"
     ckpt_path = out / "checkpoint.pt"
@@ -285,7 +301,8 @@ def _cmd_train(args) -> int:
     try:
         history = train(args.algo, env, config=config, seed=seed, device=device, out_dir=out, resume=args.resume,
                         progress=True, policy_kind=kind, checkpoint_every=max(1, min(10, config.iterations // 100)),
-                        max_steps=args.steps, threads=args.threads, overrides=overrides, callback=logger)
+                        max_steps=args.steps, threads=args.threads, overrides=overrides, callback=logger,
+                        env_modules=args.allow_env_module)
     finally:
         if logger is not None:
             logger.close()
@@ -310,11 +327,14 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _video_check(ckpt: dict, path: str, seed: int):
+def _video_check(ckpt: dict, path: str, seed: int, env_modules=()):
     """Fail early, with one line, if a video of this checkpoint cannot be written; return the render env."""
     from .checkpoint import checkpoint_plant
+    from .envs import check_env_name
 
     env = ckpt.get("env")
+    if isinstance(env, str):
+        check_env_name(env, env_modules=env_modules)  # a name from a file imports nothing
     plant = checkpoint_plant(ckpt)
     if plant is None and not isinstance(env, str):
         raise CLIError("cannot record a video: the checkpoint does not record its environment")
@@ -399,12 +419,12 @@ def _cmd_eval(args) -> int:
     from .evaluate import evaluate
 
     ckpt = load_checkpoint(args.checkpoint)
-    render_env = _video_check(ckpt, args.video, args.seed) if args.video else None
-    res = evaluate(ckpt, args.episodes, seed=args.seed)
+    render_env = _video_check(ckpt, args.video, args.seed, args.allow_env_module) if args.video else None
+    res = evaluate(ckpt, args.episodes, seed=args.seed, env_modules=args.allow_env_module)
     if args.json:
         if render_env is not None:
             res["video"], res["video_frames"] = args.video, _record_video(ckpt, render_env, args.video, args.seed)
-        print(json.dumps(res, indent=1, allow_nan=True))
+        print(json.dumps(json_safe(res), indent=1, allow_nan=False))  # standard JSON: non-finite values are null
         return 0
     print(f"checkpoint: {res['algo']} on {res['env']}, iteration {res['iteration']}, {res['steps']} environment steps")
     print(f"episode return (undiscounted sum of rewards of one episode, sampled with the stochastic policy), "
@@ -434,6 +454,7 @@ def _cmd_reproduce(args) -> int:
     from . import reproduce
 
     out = reproduce.default_out(args.quick) if args.out is None else Path(args.out)
+    _check_writable(out)
     t0 = time.time()
     try:
         summary = reproduce.run(args.name, quick=args.quick, seeds=args.seeds, out=out, progress=True,
@@ -455,12 +476,13 @@ def _cmd_reproduce(args) -> int:
 def _cmd_sweep(args) -> int:
     from .sweep import grid_from_toml, run_sweep, summary_table
 
-    specs = grid_from_toml(args.file)
+    specs = grid_from_toml(args.file, max_runs=args.max_runs, env_modules=args.allow_env_module)
     out = Path(args.out) if args.out else Path("sweeps") / Path(args.file).stem
     _check_writable(out)
     backend = f"Ray ({args.ray or 'local'})" if args.ray is not None else f"{args.workers or os.cpu_count()} local worker(s)"
     print(f"sweep {args.file}: {len(specs)} runs on {backend}; runs in {out}", flush=True)
-    results = run_sweep(specs, out, workers=args.workers, ray=args.ray, retries=args.retries, progress=True)
+    results = run_sweep(specs, out, workers=args.workers, ray=args.ray, retries=args.retries, progress=True,
+                        env_modules=args.allow_env_module)
     csv_text, md = summary_table(results)
     atomic_write(out / "summary.csv", csv_text)
     atomic_write(out / "summary.md", md)
@@ -475,12 +497,21 @@ def _cmd_sweep(args) -> int:
 def _cmd_plot(args) -> int:
     from .plot import plot_runs
 
-    out = plot_runs(args.runs, args.out)
+    target = Path(args.out)
+    if target.is_dir():
+        raise CLIError(f"--out {args.out!r} is a folder; give an image file name such as runs.png")
+    _check_writable(target.parent if str(target.parent) else Path("."))
+    try:
+        out = plot_runs(args.runs, args.out)
+    except OSError as exc:
+        raise CLIError(f"cannot write the figure {args.out!r} ({exc.strerror or exc})") from None
     print(f"figure written to {out}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .sweep import MAX_RUNS
+
     parser = _Parser(prog="pgcontrol", description="Policy-gradient control with exact LQ baselines.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
@@ -526,6 +557,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "then exit")
     p.add_argument("--threads", type=_positive_int, metavar="N",
                    help="torch intra-op threads (default 1: faster for these small tensors, see README)")
+    p.add_argument("--allow-env-module", action="append", default=[], metavar="MODULE",
+                   help="let a Gymnasium 'MODULE:EnvId' environment name import MODULE (runs its code; repeatable). "
+                        "Without it such a name is refused: names read from checkpoints and sweep files are data")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(
@@ -539,6 +573,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also record one episode (rgb_array rendering; .gif, or .mp4 with imageio-ffmpeg); "
                         "not available for plants")
     p.add_argument("--json", action="store_true", help="print the results (every episode's return included) as JSON")
+    p.add_argument("--allow-env-module", action="append", default=[], metavar="MODULE",
+                   help="let a Gymnasium 'MODULE:EnvId' environment name import MODULE (runs its code; repeatable). "
+                        "Without it such a name is refused: names read from checkpoints and sweep files are data")
     p.set_defaults(func=_cmd_eval)
 
     from .reproduce import EXPERIMENTS
@@ -573,6 +610,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retries", type=_int_at_least(0, "non-negative"), default=0, metavar="K",
                    help="try a failed run again up to K times")
     p.add_argument("--out", metavar="DIR", help="folder of the runs and the summary (default sweeps/<file name>)")
+    p.add_argument("--max-runs", type=_positive_int, default=MAX_RUNS, metavar="N",
+                   help=f"refuse a grid of more than N runs (default {MAX_RUNS})")
+    p.add_argument("--allow-env-module", action="append", default=[], metavar="MODULE",
+                   help="let a Gymnasium 'MODULE:EnvId' environment name import MODULE (runs its code; repeatable). "
+                        "Without it such a name is refused: names read from checkpoints and sweep files are data")
     p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser(
@@ -605,6 +647,9 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # no second BrokenPipeError when Python flushes stdout at exit
         return 0
+    except (RecursionError, MemoryError) as exc:  # an input nested too deeply, or asking for too much memory
+        _error(f"the input is too deeply nested or too large ({type(exc).__name__})")
+        return 2
     except Exception as exc:  # noqa: BLE001
         if type(exc).__name__ == "TrainingDiverged":
             _error(f"training diverged: {exc}")
@@ -612,10 +657,14 @@ def main(argv: list[str] | None = None) -> int:
         if type(exc).__module__.startswith("gymnasium"):  # e.g. gymnasium.error.NameNotFound
             _error(exc)
             return 2
-        if isinstance(exc, OSError):  # an unwritable output folder, a full disk, ...
+        if isinstance(exc, OSError):  # a full disk, a folder that went away, ...
             _error(exc)
             return 1
-        raise
+        if os.environ.get("PGCONTROL_DEBUG"):
+            raise
+        _error(f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]} (an unexpected error; "
+               "set PGCONTROL_DEBUG=1 to see where it happened)", prefix="pgcontrol: internal error")
+        return 1
 
 
 def _error(exc, prefix: str = "pgcontrol: error") -> None:

@@ -9,6 +9,7 @@ expected form and the value.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 
@@ -47,11 +48,15 @@ def resolve_device(device: str | torch.device = "cpu") -> torch.device:
     return dev
 
 
+MAX_THREADS = 512
+"""Most torch threads ``threads`` (``--threads``) may ask for."""
+
+
 def set_threads(threads: int | None = None) -> int:
     """Set torch's intra-op threads: ``threads``, or :data:`DEFAULT_THREADS` when None; returns the number set."""
     n = DEFAULT_THREADS if threads is None else threads
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ConfigError(f"threads must be a positive integer; got {threads!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_THREADS:
+        raise ConfigError(f"threads must be an integer from 1 to {MAX_THREADS} (MAX_THREADS); got {threads!r}")
     torch.set_num_threads(n)
     return n
 
@@ -109,7 +114,7 @@ def _check_field(source, cls, key, value, hint):
     args = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union \
         else (hint,)
     optional = type(None) in args
-    words = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    words = {int: "an integer", float: "a finite number", bool: "true or false", str: "a string"}
     names = [words.get(a, getattr(a, "__name__", str(a))) for a in args if a is not type(None)]
     names += ["null"] if optional else []
     if value is None:
@@ -122,8 +127,10 @@ def _check_field(source, cls, key, value, hint):
         if isinstance(value, int) and not isinstance(value, bool):
             return value
     elif float in args:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= 2**1000:
             return float(value)
+        if isinstance(value, float) and math.isfinite(value):
+            return value
     elif str in args:
         if isinstance(value, str):
             return value

@@ -96,7 +96,7 @@ from .sim import (clip_state, diverged_rows, linear_step, make_generator, plant_
                   within_bound)
 
 __all__ = ["LinearGaussianEnv", "LinearGaussianVectorEnv", "register_envs", "ENV_IDS", "is_plant", "make_vec_env",
-           "check_env_id",
+           "check_env_id", "check_env_name",
            "find_plant", "find_wrapper", "episode_length"]
 
 
@@ -471,10 +471,78 @@ def _discrete(env, space) -> ConfigError:
                        "policies need continuous (Box) actions, e.g. 'InvertedPendulum-v5' or a plant")
 
 
-def check_env_id(env) -> None:
-    """Fail early, with a :class:`ConfigError`, for an unknown id or one without continuous (Box) actions."""
+def _registered(name: str) -> bool:
+    """``name`` is in Gymnasium's registry (an unversioned name: some version of it is)."""
+    from gymnasium.envs.registration import find_highest_version, parse_env_id, registry
+
+    if name in registry:
+        return True
+    try:
+        ns, base, version = parse_env_id(name)
+    except gymnasium.error.Error:
+        return False
+    return version is None and find_highest_version(ns, base) is not None
+
+
+def check_env_name(env, *, env_modules=()) -> None:
+    """Refuse an environment name that is neither a plant nor a registered Gymnasium id, without importing anything.
+
+    An environment name is data (it is read from checkpoints, sweep files and
+    configs that other people wrote): Gymnasium's ``"module:EnvId"`` form
+    would import ``module``, that is, run its code, so it is accepted only
+    for a module named in ``env_modules`` (on the command line,
+    ``--allow-env-module MODULE``) or for ``pgcontrol`` itself. Such a module
+    is imported here, then the id must be registered.
+
+    Parameters
+    ----------
+    env : str or LinearGaussianPlant
+        A plant (object or catalog name) or a Gymnasium id.
+    env_modules : iterable of str
+        Modules that a ``"module:EnvId"`` name may import.
+
+    Raises
+    ------
+    ConfigError
+        For a name of another type, a module that is not allowed (the message
+        says how to allow it) or an id that is not registered.
+    """
+    if isinstance(env, LinearGaussianPlant) or is_plant(env):
+        return
+    if not isinstance(env, str):
+        raise ConfigError(f"env must be a plant name, a LinearGaussianPlant or a Gymnasium id (a string); "
+                          f"got {type(env).__name__} {str(env)[:80]!r}")
+    if isinstance(env_modules, str):
+        env_modules = (env_modules,)
+    allowed = {"pgcontrol", *env_modules}
+    name = env
+    if ":" in env:
+        module, _, name = env.partition(":")
+        if module not in allowed:
+            raise ConfigError(f"environment {env[:200]!r} names a module to import ({module[:100]!r}), which would run "
+                              f"its code; a registered Gymnasium id or a plant name is expected. To allow it, pass "
+                              f"--allow-env-module {module[:100]} on the command line, or env_modules="
+                              f"[{module[:100]!r}] in Python")
+        import importlib
+
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001 - an allowed module that fails to import
+            raise ConfigError(f"environment {env!r}: the allowed module {module!r} cannot be imported "
+                              f"({type(exc).__name__}: {(str(exc).splitlines() or [''])[0]})") from None
+    if ":" in name or not _registered(name):
+        raise _unknown_env(env[:200], "not registered")
+
+
+def check_env_id(env, *, env_modules=()) -> None:
+    """Fail early, with a :class:`ConfigError`, for an unknown id or one without continuous (Box) actions.
+
+    The name is checked first by :func:`check_env_name` (nothing is imported
+    unless ``env_modules`` allows it).
+    """
     if is_plant(env):
         return
+    check_env_name(env, env_modules=env_modules)
     episode_length(env)  # an unknown id fails here
     e = gymnasium.make(env)
     try:
@@ -500,7 +568,7 @@ def clip_action_batch(vec) -> vw.TransformAction:
 
 
 def make_vec_env(env, num_envs: int, *, device="cpu", normalize_obs=False, normalize_reward=False, gamma=0.99,
-                 clip_actions=False, normalize_clip=None):
+                 clip_actions=False, normalize_clip=None, env_modules=()):
     """A Gymnasium vector env for a plant (name or object) or a Gymnasium id.
 
     Plants get the native batched :class:`LinearGaussianVectorEnv`
@@ -517,7 +585,11 @@ def make_vec_env(env, num_envs: int, *, device="cpu", normalize_obs=False, norma
     clips the normalised observations and rewards to ``[-c, c]`` (SB3's
     ``VecNormalize`` and CleanRL, with c = 10): :func:`clip_observations`
     and Gymnasium's ``ClipReward``, each just outside its normaliser.
+    Strings are checked by :func:`check_env_name` first (``env_modules``:
+    the modules a ``"module:EnvId"`` name may import).
     """
+    if isinstance(env, str):
+        check_env_name(env, env_modules=env_modules)
     if is_plant(env):
         # without normalisation the plant env hands tensors on ``device`` straight to the collector,
         # which keeps the episode statistics itself; Gymnasium's wrappers need NumPy arrays
@@ -535,8 +607,11 @@ def make_vec_env(env, num_envs: int, *, device="cpu", normalize_obs=False, norma
         if not isinstance(vec.single_action_space, spaces.Box):
             vec.close()
             raise _discrete(env, vec.single_action_space)
-    else:
+    elif isinstance(env, VectorEnv):
         vec = env  # already a vector env
+    else:
+        raise ConfigError(f"env must be a plant name, a LinearGaussianPlant, a Gymnasium id or a Gymnasium vector env; "
+                          f"got {type(env).__name__} {str(env)[:80]!r}")
     vec = vw.RecordEpisodeStatistics(vec)
     if clip_actions:
         vec = clip_action_batch(vec)
@@ -600,6 +675,12 @@ def episode_length(env) -> int | None:
     """Steps of one episode at most: the plant's horizon, or a Gymnasium id's ``max_episode_steps`` (None if unset)."""
     if is_plant(env):
         return int(make(env).horizon)
+    if isinstance(env, str) and ":" in env:  # "module:EnvId": only once check_env_name has imported the module
+        import sys
+
+        module, _, env = env.partition(":")
+        if module not in sys.modules:
+            raise _unknown_env(f"{module}:{env}"[:200], "its module is not imported; see check_env_name")
     try:
         spec = gymnasium.spec(env)
     except gymnasium.error.Error as exc:

@@ -20,7 +20,7 @@ import torch
 from . import lqr
 from .checkpoint import checkpoint_plant, load_checkpoint, load_normaliser_state, policy_from_checkpoint
 from .config import resolve_device
-from .envs import LinearGaussianEnv, is_plant, make_vec_env, wrapper_options
+from .envs import LinearGaussianEnv, check_env_name, is_plant, make_vec_env, wrapper_options
 from .errors import ConfigError
 from .plants import LinearGaussianPlant
 from .plants import make as make_plant
@@ -29,6 +29,8 @@ from .rollout import Collector
 __all__ = ["lq_report", "evaluate", "evaluate_policy", "MAX_EPISODES"]
 
 MAX_EPISODES = 10_000_000
+MAX_PLANT_BATCH = 65_536
+"""Most episodes :func:`evaluate` runs at once on a plant by default (memory grows with the batch)."""
 
 
 @functools.lru_cache(maxsize=16)  # plants are frozen: training asks for the same optimum every iteration
@@ -74,7 +76,26 @@ def lq_report(plant: LinearGaussianPlant, K, std, *, expected_return: bool = Tru
     return out
 
 
-def evaluate(checkpoint, episodes: int = 100, *, seed: int = 0, device="cpu", batch_size: int | None = None) -> dict:
+def _number(value):
+    """``value`` if it is a real number (not a bool), else None: history rows come from files."""
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _wrapper_options(cfg: dict) -> dict:
+    """The checkpoint config's wrapper options, checked (they come from a file)."""
+    opts = wrapper_options(cfg if isinstance(cfg, dict) else {})
+    for key in ("normalize_obs", "normalize_reward", "clip_actions"):
+        if not isinstance(opts[key], bool):
+            raise ConfigError(f"the checkpoint's config.{key} must be true or false; got {str(opts[key])[:80]}")
+    clip = opts["normalize_clip"]
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float)) or not 0 < clip < 1e30):
+        raise ConfigError(f"the checkpoint's config.normalize_clip must be a positive number or null; "
+                          f"got {str(clip)[:80]}")
+    return opts
+
+
+def evaluate(checkpoint, episodes: int = 100, *, seed: int = 0, device="cpu", batch_size: int | None = None,
+             env_modules=()) -> dict:
     """Run a trained policy for ``episodes`` whole episodes and summarise the returns.
 
     The policy is rebuilt from the checkpoint (:func:`~pgcontrol.checkpoint.policy_from_checkpoint`),
@@ -84,7 +105,8 @@ def evaluate(checkpoint, episodes: int = 100, *, seed: int = 0, device="cpu", ba
     environment's undiscounted episode returns, as training's ``return_mean``
     (which is their mean over one training batch). Actions are sampled from
     the stochastic policy, exactly as in training. Episodes are run
-    ``batch_size`` at a time (default: all at once on plants, 16 otherwise),
+    ``batch_size`` at a time (default: all at once on plants, up to
+    :data:`MAX_PLANT_BATCH`, 16 otherwise),
     each batch by :meth:`pgcontrol.rollout.Collector.collect` with
     ``episodes=True``; with ``batch_size = episodes = num_envs`` and the
     training seed, the first evaluation batch is the first training batch.
@@ -93,6 +115,10 @@ def evaluate(checkpoint, episodes: int = 100, *, seed: int = 0, device="cpu", ba
     ----------
     checkpoint : path or dict
         A ``checkpoint.pt`` (or its folder), or a dict from :func:`~pgcontrol.checkpoint.load_checkpoint`.
+    env_modules : iterable of str
+        Modules that the checkpoint's environment name may import, for a
+        Gymnasium ``"module:EnvId"`` name (:func:`pgcontrol.envs.check_env_name`);
+        by default none: a name read from a checkpoint is data.
 
     Returns
     -------
@@ -106,14 +132,23 @@ def evaluate(checkpoint, episodes: int = 100, *, seed: int = 0, device="cpu", ba
     ckpt = checkpoint if isinstance(checkpoint, dict) else load_checkpoint(checkpoint)
     if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or not 1 <= episodes <= MAX_EPISODES:
         raise ConfigError(f"episodes must be an integer from 1 to {MAX_EPISODES}; got {episodes!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
+        raise ConfigError(f"seed must be a non-negative integer; got {seed!r}")
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer))
+                                   or batch_size < 1):
+        raise ConfigError(f"batch_size must be a positive integer or None; got {batch_size!r}")
+    env = ckpt.get("env")
+    if isinstance(env, str):
+        check_env_name(env, env_modules=env_modules)  # before anything is made: a name from a file imports nothing
     plant = checkpoint_plant(ckpt)
-    env = plant if isinstance(ckpt.get("env"), dict) else ckpt.get("env")
+    env = plant if isinstance(env, dict) else env
     if env is None:
         raise ConfigError("the checkpoint does not record its environment (it was trained on a ready vector env)")
     dev = resolve_device(device)
     policy = policy_from_checkpoint(ckpt, dev)
     cfg = ckpt.get("config") or {}
-    batch = int(batch_size or (episodes if is_plant(env) else 16))
+    options = _wrapper_options(cfg)
+    batch = int(batch_size or (min(episodes, MAX_PLANT_BATCH) if is_plant(env) else 16))
     batch = max(1, min(batch, episodes))
     returns, lengths, diverged = [], [], 0
     vec = collector = None
@@ -124,8 +159,13 @@ def evaluate(checkpoint, episodes: int = 100, *, seed: int = 0, device="cpu", ba
             if vec is not None:
                 vec.close()
             # the training wrappers but reward normalisation: the returns stay the environment's
-            vec = make_vec_env(env, n, device=dev, **{**wrapper_options(cfg), "normalize_reward": False})
-            load_normaliser_state(vec, ckpt.get("normaliser") or {}, freeze=True)
+            vec = make_vec_env(env, n, device=dev, env_modules=env_modules, **{**options, "normalize_reward": False})
+            _check_fit(policy, vec)
+            try:
+                load_normaliser_state(vec, ckpt.get("normaliser") or {}, freeze=True)
+            except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
+                raise ConfigError(f"the checkpoint's normaliser statistics are malformed ({type(exc).__name__})") \
+                    from None
             collector = Collector(vec, policy, dev, seed=seed, rng=None if collector is None else collector.rng_state())
         b = collector.collect(episodes=True)
         if not b.episode_returns:
@@ -135,11 +175,11 @@ def evaluate(checkpoint, episodes: int = 100, *, seed: int = 0, device="cpu", ba
         diverged += int(b.diverged)
     vec.close()
     r = np.asarray(returns)
-    hist = ckpt.get("history") or []
-    train_rows = [row for row in hist if "return_mean" in row]
+    hist = [row for row in ckpt.get("history") or [] if isinstance(row, dict)]
+    train_rows = [row for row in hist if _number(row.get("return_mean")) is not None]
     out = {
         "env": env if isinstance(env, str) else env.name, "algo": ckpt.get("algo"),
-        "iteration": ckpt.get("iteration"), "steps": hist[-1]["steps"] if hist else 0,
+        "iteration": ckpt.get("iteration"), "steps": (_number(hist[-1].get("steps")) or 0) if hist else 0,
         "episodes": int(episodes), "seed": int(seed),
         "returns": r.tolist(), "lengths": [int(x) for x in lengths],
         "mean": float(r.mean()), "std": float(r.std()),
@@ -150,6 +190,16 @@ def evaluate(checkpoint, episodes: int = 100, *, seed: int = 0, device="cpu", ba
     if plant is not None and getattr(policy, "is_linear", False) and not plant.has_output:
         out["lq"] = lq_report(plant, policy.K, policy.std)
     return out
+
+
+def _check_fit(policy, vec) -> None:
+    """The policy's observation and action sizes are the environment's (a checkpoint may pair them wrongly)."""
+    obs_dim = int(np.prod(vec.single_observation_space.shape))
+    act_dim = int(np.prod(vec.single_action_space.shape))
+    if (getattr(policy, "obs_dim", obs_dim), getattr(policy, "act_dim", act_dim)) != (obs_dim, act_dim):
+        vec.close()
+        raise ConfigError(f"the checkpoint's policy takes {policy.obs_dim} observations to {policy.act_dim} actions, "
+                          f"but its environment has {obs_dim} observations and {act_dim} actions")
 
 
 def _as_action_function(policy, deterministic: bool, generator: torch.Generator):
@@ -169,7 +219,8 @@ def _as_action_function(policy, deterministic: bool, generator: torch.Generator)
                       f"obs -> action; got {type(policy).__name__}")
 
 
-def evaluate_policy(policy, env, *, episodes: int = 100, seed: int = 0, deterministic: bool = False) -> dict:
+def evaluate_policy(policy, env, *, episodes: int = 100, seed: int = 0, deterministic: bool = False,
+                    env_modules=()) -> dict:
     """Score any policy on a plant (against the Riccati optimum) or a Gymnasium task.
 
     Parameters
@@ -184,6 +235,8 @@ def evaluate_policy(policy, env, *, episodes: int = 100, seed: int = 0, determin
     deterministic : bool
         Act with the mean action (pgcontrol policies: σ = 0; SB3:
         ``deterministic=True``) instead of sampling.
+    env_modules : iterable of str
+        Modules that a Gymnasium ``"module:EnvId"`` name may import (:func:`pgcontrol.envs.check_env_name`).
 
     Returns
     -------
@@ -199,6 +252,7 @@ def evaluate_policy(policy, env, *, episodes: int = 100, seed: int = 0, determin
         raise ConfigError(f"episodes must be an integer from 1 to {MAX_EPISODES}; got {episodes!r}")
     import gymnasium
 
+    check_env_name(env, env_modules=env_modules)
     g = torch.Generator().manual_seed(int(seed))
     act = _as_action_function(policy, deterministic, g)
     plant = make_plant(env) if is_plant(env) else None
@@ -233,5 +287,6 @@ def evaluate_policy(policy, env, *, episodes: int = 100, seed: int = 0, determin
     else:
         out.update(J_T=float(c.mean()), J_T_ci95=float(1.96 * c.std(ddof=1) / np.sqrt(len(c))) if len(c) > 1
                    else float("inf"), exact=False)
-    out.update(J_T_opt=J_opt, gap=lqr.cost_gap(out["J_T"], J_opt), horizon=T, gamma=plant.gamma)
+    gap = float("nan") if np.isnan(out["J_T"]) else lqr.cost_gap(out["J_T"], J_opt)  # a NaN sample: no gap
+    out.update(J_T_opt=J_opt, gap=gap, horizon=T, gamma=plant.gamma)
     return out

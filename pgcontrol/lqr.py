@@ -23,6 +23,7 @@ with the discount folded in by :math:`A \\to \\sqrt\\gamma A`,
 from __future__ import annotations
 
 import functools
+import math
 import inspect
 import warnings
 from dataclasses import dataclass
@@ -69,6 +70,15 @@ def _checked(f):
         bound.arguments["plant"] = _as_plant(bound.arguments["plant"])
         if "horizon" in bound.arguments:
             bound.arguments["horizon"] = _as_horizon(bound.arguments["horizon"])
+        for name in ("max_iter", "iters"):  # iteration budgets: positive integers, never truncated
+            v = bound.arguments.get(name)
+            if name in bound.arguments and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1):
+                raise InvalidPlantError(f"{f.__name__}: {name} must be a positive integer; got {v!r}")
+        for name in ("tol", "eta0"):
+            v = bound.arguments.get(name)
+            if name in bound.arguments and (isinstance(v, bool) or not isinstance(v, (int, float, np.floating))
+                                            or not (math.isfinite(v) and v > 0)):
+                raise InvalidPlantError(f"{f.__name__}: {name} must be a finite number > 0; got {v!r}")
         return f(*bound.args, **bound.kwargs)
 
     return wrapper
@@ -639,9 +649,19 @@ def gain_error(K, K_opt) -> float:
 
 
 def cost_gap(J, J_opt) -> float:
-    """Relative cost gap :math:`(J - J^\\star)/J^\\star`; ``inf`` when ``J`` is infinite (an unstable gain)."""
-    J, J_opt = float(J), float(J_opt)
-    return (J - J_opt) / J_opt if np.isfinite(J) else float("inf")
+    """Relative cost gap :math:`(J - J^\\star)/J^\\star`; ``inf`` when ``J`` is infinite (an unstable gain).
+
+    Raises :class:`InvalidPlantError` unless ``J_opt`` is finite and > 0 and ``J`` is a number or +inf.
+    """
+    try:
+        J, J_opt = float(J), float(J_opt)
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidPlantError(f"cost_gap: J and J_opt must be numbers; got J={J!r}, J_opt={J_opt!r}") from None
+    if not (math.isfinite(J_opt) and J_opt > 0):
+        raise InvalidPlantError(f"cost_gap: J_opt (the optimal cost J*) must be a finite number > 0; got {J_opt!r}")
+    if math.isnan(J) or J == -math.inf:
+        raise InvalidPlantError(f"cost_gap: J must be a number or +inf (an unstable gain); got {J!r}")
+    return (J - J_opt) / J_opt if math.isfinite(J) else float("inf")
 
 
 # ------------------------------------------------- model-based reference methods

@@ -524,6 +524,12 @@ def make(name: str, /, **overrides) -> LinearGaussianPlant:
     return plant.replace(**overrides) if overrides else plant
 
 
+MAX_RANDOM_DIM = 100
+"""Most states (and inputs) :func:`random` draws: a larger plant is refused."""
+RANDOM_TRIES = 100
+"""Draws :func:`random` makes before it gives up (bounded: it never loops forever)."""
+
+
 def random(
     n: int, m: int, seed: int | None = None, *, spectral_radius: float = 1.05,
     gamma: float = 0.95, horizon: int = 200, noise: float = 1e-4,
@@ -532,23 +538,52 @@ def random(
 
     ``A`` is Gaussian, rescaled to the given spectral radius (> 1 makes it
     open-loop unstable); ``B`` is Gaussian. Draws are repeated until ``(A, B)``
-    is controllable (hence stabilisable), checked by the rank of the
-    controllability matrix via :func:`control.ctrb`. ``Q = I``, ``R = I``,
-    ``W = noise·I``, ``x0 ~ N(0, I)``.
-    """
-    import control  # local: python-control takes ~1 s to import, keep `import pgcontrol.plants` light
+    is controllable (hence stabilisable), checked by the PBH rank test at
+    each eigenvalue of A (at most :data:`RANDOM_TRIES` draws). ``Q = I``,
+    ``R = I``, ``W = noise·I``, ``x0 ~ N(0, I)``.
 
-    if int(n) < 1 or int(m) < 1:
-        raise InvalidPlantError(f"n and m must be positive integers; got n={n!r}, m={m!r}")
+    Raises
+    ------
+    InvalidPlantError
+        If ``n`` or ``m`` is not an integer from 1 to :data:`MAX_RANDOM_DIM`,
+        or ``seed`` is not a non-negative integer (or None).
+    """
+    for name, v in (("n", n), ("m", m)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= MAX_RANDOM_DIM:
+            raise InvalidPlantError(f"random: {name} must be an integer from 1 to {MAX_RANDOM_DIM} (MAX_RANDOM_DIM); "
+                                    f"got {v!r}")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise InvalidPlantError(f"random: seed must be a non-negative integer or None; got {seed!r}")
+    if isinstance(spectral_radius, bool) or not isinstance(spectral_radius, (int, float)) \
+            or not 0 < spectral_radius < 1e6:
+        raise InvalidPlantError(f"random: spectral_radius must be a number in (0, 1e6); got {spectral_radius!r}")
+    n, m = int(n), int(m)
     rng = np.random.default_rng(seed)
-    for _ in range(100):
+    for _ in range(RANDOM_TRIES):
         A = rng.standard_normal((n, n))
         A *= spectral_radius / max(np.abs(np.linalg.eigvals(A)).max(), 1e-12)
         B = rng.standard_normal((n, m))
-        if np.linalg.matrix_rank(control.ctrb(A, B)) == n:
+        if _controllable(A, B):
             return LinearGaussianPlant(
                 A=A, B=B, Q=np.eye(n), R=np.eye(m), W=noise * np.eye(n),
                 x0_mean=np.zeros(n), x0_cov=np.eye(n), gamma=gamma, horizon=horizon,
                 name=f"random-{n}x{m}-seed{seed}",
             )
-    raise RuntimeError("could not draw a controllable (A, B) in 100 tries")  # pragma: no cover
+    raise InvalidPlantError(f"random: no controllable (A, B) of n={n}, m={m} in {RANDOM_TRIES} draws; try another "
+                            "seed")  # pragma: no cover - a Gaussian draw is controllable with probability 1
+
+
+def _controllable(A: np.ndarray, B: np.ndarray) -> bool:
+    """The PBH test: rank [A − λI, B] = n at every eigenvalue λ of A (singular values, relative tolerance).
+
+    Unlike the rank of the controllability matrix [B, AB, …, Aⁿ⁻¹B], whose
+    columns grow like the powers of A and lose rank numerically beyond a few
+    tens of states, each PBH matrix is as well conditioned as the plant.
+    """
+    n = A.shape[0]
+    scale = max(np.linalg.norm(A, 2), np.linalg.norm(B, 2), 1.0)
+    for lam in np.linalg.eigvals(A):
+        sv = np.linalg.svd(np.hstack([A - lam * np.eye(n), B]), compute_uv=False)
+        if sv[n - 1] <= 1e-10 * scale:
+            return False
+    return True

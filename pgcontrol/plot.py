@@ -18,23 +18,69 @@ from .errors import ConfigError
 from .checkpoint import checkpoint_plant, load_checkpoint
 from .files import atomic_write
 
-__all__ = ["load_run", "runs_figure", "plot_runs"]
+__all__ = ["MAX_HISTORY_BYTES", "load_run", "runs_figure", "plot_runs"]
+
+
+MAX_HISTORY_BYTES = 64 * 2**20
+"""Largest ``history.json`` read (64 MiB)."""
+
+
+def _real(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) < 1e300
+
+
+def _check_history(history, where: str, plant) -> list[dict]:
+    """The rows of a ``history.json``, checked: what the figure reads must be numbers of the right shape."""
+    if not isinstance(history, list) or not history:
+        raise ConfigError(f"{where} holds no iterations yet")
+    for i, row in enumerate(history):
+        if not isinstance(row, dict) or not _real(row.get("steps")):
+            raise ConfigError(f"{where}: row {i} must be a table with a number 'steps'; got {str(row)[:80]}")
+        for key in ("gap", "return_mean"):
+            if row.get(key) is not None and not _real(row[key]):
+                raise ConfigError(f"{where}: row {i}: {key!r} must be a number or null; got {str(row[key])[:80]}")
+    if plant is not None and "K" in history[-1]:
+        shape = (plant.m, plant.p if plant.has_output else plant.n)
+        for i, row in enumerate(history):
+            K = row.get("K")
+            ok = isinstance(K, list) and len(K) == shape[0] and all(
+                isinstance(r, list) and len(r) == shape[1] and all(_real(v) for v in r) for r in K)
+            if not ok:
+                raise ConfigError(f"{where}: row {i}: 'K' must be a {shape[0]} x {shape[1]} list of numbers (the "
+                                  f"plant's gain shape); got {str(K)[:80]}")
+    return history
 
 
 def load_run(path) -> dict:
-    """A run folder's ``history.json`` (and its plant, if any) as ``{"name", "history", "plant"}``."""
+    """A run folder's ``history.json`` (and its plant, if any) as ``{"name", "history", "plant"}``.
+
+    ``history.json`` must be a regular file of at most :data:`MAX_HISTORY_BYTES`
+    whose rows hold numbers where the figure reads them.
+    """
+    import os
+    import stat
+
     path = Path(path)
     hist_file = path / "history.json" if path.is_dir() else path
-    if not hist_file.is_file():
-        raise ConfigError(f"no run at {str(path)!r}: expected a folder with history.json (written by pgcontrol train)")
     try:
-        history = json.loads(hist_file.read_text())
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"{str(hist_file)!r} is not valid JSON ({exc})") from None
-    if not isinstance(history, list) or not history:
-        raise ConfigError(f"{str(hist_file)!r} holds no iterations yet")
+        st = os.stat(hist_file)
+    except OSError:
+        raise ConfigError(f"no run at {str(path)!r}: expected a folder with history.json (written by pgcontrol train)") \
+            from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"{str(hist_file)!r} is not a regular file")
+    if st.st_size > MAX_HISTORY_BYTES:
+        raise ConfigError(f"{str(hist_file)!r} is {st.st_size} bytes; at most {MAX_HISTORY_BYTES} are read")
+    try:
+        history = json.loads(hist_file.read_bytes()[:MAX_HISTORY_BYTES])
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError, or an integer too long to convert
+        raise ConfigError(f"{str(hist_file)!r} is not valid JSON ({(str(exc).splitlines() or [''])[0][:200]})") \
+            from None
+    except RecursionError:
+        raise ConfigError(f"{str(hist_file)!r} nests its values too deeply") from None
     ckpt_file = hist_file.parent / "checkpoint.pt"
-    plant = checkpoint_plant(load_checkpoint(ckpt_file)) if ckpt_file.exists() else None
+    plant = checkpoint_plant(load_checkpoint(ckpt_file)) if os.path.lexists(ckpt_file) else None
+    history = _check_history(history, repr(str(hist_file)), plant)
     return {"name": hist_file.parent.name, "history": history, "plant": plant}
 
 

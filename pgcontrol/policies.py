@@ -67,6 +67,10 @@ __all__ = [
     "LinearGaussianPolicy",
     "MLPGaussianPolicy",
     "make_policy",
+    "spec_parameters",
+    "MAX_WIDTH",
+    "MAX_LAYERS",
+    "MAX_PARAMETERS",
     "policy_from_spec",
     "build_policy",
     "default_initial_gain",
@@ -74,6 +78,14 @@ __all__ = [
 
 
 # --------------------------------------------------------------------- helpers
+
+
+MAX_WIDTH = 4096
+"""Widest hidden layer a policy may have (a 4096 x 4096 float64 layer is 134 MB)."""
+MAX_LAYERS = 16
+"""Most hidden layers a policy may have."""
+MAX_PARAMETERS = 2**27
+"""Most parameters (mean network's weights and biases) a policy may have: 1 GiB in float64."""
 
 
 def _check_dim(name: str, value) -> int:
@@ -108,7 +120,40 @@ def _check_hidden(hidden) -> tuple[int, ...]:
     for h in hidden:
         if isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1:
             raise PolicyError(f"hidden must be a tuple of integers >= 1 such as (64, 64); got {hidden!r}")
+        if h > MAX_WIDTH:
+            raise PolicyError(f"hidden layer widths must be at most {MAX_WIDTH} (MAX_WIDTH); got {hidden!r}")
+    if len(hidden) > MAX_LAYERS:
+        raise PolicyError(f"hidden must have at most {MAX_LAYERS} layers (MAX_LAYERS); got {len(hidden)}")
     return tuple(int(h) for h in hidden)
+
+
+def spec_parameters(spec: dict) -> int:
+    """Weights and biases of the mean of the policy a spec describes (``m·n`` for a linear policy), checked first.
+
+    Computed from the spec alone, before anything is allocated: a checkpoint's
+    spec is compared with the tensors it holds (:func:`policy_from_spec`'s ``max_parameters``).
+
+    Raises
+    ------
+    PolicyError
+        If the spec is malformed, or declares more than :data:`MAX_PARAMETERS`,
+        :data:`MAX_WIDTH` or :data:`MAX_LAYERS`.
+    """
+    if not isinstance(spec, dict) or "kind" not in spec:
+        raise PolicyError(f"a policy spec must be a dict with a 'kind' entry; got {str(spec)[:200]}")
+    try:
+        n, m = _check_dim("obs_dim", spec["obs_dim"]), _check_dim("act_dim", spec["act_dim"])
+    except KeyError as exc:
+        raise PolicyError(f"policy spec lacks {exc.args[0]!r}") from None
+    if spec["kind"] == "mlp":
+        widths = [n, *_check_hidden(spec.get("hidden", (64, 64))), m]
+        count = sum(a * b + b for a, b in zip(widths, widths[1:]))
+    else:
+        count = n * m
+    if count > MAX_PARAMETERS:
+        raise PolicyError(f"a policy of obs_dim {n}, act_dim {m} would have {count} parameters; at most "
+                          f"{MAX_PARAMETERS} (MAX_PARAMETERS)")
+    return count
 
 
 def _to_numpy(name: str, value) -> np.ndarray:
@@ -609,33 +654,40 @@ def make_policy(kind: str, obs_dim: int, act_dim: int, **kw) -> _GaussianPolicy:
     kinds = {"linear": LinearGaussianPolicy, "mlp": MLPGaussianPolicy}
     if kind not in kinds:
         raise PolicyError(f"unknown policy kind {kind!r}; expected one of {sorted(kinds)}")
+    spec_parameters({"kind": kind, "obs_dim": obs_dim, "act_dim": act_dim, "hidden": kw.get("hidden") or (64, 64)})
     try:
         return kinds[kind](obs_dim, act_dim, **kw)
     except TypeError as exc:  # an unexpected keyword
         raise PolicyError(f"bad arguments for a {kind!r} policy: {exc}") from None
 
 
-def policy_from_spec(spec: dict) -> _GaussianPolicy:
+def policy_from_spec(spec: dict, *, max_parameters: int | None = None) -> _GaussianPolicy:
     """Rebuild a policy (architecture only) from its :meth:`spec` dict.
 
     ``{"kind": "linear" | "mlp", "obs_dim", "act_dim", ...}``; the remaining
     keys are constructor arguments (``dtype`` as a name such as
     ``"float64"``). The parameters are freshly initialised: load the trained
-    values with ``policy.load_state_dict(state)``.
+    values with ``policy.load_state_dict(state)``. The size the spec
+    declares is checked before anything is built (:func:`spec_parameters`),
+    against ``max_parameters`` too when given (a checkpoint passes the number
+    of values its tensors hold).
 
     Raises
     ------
     PolicyError
-        If ``spec`` is not such a dict or names an unknown kind, dtype or argument.
+        If ``spec`` is not such a dict, names an unknown kind, dtype or
+        argument, or declares more parameters than allowed.
     """
-    if not isinstance(spec, dict) or "kind" not in spec:
-        raise PolicyError(f"a policy spec must be a dict with a 'kind' entry; got {spec!r}")
+    count = spec_parameters(spec)
+    if max_parameters is not None and count > max_parameters:
+        raise PolicyError(f"the policy spec declares {count} parameters but only {max_parameters} values are given "
+                          "for them")
     kw = dict(spec)
     kind = kw.pop("kind")
     try:
         obs_dim, act_dim = kw.pop("obs_dim"), kw.pop("act_dim")
     except KeyError as exc:
-        raise PolicyError(f"policy spec {spec!r} lacks {exc.args[0]!r}") from None
+        raise PolicyError(f"policy spec {str(spec)[:200]} lacks {exc.args[0]!r}") from None
     if "dtype" in kw:
         name = str(kw["dtype"]).removeprefix("torch.")
         dtype = getattr(torch, name, None)

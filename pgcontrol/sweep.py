@@ -48,7 +48,7 @@ import numpy as np
 from .errors import ConfigError, TrainingDiverged
 from .files import atomic_write
 
-__all__ = ["RunSpec", "TaskSpec", "grid", "grid_from_toml", "code_fingerprint", "run_one", "run_sweep",
+__all__ = ["MAX_RUNS", "RunSpec", "TaskSpec", "grid", "grid_from_toml", "code_fingerprint", "run_one", "run_sweep",
            "failures", "summary_table"]
 
 
@@ -86,8 +86,9 @@ class RunSpec:
     def folder(self) -> str:
         """``<algo>-<env>-seed<S>-<10 hex digits of the specification's hash>``."""
         digest = hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:10]
-        env = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.env)
-        return f"{self.algo}-{env}-seed{self.seed}-{digest}"
+        algo, env = ("".join(c if c.isalnum() or c in "-_." and i else "_" for i, c in enumerate(str(v)[:64]))
+                     for v in (self.algo, self.env))  # never a path: no separator, no leading dot
+        return f"{algo}-{env}-seed{self.seed}-{digest}"
 
     @property
     def setting(self) -> str:
@@ -147,42 +148,131 @@ def spec_from_dict(d: dict):
     return RunSpec(**{**d, "overrides": tuple(sorted(d["overrides"].items()))})
 
 
-def grid(algo, env, seeds, *, config: dict | None = None, steps: int | None = None, policy: str | None = None):
+MAX_RUNS = 10_000
+"""Largest grid built without ``max_runs`` (``--max-runs``): a larger one is refused before it is built."""
+MAX_SWEEP_FILE_BYTES = 2**20
+"""Largest sweep file read (1 MiB)."""
+_SCALARS = (str, int, float, bool)
+
+
+def _as_list(name: str, value) -> list:
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if not values:
+        raise ConfigError(f"sweep: {name} is an empty list; give at least one value")
+    return values
+
+
+def _check_value(key: str, value):
+    """A config value of a grid: a number, string or boolean, or a list of them (kept as a tuple: ``hidden``)."""
+    if isinstance(value, _SCALARS) and not (isinstance(value, float) and not math.isfinite(value)):
+        return value
+    if isinstance(value, (list, tuple)) and len(value) <= 1024 and all(
+            isinstance(v, _SCALARS) and not (isinstance(v, float) and not math.isfinite(v)) for v in value):
+        return tuple(value)
+    raise ConfigError(f"sweep: config.{key} values must be finite numbers, strings, booleans or lists of them "
+                      f"(a list of lists is a dimension: hidden = [[64, 64], [256, 256]]); got {str(value)[:120]}")
+
+
+def _check_seeds(seeds) -> list[int]:
+    seeds = _as_list("seeds", seeds)
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= s < 2**63:
+            raise ConfigError(f"sweep: seeds must be non-negative integers (below 2**63); got {repr(s)[:80]}")
+    dup = sorted({int(s) for s in seeds if seeds.count(s) > 1})
+    if dup:
+        raise ConfigError(f"sweep: seed {dup[0]} is listed more than once; each seed must be distinct (a repeated "
+                          "seed would repeat a run and count it twice in the medians)")
+    return [int(s) for s in seeds]
+
+
+def grid(algo, env, seeds, *, config: dict | None = None, steps: int | None = None, policy: str | None = None,
+         max_runs: int = MAX_RUNS, env_modules=()):
     """The product of the listed values: ``algo``, ``env``, ``seeds`` and each ``config`` entry may be a list.
 
     A value that is itself a list (``hidden = [[64, 64], [256, 256]]``, two
-    values) is kept as a tuple.
+    values) is kept as a tuple. Every value is checked before the grid is
+    built: algorithms by name, environments by :func:`pgcontrol.envs.check_env_name`
+    (a ``"module:EnvId"`` name imports nothing unless ``env_modules`` names
+    the module), seeds non-negative integers without repeats, and the number
+    of runs at most ``max_runs`` (default :data:`MAX_RUNS`).
+
+    Raises
+    ------
+    ConfigError
+        For any value of the wrong type or range, a repeated run, or a grid
+        larger than ``max_runs``.
     """
-    as_list = lambda v: list(v) if isinstance(v, (list, tuple)) else [v]  # noqa: E731
-    frozen = lambda v: tuple(v) if isinstance(v, list) else v  # noqa: E731  (specs are hashable)
-    config = config or {}
+    from .algos import get_algorithm
+    from .envs import check_env_name
+
+    if isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1:
+        raise ConfigError(f"max_runs must be a positive integer; got {max_runs!r}")
+    if config is None:
+        config = {}
+    if not isinstance(config, dict):
+        raise ConfigError(f"sweep: config must be a table of Config fields; got {type(config).__name__}")
+    algos, envs, seeds = _as_list("algo", algo), _as_list("env", env), _check_seeds(seeds)
     keys = sorted(config)
+    dims = {k: _as_list(f"config.{k}", config[k]) for k in keys}
+    size = len(algos) * len(envs) * len(seeds) * math.prod(len(v) for v in dims.values())
+    if size > max_runs:
+        raise ConfigError(f"sweep: the grid has {size} runs, more than {max_runs} (raise the limit with --max-runs, "
+                          "or max_runs in Python)")
+    for a in algos:
+        get_algorithm(a)  # an unknown name (or a path such as '../x') is refused here
+    for e in envs:
+        check_env_name(e, env_modules=env_modules)
+    for k in keys:
+        dims[k] = [_check_value(k, v) for v in dims[k]]
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ConfigError(f"sweep: steps must be a positive integer (an environment-step budget); got {steps!r}")
+    if policy not in (None, "linear", "mlp"):
+        raise ConfigError(f"sweep: policy must be 'linear' or 'mlp'; got {str(policy)[:80]!r}")
     specs = []
-    for a, e, *values in itertools.product(as_list(algo), as_list(env), *(as_list(config[k]) for k in keys)):
-        for s in as_list(seeds):
-            specs.append(RunSpec(a, e, tuple(zip(keys, map(frozen, values))), int(s), steps, policy))
+    for a, e, *values in itertools.product(algos, envs, *(dims[k] for k in keys)):
+        for s in seeds:
+            specs.append(RunSpec(a, e, tuple(zip(keys, values)), s, steps, policy))
+    if len(set(specs)) != len(specs):
+        dup = next(sp for i, sp in enumerate(specs) if sp in specs[:i])
+        raise ConfigError(f"sweep: the run {dup.setting}, seed {dup.seed} is listed more than once")
     return specs
 
 
-def grid_from_toml(path) -> list[RunSpec]:
+def grid_from_toml(path, *, max_runs: int = MAX_RUNS, env_modules=()) -> list[RunSpec]:
     """A grid from a TOML file: ``algo``, ``env``, ``seeds`` (or ``seed``), ``steps``, ``policy`` and a ``[config]``
-    table; every list is a dimension of the grid (as Ray Tune's ``grid_search`` or hydra's multirun)."""
+    table; every list is a dimension of the grid (as Ray Tune's ``grid_search`` or hydra's multirun).
+
+    The file must be a regular file of at most :data:`MAX_SWEEP_FILE_BYTES`;
+    its values are checked by :func:`grid`.
+    """
+    import stat
     import tomllib
 
     p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"sweep file {str(path)!r} does not exist")
     try:
-        t = tomllib.loads(p.read_text())
+        st = os.stat(p)
+    except OSError:
+        raise ConfigError(f"sweep file {str(path)!r} does not exist") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ConfigError(f"sweep file {str(path)!r} is not a regular file")
+    if st.st_size > MAX_SWEEP_FILE_BYTES:
+        raise ConfigError(f"sweep file {str(path)!r} is {st.st_size} bytes; at most {MAX_SWEEP_FILE_BYTES}")
+    try:
+        t = tomllib.loads(p.read_bytes()[:MAX_SWEEP_FILE_BYTES].decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"sweep file {str(path)!r} is not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"sweep file {str(path)!r} is not valid TOML ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"sweep file {str(path)!r} nests its arrays or tables too deeply") from None
     known = {"algo", "env", "seeds", "seed", "steps", "policy", "config"}
     unknown = sorted(set(t) - known)
     if unknown or "algo" not in t or "env" not in t:
         raise ConfigError(f"sweep file {str(path)!r}: expected keys algo, env, seeds (or seed), steps, policy and a "
-                          f"[config] table; " + (f"unknown: {', '.join(unknown)}" if unknown else "algo and env are required"))
+                          f"[config] table; " + (f"unknown: {', '.join(unknown)[:200]}" if unknown
+                                                 else "algo and env are required"))
     return grid(t["algo"], t["env"], t.get("seeds", t.get("seed", 0)), config=t.get("config"), steps=t.get("steps"),
-                policy=t.get("policy"))
+                policy=t.get("policy"), max_runs=max_runs, env_modules=env_modules)
 
 
 def _result(spec, status: str, history=None, error=None, seconds=0.0, output=None) -> dict:
@@ -230,13 +320,32 @@ def code_fingerprint() -> str:
 def _finished(spec, root: Path) -> dict | None:
     """The result of a finished run of ``spec`` under the current code, or None."""
     folder = Path(root) / spec.folder
-    if not (folder / "result.json").is_file():
+    if not (folder / "result.json").is_file() or (folder / "result.json").stat().st_size > 64 * 2**20:
         return None
-    done = _read_result(folder)
-    return done if done.get("code") == code_fingerprint() else None
+    try:
+        done = _read_result(folder)
+    except (OSError, ValueError, RecursionError):  # damaged: run it again
+        return None
+    if not isinstance(done, dict) or done.get("code") != code_fingerprint():
+        return None
+    number = lambda v: v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))  # noqa: E731
+    same_spec = done.get("spec") == _decode(json.loads(json.dumps(_encode(spec.as_dict()))))
+    if not (same_spec and done.get("status") in ("ok", "diverged", "failed")
+            and isinstance(done.get("seconds"), (int, float))
+            and all(number(done.get(k)) for k in ("gap", "gain_error", "return_mean", "steps"))):
+        return None  # not this run's result, or damaged: run it again
+    return done
 
 
-def run_one(spec, root: str | Path) -> dict:
+def _inside(root: Path, folder: str) -> Path:
+    """``root / folder``, refused unless it is a direct child of ``root`` (names come from sweep files)."""
+    path = root / folder
+    if not folder or folder.startswith(".") or "/" in folder or "\\" in folder or path.resolve().parent != root.resolve():
+        raise ConfigError(f"a run's folder name {folder[:120]!r} would leave the sweep's folder {str(root)!r}")
+    return path
+
+
+def run_one(spec, root: str | Path, *, env_modules=()) -> dict:
     """Run one :class:`RunSpec` (train) or :class:`TaskSpec` into ``root/<spec.folder>``, or read it back if done.
 
     The run happens in a temporary folder that is renamed when it is
@@ -244,7 +353,7 @@ def run_one(spec, root: str | Path) -> dict:
     is reused if the code is unchanged (:func:`code_fingerprint`).
     """
     root = Path(root)
-    final = root / spec.folder
+    final = _inside(root, spec.folder)
     done = _finished(spec, root)
     if done is not None:
         return done
@@ -256,7 +365,7 @@ def run_one(spec, root: str | Path) -> dict:
         output = spec.function()(**dict(spec.kwargs), seed=spec.seed)
         result = _result(spec, "ok", output=output, seconds=time.perf_counter() - t0)
     else:
-        result = _train(spec, tmp, t0)
+        result = _train(spec, tmp, t0, env_modules)
     atomic_write(tmp / "result.json", json.dumps(_encode(result), indent=1, allow_nan=False) + "\n")
     if final.exists():
         shutil.rmtree(final)
@@ -264,7 +373,7 @@ def run_one(spec, root: str | Path) -> dict:
     return _read_result(final)  # what a rerun reads back: the same numbers either way
 
 
-def _train(spec: RunSpec, out: Path, t0: float) -> dict:
+def _train(spec: RunSpec, out: Path, t0: float, env_modules=()) -> dict:
     from .config import resolve_config  # local: keeps `pgcontrol.sweep` (and the CLI) light until a run starts
     from .train import train
 
@@ -272,7 +381,7 @@ def _train(spec: RunSpec, out: Path, t0: float) -> dict:
         config, _ = resolve_config(spec.algo, spec.env, dict(spec.overrides), source=spec.setting)
         history = train(spec.algo, spec.env, config=config, seed=spec.seed, out_dir=out, progress=False,
                         policy_kind=spec.policy or ("linear" if _is_plant(spec.env) else "mlp"),
-                        max_steps=spec.steps, checkpoint_every=max(1, config.iterations))
+                        max_steps=spec.steps, checkpoint_every=max(1, config.iterations), env_modules=env_modules)
         return _result(spec, "ok", history, seconds=time.perf_counter() - t0)
     except TrainingDiverged as exc:
         return _result(spec, "diverged", error=str(exc), seconds=time.perf_counter() - t0)
@@ -284,14 +393,14 @@ def _is_plant(env: str) -> bool:
     return env in names()
 
 
-def _run_safely(spec: RunSpec, root: str) -> dict:
+def _run_safely(spec: RunSpec, root: str, env_modules=()) -> dict:
     """The worker's entry point: an exception becomes a failed result (one line), never a crashed sweep."""
     import torch
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a run's numbers never depend on the worker's core count
     try:
-        return run_one(spec, root)
+        return run_one(spec, root, env_modules=env_modules)
     except Exception as exc:  # noqa: BLE001 - isolate the run: report and go on
         msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         return _result(spec, "failed", error=f"{type(exc).__name__}: {msg}", seconds=0.0) | {
@@ -309,7 +418,7 @@ def failures(results: list[dict]) -> str | None:
 
 
 def run_sweep(specs, root, *, workers: int | None = None, ray: str | None = None, retries: int = 0,
-              progress: bool = True) -> list[dict]:
+              progress: bool = True, env_modules=()) -> list[dict]:
     """Run every specification (skipping finished ones); returns the results in the order of ``specs``.
 
     Parameters
@@ -321,6 +430,8 @@ def run_sweep(specs, root, *, workers: int | None = None, ray: str | None = None
         ``"auto"`` or an address joins a cluster.
     retries : int
         Tries again a run that failed (raised, or its worker died), up to this many times.
+    env_modules : iterable of str
+        Modules that a Gymnasium ``"module:EnvId"`` name may import (:func:`pgcontrol.envs.check_env_name`).
     """
     specs = list(specs)
     root = Path(root)
@@ -344,14 +455,14 @@ def run_sweep(specs, root, *, workers: int | None = None, ray: str | None = None
         if not pending:
             break
         if ray is not None:
-            got = _run_ray(specs, pending, root, ray, bar)
+            got = _run_ray(specs, pending, root, ray, bar, env_modules)
         elif workers == 1:
             got = {}
             for k, i in enumerate(pending):
-                got[i] = _run_safely(specs[i], str(root))
+                got[i] = _run_safely(specs[i], str(root), env_modules)
                 _tick(bar, got[i], running=int(k + 1 < len(pending)))
         else:
-            got = _run_pool(specs, pending, root, workers, bar)
+            got = _run_pool(specs, pending, root, workers, bar, env_modules)
         results.update(got)
         pending = [i for i in pending if results[i]["status"] == "failed"]
         if pending and attempt < retries and bar is not None:
@@ -380,14 +491,14 @@ def _tick(bar, result, running: int = 0):
     bar.update(1)
 
 
-def _run_pool(specs, pending, root, workers, bar) -> dict:
+def _run_pool(specs, pending, root, workers, bar, env_modules=()) -> dict:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
     got = {}
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_run_safely, specs[i], str(root)): i for i in pending}
+        futures = {pool.submit(_run_safely, specs[i], str(root), tuple(env_modules)): i for i in pending}
         for fut in as_completed(futures):
             i = futures[fut]
             try:
@@ -398,7 +509,7 @@ def _run_pool(specs, pending, root, workers, bar) -> dict:
     return got
 
 
-def _run_ray(specs, pending, root, address, bar) -> dict:
+def _run_ray(specs, pending, root, address, bar, env_modules=()) -> dict:
     try:
         import ray as _ray
     except ImportError:
@@ -406,7 +517,7 @@ def _run_ray(specs, pending, root, address, bar) -> dict:
     if not _ray.is_initialized():
         _ray.init(address=address or None, ignore_reinit_error=True, log_to_driver=False)
     task = _ray.remote(num_cpus=1, max_retries=0)(_run_safely)
-    refs = {task.remote(specs[i], str(Path(root).resolve())): i for i in pending}
+    refs = {task.remote(specs[i], str(Path(root).resolve()), tuple(env_modules)): i for i in pending}
     got = {}
     remaining = list(refs)
     while remaining:

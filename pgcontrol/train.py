@@ -50,8 +50,8 @@ from threadpoolctl import threadpool_limits
 
 from . import lqr
 from .algos import get_algorithm
-from .checkpoint import (atomic_write, load_checkpoint, normaliser_state, remove_stale_temporaries, restore_run,
-                         save_run)
+from .checkpoint import (atomic_write, load_checkpoint, normaliser_state, read_timing, remove_stale_temporaries,
+                         restore_run, save_run)
 from .config import check_run_settings, resolve_config, resolve_device, set_threads
 from .envs import find_plant, is_plant, make_vec_env, wrapper_options
 from .errors import ConfigError, TrainingDiverged
@@ -83,7 +83,8 @@ def _lq_row(plant, policy) -> dict:
 
 def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", out_dir=None, resume=False,
           progress: bool = True, policy_kind: str = "linear", checkpoint_every: int = 10, critic=None,
-          max_steps: int | None = None, threads: int | None = None, overrides: dict | None = None, callback=None):
+          max_steps: int | None = None, threads: int | None = None, overrides: dict | None = None, callback=None,
+          env_modules=()):
     """Train a policy with one of the learners.
 
     Parameters
@@ -118,6 +119,9 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
         first history row after the resume point.
     callback : callable, optional
         Called with each iteration's metrics row (e.g. a TensorBoard logger, :mod:`pgcontrol.tensorboard`).
+    env_modules : iterable of str
+        Modules that a Gymnasium ``"module:EnvId"`` name may import
+        (:func:`pgcontrol.envs.check_env_name`); by default none is imported.
 
     Returns
     -------
@@ -130,23 +134,30 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
         with threadpool_limits(limits=n, user_api="blas"):
             return _train(algo, env, policy, config, seed=seed, device=device, out_dir=out_dir, resume=resume,
                           progress=progress, policy_kind=policy_kind, checkpoint_every=checkpoint_every,
-                          critic=critic, max_steps=max_steps, overrides=overrides, callback=callback)
+                          critic=critic, max_steps=max_steps, overrides=overrides, callback=callback,
+                          env_modules=env_modules)
     finally:
         torch.set_num_threads(previous_threads)
 
 
 def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress, policy_kind, checkpoint_every,
-           critic, max_steps, overrides, callback):
+           critic, max_steps, overrides, callback, env_modules):
     Algo, algo_name = get_algorithm(algo)
     config = resolve_config(algo, env)[0] if config is None else config  # the preset, or the defaults
     if not isinstance(config, Algo.Config):
         raise ConfigError(f"config for {algo_name!r} must be a {Algo.Config.__name__}, got {type(config).__name__}")
     check_run_settings(seed=seed, checkpoint_every=checkpoint_every, max_steps=max_steps)
+    if out_dir is not None:
+        if not isinstance(out_dir, (str, Path)):
+            raise ConfigError(f"out_dir must be a folder path or None; got {type(out_dir).__name__}")
+        if Path(out_dir).exists() and not Path(out_dir).is_dir():
+            raise ConfigError(f"out_dir {str(out_dir)!r} exists and is not a folder; give a folder for the run's files")
     dev = resolve_device(device)
     torch.manual_seed(seed)
     gamma_env = make_plant(env).gamma if is_plant(env) else None
     gamma = config.gamma if config.gamma is not None else (gamma_env if gamma_env is not None else 0.99)
-    vec = make_vec_env(env, config.num_envs, device=dev, gamma=gamma, **wrapper_options(config))
+    vec = make_vec_env(env, config.num_envs, device=dev, gamma=gamma, env_modules=env_modules,
+                       **wrapper_options(config))
     plant = find_plant(vec)
     obs_dim = int(np.prod(vec.single_observation_space.shape))
     act_dim = int(np.prod(vec.single_action_space.shape))
@@ -173,6 +184,7 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
         atomic_write(out / "checkpoint.prev.pt", (out / "checkpoint.pt").read_bytes())
         history, start = ckpt["history"], ckpt["iteration"] + 1
         last_saved = ckpt["iteration"]
+        timing = read_timing(out / "timing.csv", before=start)  # the rows of the run so far
 
     def save(it):
         nonlocal last_saved

@@ -245,7 +245,7 @@ def test_input_errors_in_a_subprocess(tmp_path):
 def test_input_errors(tmp_path, npg_run, capsys):
     bad = tmp_path / "bad.json"
     cases = [
-        ('{"lr": "fast"}', "VPGConfig.lr must be a number; got 'fast'"),
+        ('{"lr": "fast"}', "VPGConfig.lr must be a finite number; got 'fast'"),
         ('{"num_envs": 2.5}', "VPGConfig.num_envs must be an integer; got 2.5"),
         ('{"num_envs": 0}', "num_envs must be a positive integer"),
         ('{"estimator": "magic"}', "estimator must be"),

@@ -21,7 +21,7 @@ import torch
 
 from ..errors import ConfigError
 from ..critics import MLPValue, QuadraticValue
-from ..policies import ACTIVATIONS
+from ..policies import ACTIVATIONS, MAX_LAYERS, MAX_WIDTH
 
 
 MAX_ENVS = 2**24
@@ -89,6 +89,9 @@ class CommonConfig:
         if not isinstance(self.hidden, tuple) or any(isinstance(h, bool) or not isinstance(h, int) or h < 1
                                                      for h in self.hidden):
             self._fail("hidden", "a tuple of layer widths >= 1 such as (64, 64)", self.hidden)
+        if len(self.hidden) > MAX_LAYERS or any(h > MAX_WIDTH for h in self.hidden):
+            self._fail("hidden", f"at most {MAX_LAYERS} layers (MAX_LAYERS) of at most {MAX_WIDTH} units (MAX_WIDTH)",
+                       self.hidden)
         self._choice("activation", tuple(ACTIVATIONS))
         self._positive("normalize_clip", optional=True)
         if self.normalize_clip is not None and not (self.normalize_obs or self.normalize_reward):
@@ -103,6 +106,8 @@ class CommonConfig:
             raise ConfigError(f"{type(self).__name__}.gamma must lie in (0, 1] (or be None: the plant's); "
                               f"got {self.gamma!r}")
         for name, v in vars(self).items():
+            if isinstance(v, float) and not math.isfinite(v):
+                self._fail(name, "a finite number", v)
             if name.endswith(("lr", "_coef")) and isinstance(v, (int, float)) and v < 0:
                 self._fail(name, ">= 0", v)
 
