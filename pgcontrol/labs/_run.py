@@ -55,6 +55,9 @@ def run_lab(lab: Lab, sub: Submission, *, seed: int | None = None, only: str | N
                 res = ItemResult(item.id, item.title, 0, item.points, False, str(exc))
             except MemoryError:
                 res = ItemResult(item.id, item.title, 0, item.points, False, "ran out of memory")
+            except Exception as exc:  # noqa: BLE001 (an answer the item could not use fails the item, no more)
+                res = ItemResult(item.id, item.title, 0, item.points, False,
+                                 f"the answer could not be checked: {type(exc).__name__}: {str(exc)[:300]}")
             res.seconds = round(time.perf_counter() - t0, 3)
             report.items.append(res)
             if on_item is not None:
