@@ -44,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -547,7 +547,8 @@ def safe_scan(code: str) -> list[str]:
 
 
 def check_isolated(lab: Lab, path, *, seed: int | None = None, only: str | None = None,
-                   limits: Limits = Limits(), label: str | None = None, namespaces: bool = True) -> Report:
+                   limits: Limits = Limits(), label: str | None = None, namespaces: bool = True,
+                   hide_extra=()) -> Report:
     """Check the submission file ``path`` with the submission in its own process (module docstring).
 
     Never raises for a bad submission: what went wrong is ``report.error``
@@ -564,7 +565,7 @@ def check_isolated(lab: Lab, path, *, seed: int | None = None, only: str | None 
     flags = safe_scan(code)
     name = f"lab{lab.number}.py"
     proc = StudentProcess(code, name, limits, preload=_preload(code), namespaces=namespaces,
-                          hide=[path.resolve().parent])
+                          hide=[path.resolve().parent, *hide_extra])
     sub = RemoteSubmission(proc, source, code)
     try:
         try:

@@ -1,59 +1,54 @@
-"""Drivers that run the student's functions in an experiment (the handouts' figures, and the checker).
+"""Drivers that run the student's functions in an experiment: what the handouts' figures call.
 
 The student may import this module (``from pgcontrol.labs import drivers``):
-it runs *their* functions, it does not implement them.
+it runs *their* functions, it does not implement them, and it exposes only
+the functions below, the record of a run and the constants of lab 4. Its
+internals live in a private module that a submission being graded may not
+import: there, calling a driver fails with that refusal (figures are not
+drawn while grading).
 
-* :func:`policy_gradient_run` — lab 4: natural (or vanilla) policy gradient on
-  ``scalar-lqg`` with the slides' policy u ~ N(kx, σ²), driven by the
-  student's ``sample_fisher`` and ``natural_step``;
+* :func:`policy_gradient_run`, :func:`exact_vanilla_path`, :func:`k_star` — lab 4:
+  natural (or vanilla) policy gradient on ``scalar-lqg`` with the slides'
+  policy u ~ N(kx, σ²), driven by the student's ``sample_fisher`` and
+  ``natural_step``; each run is a :class:`PGRun`, the record
+  :mod:`pgcontrol.reproduce.plateau` also uses;
 * :func:`variance_vs_rollouts` — lab 2: the spread of the student's three
   REINFORCE estimators against the number of rollouts M;
-* :func:`observer_controller_cost`, :func:`output_feedback_comparison` — lab 6:
+* :func:`output_feedback_comparison`, :func:`observer_controller_cost` — lab 6:
   Monte Carlo cost of the LQR gain on a state estimate built with the
   student's Kalman predictor gain, against the best static output gain.
 """
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-
-from .. import lqr, plants, sim
-from ._core import torch_threads
-
-
-def _one_thread(f):
-    """Run ``f`` with torch on one thread (tiny tensors; see :func:`pgcontrol.labs._core.torch_threads`)."""
-    @functools.wraps(f)
-    def wrapper(*args, **kwargs):
-        with torch_threads(1):
-            return f(*args, **kwargs)
-    return wrapper
 
 __all__ = ["PGRun", "policy_gradient_run", "exact_vanilla_path", "k_star", "variance_vs_rollouts",
-           "observer_controller_cost", "observer_controller_trajectory", "output_feedback_comparison"]
+           "observer_controller_cost", "output_feedback_comparison",
+           "K_START", "SIGMA_START", "SIGMA_FLOOR", "ROLLOUTS", "TOL"]
 
 #: the Peters & Schaal start, std floor and budget of lab 4 (see pgcontrol.reproduce.plateau)
 K_START, SIGMA_START, SIGMA_FLOOR, ROLLOUTS = -0.2, 0.1, 1e-3, 5
 TOL = 0.01
 
 
-def k_star(plant=None) -> float:
-    """The optimal slope k* = −K* of the (infinite-horizon discounted) ``scalar-lqg`` (−0.90755)."""
-    p = plants.make("scalar-lqg") if plant is None else plant
-    return -float(lqr.optimal_gain(p)[0][0, 0])
-
-
-@dataclass
+@dataclass(frozen=True)
 class PGRun:
-    """One run: the iterates (``k[0]``, ``sigma[0]`` is the start) and whether it diverged."""
+    """One policy-gradient run on ``scalar-lqg``: the iterates (``k[0]``, ``sigma[0]`` is the start), and whether it diverged.
+
+    The record of lab 4's driver and of :mod:`pgcontrol.reproduce.plateau`.
+    """
 
     k: np.ndarray
     sigma: np.ndarray
     diverged: bool
+
+    @property
+    def std(self) -> np.ndarray:
+        """The same as :attr:`sigma` (the learners' name for the exploration std)."""
+        return self.sigma
 
     def reached(self, k_opt: float, tol: float = TOL) -> int | None:
         """First update after which |k − k*|/|k*| < tol, or None."""
@@ -61,163 +56,68 @@ class PGRun:
         return int(hit[0]) if hit.size else None
 
 
-def _scores_and_gradient(x, u, r, k, sigma, gamma):
-    """Per-step scores ((M·T, 2), θ = (k, σ)) and the reward-to-go + leave-one-out-baseline gradient (3.19), (4.8)."""
-    M, T = r.shape
-    e = u - k * x
-    sk, ss = e * x / sigma**2, (e**2 - sigma**2) / sigma**3
-    disc = gamma ** np.arange(T)
-    G = np.flip(np.cumsum(np.flip(r * disc, 1), 1), 1) / disc  # Σ_{j≥t} γ^(j−t) r_j
-    psi = disc * (G - (G.sum(0, keepdims=True) - G) / (M - 1))
-    g = np.array([(sk * psi).sum(1).mean(), (ss * psi).sum(1).mean()])
-    return np.stack([sk.ravel(), ss.ravel()], 1), g
+def k_star(plant=None) -> float:
+    """The optimal slope k* = −K* of the (infinite-horizon discounted) ``scalar-lqg`` (−0.90755)."""
+    from . import _pg
+
+    return _pg.k_star(plant)
 
 
-@_one_thread
 def policy_gradient_run(step, *, updates: int = 40, seed: int = 0, rollouts: int = ROLLOUTS,
                         k0: float = K_START, sigma0: float = SIGMA_START, floor: float = SIGMA_FLOOR,
                         stop_within: float | None = None) -> PGRun:
     """Policy-gradient ascent on ``scalar-lqg`` with u ~ N(kx, σ²), θ = (k, σ).
 
-    Each update simulates ``rollouts`` episodes of T = 50 steps
-    (:func:`pgcontrol.sim.rollout_linear`), estimates the gradient of the
-    return with reward-to-go, γᵗ and the leave-one-out baseline ((3.19),
-    (4.8)), and applies ``θ ← θ + step(g, scores)`` where ``scores`` are the
-    per-step score vectors (M·T, 2); σ is kept ≥ ``floor``.
-
+    Each update simulates ``rollouts`` episodes of T = 50 steps, estimates
+    the gradient of the return with reward-to-go, γᵗ and the leave-one-out
+    baseline ((3.19), (4.8)), and applies ``θ ← θ + step(g, scores)`` where
+    ``scores`` are the per-step score vectors (M·T, 2); σ is kept ≥ ``floor``.
     With ``stop_within=tol`` the run stops as soon as |k − k*|/|k*| < tol.
 
     ``step`` is e.g. ``lambda g, S: natural_step(g, sample_fisher(S), 0.1)``
     (natural PG) or ``lambda g, S: 0.03 * g`` (vanilla PG, (3.22)).
     """
-    p = plants.make("scalar-lqg")
-    gen = torch.Generator().manual_seed(int(seed))
-    k, s = float(k0), float(sigma0)
-    ks, ss = [k], [s]
-    k_opt = k_star(p) if stop_within is not None else None
-    for _ in range(updates):
-        if k_opt is not None and abs(k - k_opt) / abs(k_opt) < stop_within:
-            break
-        ro = sim.rollout_linear(p, [[-k]], s, rollouts, p.horizon, seed=gen)
-        x = ro.states[:-1, :, 0].numpy().T
-        u = ro.actions[:, :, 0].numpy().T
-        r = -ro.costs.numpy().T
-        if bool(ro.diverged.any()):
-            return PGRun(np.array(ks), np.array(ss), True)
-        S, g = _scores_and_gradient(x, u, r, k, s, p.gamma)
-        d = np.asarray(step(g, S), dtype=float).reshape(-1)
-        k, s = k + float(d[0]), max(s + float(d[1]), floor)
-        if not (np.isfinite(k) and np.isfinite(s)) or not np.isfinite(lqr.policy_cost(p, [[-k]], s)):
-            return PGRun(np.array(ks), np.array(ss), True)
-        ks.append(k)
-        ss.append(s)
-    return PGRun(np.array(ks), np.array(ss), False)
+    from . import _pg
+
+    return _pg.policy_gradient_run(step, updates=updates, seed=seed, rollouts=rollouts, k0=k0, sigma0=sigma0,
+                                   floor=floor, stop_within=stop_within)
 
 
 def exact_vanilla_path(alpha: float = 0.03, updates: int = 40) -> PGRun:
-    """Vanilla ascent θ ← θ + α∇(−J) (3.22) with the *exact* gradient (:func:`pgcontrol.lqr.policy_gradient`)."""
-    p = plants.make("scalar-lqg")
-    k, s = K_START, SIGMA_START
-    ks, ss = [k], [s]
-    for _ in range(updates):
-        dK, ds = lqr.policy_gradient(p, [[-k]], s, horizon=p.horizon)
-        k, s = k + alpha * float(dK[0, 0]), max(s - alpha * float(ds[0]), SIGMA_FLOOR)
-        ks.append(k)
-        ss.append(s)
-    return PGRun(np.array(ks), np.array(ss), False)
+    """Vanilla ascent θ ← θ + α∇(−J) (3.22) with the *exact* gradient, from lab 4's start."""
+    from . import _pg
+
+    return _pg.exact_vanilla_path(alpha, updates)
 
 
-@_one_thread
 def variance_vs_rollouts(reinforce_gradient, Ms=(2, 5, 10, 20, 50), batches: int = 200, seed: int = 0,
                          k: float = -0.5, sigma: float = 0.3) -> dict:
     """Standard deviation of the student's estimators of dk over ``batches`` batches of M rollouts, per M.
 
     Returns ``{"M": [...], "total": [...], "rtg": [...], "rtg_baseline": [...], "exact": dk}``.
     """
-    p = plants.make("scalar-lqg")
-    T = p.horizon
-    out = {"M": list(Ms), "total": [], "rtg": [], "rtg_baseline": []}
-    for i, M in enumerate(Ms):
-        ro = sim.rollout_linear(p, [[-k]], sigma, M * batches, T, seed=int(seed) * 1000 + i)
-        x = ro.states[:-1, :, 0].numpy().T.reshape(batches, M, T)
-        u = ro.actions[:, :, 0].numpy().T.reshape(batches, M, T)
-        r = -ro.costs.numpy().T.reshape(batches, M, T)
-        for e in ("total", "rtg", "rtg_baseline"):
-            vals = [float(np.asarray(reinforce_gradient(x[b], u[b], r[b], k, sigma, p.gamma, e)[0]))
-                    for b in range(batches)]
-            out[e].append(float(np.std(vals, ddof=1)))
-    out["exact"] = float(lqr.policy_gradient(p, [[-k]], sigma, horizon=T)[0][0, 0])
-    return out
+    from . import _pg
+
+    return _pg.variance_vs_rollouts(reinforce_gradient, Ms=Ms, batches=batches, seed=seed, k=k, sigma=sigma)
 
 
-@_one_thread
 def observer_controller_cost(L, *, episodes: int = 2000, seed: int = 0, plant="double-integrator-output") -> dict:
     """Monte Carlo T-step cost of the LQR gain acting on the Kalman *predictor* with gain ``L``.
 
-    The controller is :math:`u_t = -K\\hat x_t`, :math:`\\hat x_{t+1} = A\\hat x_t + Bu_t + L(y_t - C\\hat x_t)`,
-    :math:`\\hat x_0 = \\bar x_0`, with K the discounted LQR gain (:func:`pgcontrol.lqr.optimal_gain`);
-    ``episodes`` episodes of the plant's horizon T are simulated at once in torch.
-    Returns ``{"mean", "se", "episodes"}`` of the discounted T-step cost.
+    The controller is u_t = −K x̂_t, x̂_{t+1} = A x̂_t + B u_t + L(y_t − C x̂_t), x̂_0 = x̄_0, with K
+    the discounted LQR gain. Returns ``{"mean", "se", "episodes"}`` of the discounted T-step cost.
     """
-    p = plants.make(plant)
-    K, _ = lqr.optimal_gain(p)
-    L = np.asarray(L, dtype=float).reshape(p.n, p.p)
-    t = sim.plant_tensors(p)
-    g = sim.make_generator(int(seed))
-    N, T = int(episodes), p.horizon
-    kw = dict(dtype=torch.float64, generator=g)
-    Kt, Lt = torch.as_tensor(K.T), torch.as_tensor(L.T)
-    x = t.x0_mean + torch.randn(N, p.n, **kw) @ t.x0_sqrt.T
-    xh = t.x0_mean.expand(N, p.n).clone()
-    total = torch.zeros(N, dtype=torch.float64)
-    disc = 1.0
-    for _ in range(T):
-        y = x @ t.C.T + torch.randn(N, p.p, **kw) @ t.V_sqrt.T
-        u = -(xh @ Kt)
-        total += disc * sim.stage_cost(x, u, t.Q, t.R)
-        xh = xh @ t.A.T + u @ t.B.T + (y - xh @ t.C.T) @ Lt
-        x = x @ t.A.T + u @ t.B.T + torch.randn(N, p.n, **kw) @ t.W_sqrt.T
-        disc *= p.gamma
-    c = total.numpy()
-    return {"mean": float(c.mean()), "se": float(c.std(ddof=1) / np.sqrt(N)), "episodes": N}
+    from . import _pg
+
+    return _pg.observer_controller_cost(L, episodes=episodes, seed=seed, plant=plant)
 
 
-@_one_thread
 def output_feedback_comparison(L, *, episodes: int = 2000, seed: int = 0) -> dict:
     """Lab 6's figure: the student's filter + LQR against the best static output gain on ``double-integrator-output``.
 
-    Returns the exact T-step cost of the best static output gain ``J_static`` (at ``k_static``), the Monte Carlo
-    cost of the controller on the student's predictor gain ``J_filter`` ± ``se_filter``
-    (:func:`observer_controller_cost`), the exact cost of LQR with the full state ``J_lqr``, and one simulated
-    position trajectory under each output-feedback controller (``x_static``, ``x_filter``).
+    Returns ``J_static``, ``k_static``, ``J_filter`` ± ``se_filter``, ``J_lqr`` and one simulated position
+    trajectory under each output-feedback controller (``x_static``, ``x_filter``).
     """
-    from .lab6 import PLANT, static_reference
+    from . import _pg
 
-    p = plants.make(PLANT)
-    K_y, J_static = static_reference()
-    mc = observer_controller_cost(L, episodes=episodes, seed=seed)
-    K, _ = lqr.optimal_gain(p)
-    ro = sim.rollout_linear(p, K_y, 0.0, 1, seed=seed, output_feedback=True)
-    one = observer_controller_trajectory(L, seed=seed)
-    return {"J_static": J_static, "k_static": float(np.ravel(K_y)[0]), "J_filter": mc["mean"], "se_filter": mc["se"],
-            "J_lqr": float(lqr.policy_cost(p, K, 0.0, horizon=p.horizon)),
-            "x_static": ro.states[:, 0, 0].numpy(), "x_filter": one}
-
-
-def observer_controller_trajectory(L, *, seed: int = 0, plant="double-integrator-output") -> np.ndarray:
-    """The position x_0..x_T of one episode under the controller of :func:`observer_controller_cost`."""
-    p = plants.make(plant)
-    K, _ = lqr.optimal_gain(p)
-    L = np.asarray(L, dtype=float).reshape(p.n, p.p)
-    rng = np.random.default_rng(seed)
-    x = p.x0_mean + sim.sqrt_psd(p.x0_cov) @ rng.standard_normal(p.n)
-    xh = p.x0_mean.copy()
-    Wh, Vh = sim.sqrt_psd(p.W), sim.sqrt_psd(p.V)
-    out = [x[0]]
-    for _ in range(p.horizon):
-        y = p.C @ x + Vh @ rng.standard_normal(p.p)
-        u = -K @ xh
-        xh = p.A @ xh + p.B @ u + L @ (y - p.C @ xh)
-        x = p.A @ x + p.B @ u + Wh @ rng.standard_normal(p.n)
-        out.append(x[0])
-    return np.array(out)
+    return _pg.output_feedback_comparison(L, episodes=episodes, seed=seed)
