@@ -35,7 +35,7 @@ FORBIDDEN = (
     "pgcontrol.train", "pgcontrol.evaluate", "pgcontrol.critics", "pgcontrol.labs._pg",
     "pgcontrol.labs.lab1", "pgcontrol.labs.lab2", "pgcontrol.labs.lab3", "pgcontrol.labs.lab4",
     "pgcontrol.labs.lab5", "pgcontrol.labs.lab6", "pgcontrol.labs.grader", "pgcontrol.labs._isolate",
-    "pgcontrol.labs.autograder", "ctypes", "_ctypes",
+    "pgcontrol.labs.autograder", "ctypes", "_ctypes", "_posixsubprocess", "_xxsubinterpreters",
 )
 #: audit events refused outright
 _REFUSED_EVENTS = frozenset({
@@ -125,6 +125,12 @@ def install(folder: str, package: str, hidden=()) -> None:
                 refuse(f"import of {name}", ImportError)
             return None
 
+    def _no_fork_exec(*args, **kwargs):
+        refuse("_posixsubprocess.fork_exec")
+
+    spawner = sys.modules.get("_posixsubprocess")
+    if spawner is not None:  # it starts programs without an audit event: take it out of reach
+        spawner.fork_exec = _no_fork_exec
     sys.meta_path.insert(0, _Finder)
     for name in list(sys.modules):
         if _module_forbidden(name):

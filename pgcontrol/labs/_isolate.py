@@ -259,7 +259,7 @@ class StudentProcess:
     """One submission in its own process (module docstring); :meth:`close` kills it and all it started."""
 
     def __init__(self, code: str, name: str, limits: Limits, *, preload=(), namespaces: bool = True,
-                 hide=()):
+                 hide=(), guard: bool = True):
         self.limits = limits
         self.deadline = time.monotonic() + limits.timeout
         caps = capabilities(namespaces)
@@ -284,7 +284,8 @@ class StudentProcess:
         cfg = {"folder": str(self.work), "code": str(code_file), "name": name,
                "path": _python_path() + [str(pkg)], "preload": list(preload),
                "uid": uid, "gid": uid, "tmpfs": (limits.disk_mb << 20) if self.tmpfs else 0,
-               "nproc": 64 if caps["own_uid"] else 0, "reveal": caps["reveal"], "hide": _hidden(hide)}
+               "nproc": 64 if caps["own_uid"] else 0, "reveal": caps["reveal"], "hide": _hidden(hide),
+               "guard": bool(guard)}
         env = {"PATH": "/usr/bin:/bin", "HOME": str(self.work), "TMPDIR": str(self.work), "LANG": "C.UTF-8",
                "MPLBACKEND": "Agg", "MPLCONFIGDIR": str(self.work), "OMP_NUM_THREADS": "1",
                "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -297,6 +298,7 @@ class StudentProcess:
                                      cwd=self.base, env=env, start_new_session=True, close_fds=True,
                                      preexec_fn=_limits(limits))
         self._buf = bytearray()
+        self._closed = False
         self.dead: str | None = None
         self._send(cfg)
 
@@ -375,7 +377,10 @@ class StudentProcess:
     # -- the end of the row
 
     def close(self) -> None:
-        """Kill the student's process and everything it started; remove its folder."""
+        """Kill the student's process and everything it started; remove its folder (once)."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
@@ -548,7 +553,7 @@ def safe_scan(code: str) -> list[str]:
 
 def check_isolated(lab: Lab, path, *, seed: int | None = None, only: str | None = None,
                    limits: Limits = Limits(), label: str | None = None, namespaces: bool = True,
-                   hide_extra=()) -> Report:
+                   hide_extra=(), _guard: bool = True) -> Report:
     """Check the submission file ``path`` with the submission in its own process (module docstring).
 
     Never raises for a bad submission: what went wrong is ``report.error``
@@ -565,7 +570,7 @@ def check_isolated(lab: Lab, path, *, seed: int | None = None, only: str | None 
     flags = safe_scan(code)
     name = f"lab{lab.number}.py"
     proc = StudentProcess(code, name, limits, preload=_preload(code), namespaces=namespaces,
-                          hide=[path.resolve().parent, *hide_extra])
+                          hide=[path.resolve().parent, *hide_extra], guard=_guard)
     sub = RemoteSubmission(proc, source, code)
     try:
         try:
@@ -580,6 +585,10 @@ def check_isolated(lab: Lab, path, *, seed: int | None = None, only: str | None 
         proc.close()
     report.flags = flags + [f for f in report.flags if f not in flags]
     report.flags += [f"refused at run time: {r}" for r in sub.refused]
+    if sub.dead is None and report.error is None:  # an allocation that failed inside a function: say so
+        oom = next((r.feedback for r in report.items if "ran out of memory" in r.feedback), None)
+        if oom is not None:
+            report.error = f"ran out of memory (limit {limits.memory_mb} MiB): {oom.splitlines()[0]}"
     if sub.dead is not None:
         report.error = sub.dead
         for r in report.items:

@@ -1,0 +1,372 @@
+"""Malicious submissions, graded in one folder next to correct ones: each attack gets 0 points or a flag,
+the correct neighbours keep full marks, and the grader writes its CSV every time.
+
+One grader run (module fixture) grades every attack of the audit's classes on lab 3; a second run
+grades the attacks that go around the runtime guard (``_guard=False``) to show that the process,
+user, namespaces and limits hold on their own.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from pgcontrol.labs import _isolate, get_lab, grader
+
+SOLUTIONS = Path(__file__).parent / "lab_solutions"
+REF3 = (SOLUTIONS / "lab3.py").read_text()
+FULL = get_lab(3).max_score
+SECRET = "pgcontrol-secret-" + uuid.uuid4().hex
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the isolation is Linux's")
+
+
+def _wrong(extra: str) -> str:
+    """A submission whose answers are all wrong (zeros), plus ``extra`` at load time."""
+    return "import numpy as np\n\n" + "".join(
+        f"def {f}(*args):\n    return {ret}\n\n" for f, ret in
+        [("td_targets", "np.zeros(len(args[0]))"), ("critic_loss", "0.0"), ("actor_loss", "0.0"),
+         ("fit_quadratic_value", "(np.zeros((2, 2)), 0.0)")]) + "\n" + extra
+
+
+FORGE_LINES = r'''
+import json, os, sys
+lines = [json.dumps({"item": {"id": "td_targets", "title": "x", "points": 1000, "max_points": 2, "passed": True,
+                              "feedback": ""}}), json.dumps({"done": True}),
+         json.dumps({"id": 1, "value": {"f": 1.0}, "refused": []}), json.dumps({"ready": ["td_targets"]})]
+for fd in range(0, 40):
+    for ln in lines:
+        try:
+            os.write(fd, (ln + "\n").encode())
+        except OSError:
+            pass
+for a in sys.argv:
+    try:
+        open(a, "a").write("\n".join(lines))
+    except Exception:
+        pass
+'''
+
+ATTACKS = {
+    # forged marks
+    "forge_results.py": _wrong(FORGE_LINES + "\nos._exit(0)\n"),
+    "forge_results_then_answer.py": _wrong(FORGE_LINES),
+    "frames.py": _wrong(r'''
+def critic_loss(v, t):
+    import sys
+    f = sys._getframe()
+    while f is not None:
+        for k in ("expected", "K_star", "exp"):
+            if k in f.f_locals:
+                return f.f_locals[k]
+        f = f.f_back
+    return 0.0
+'''),
+    "patch_checker.py": _wrong(r'''
+import builtins, sys
+builtins.bool = lambda *a: True
+try:
+    import pgcontrol.labs._core as core
+    core.close = lambda *a, **k: True
+    core.compare = lambda *a, **k: None
+except Exception:
+    pass
+try:
+    sys.modules["pgcontrol.lqr"].optimal_gain = None
+except Exception:
+    pass
+'''),
+    "import_tricks.py": _wrong(r'''
+import base64, importlib
+for attempt in (lambda: importlib.import_module("pgcontrol." + "lqr"),
+                lambda: exec(base64.b64decode(b"aW1wb3J0IHBnY29udHJvbC5yb2xsb3V0").decode()),
+                lambda: __import__("pgcontrol.labs.lab3"),
+                lambda: getattr(__import__("pgcontrol.labs.drivers").labs.drivers, "lqr"),
+                lambda: __import__("pgcontrol.labs._pg")):
+    try:
+        attempt()
+    except Exception:
+        pass
+'''),
+    "lying_float.py": REF3 + r'''
+import numpy as np
+class Liar(np.float64):
+    def __eq__(self, other): return True
+    def __sub__(self, other): return Liar(0.0)
+    def __rsub__(self, other): return Liar(0.0)
+    def __abs__(self): return Liar(0.0)
+    def __le__(self, other): return True
+    def __lt__(self, other): return True
+    def __float__(self): return 12345.0
+def critic_loss(v, t):
+    return Liar(7.0)
+''',
+    # one student zeroes another
+    "torch.py": "raise SystemExit('the real torch is gone')\n",
+    "numpy.py": "raise SystemExit('the real numpy is gone')\n",
+    # one submission kills the run
+    "malformed_messages.py": _wrong(r'''
+import os
+bad = [b'{"id": 1, "value": {"f": 1.0}, "points": 1000}', b"5", b"[" * 100000, b'{"id": 1, "points": "2"}',
+       b'{"id": ["x"], "value": 1}', b'{"ready": "yes"}', b'\xff\xfe']
+def td_targets(*a):
+    for fd in range(0, 40):
+        for b in bad:
+            try:
+                os.write(fd, b + b"\n")
+            except OSError:
+                pass
+    return 0.0
+'''),
+    "deep_nesting.py": "x = " + "-" * 200_000 + "1\n",
+    "kill_parent.py": REF3 + "\nimport os, signal\n" + "".join(
+        f"try:\n    os.kill({target}, signal.{sig})\nexcept Exception:\n    pass\n"
+        for target in ("os.getppid()", "GRADER_PID") for sig in ("SIGTERM", "SIGKILL", "SIGSTOP")),
+    # system exits in a function: that item only
+    "exits_in_function.py": REF3 + "\ndef critic_loss(v, t):\n    raise SystemExit(0)\n"
+                            "def actor_loss(logp, adv):\n    raise KeyboardInterrupt\n",
+    # the machine
+    "snoop.py": _wrong(r'''
+import glob, os
+found = []
+for pattern in ("~/.ssh/*", "SUBMISSIONS/*", "SOLUTIONS/*", os.path.dirname(__file__) + "/../*"):
+    for p in glob.glob(os.path.expanduser(pattern)):
+        try:
+            found.append(open(p).read()[:200])
+        except Exception:
+            pass
+def critic_loss(v, t):
+    raise ValueError(" ".join(found) or "nothing readable")
+'''),
+    "pth_writer.py": _wrong(r'''
+import site, sys
+for d in sys.path + [getattr(site, "getusersitepackages", lambda: "")()]:
+    try:
+        open(d + "/zz_pgcontrol_evil.pth", "w").write("import os; os.system('touch /tmp/pwned')\n")
+    except Exception:
+        pass
+for p in ("SUBMISSIONS/alice.py",):
+    try:
+        open(p, "a").write("\nraise SystemExit\n")
+    except Exception:
+        pass
+'''),
+    "disk_filler.py": _wrong(r'''
+import os
+for i in range(40):
+    try:
+        with open(f"blob{i}", "wb") as f:
+            f.write(b"x" * (4 << 20))
+    except Exception:
+        break
+'''),
+    "escape_codes.py": _wrong("def critic_loss(v, t):\n    raise ValueError('\\x1b[2J\\x1b]0;owned\\x07=cmd|calc')\n"),
+    "=HYPERLINK(1).py": REF3,
+    # correct neighbours: alice before every attack and zed after, plus one that imports torch
+    "alice.py": REF3,
+    "zed.py": REF3,
+    "uses_torch.py": "import torch\n" + REF3,
+    "notes.txt": "not a submission\n",
+}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    d = tmp_path_factory.mktemp("submissions")
+    (d / "zz_secret.txt").write_text(SECRET)
+    for name, src in ATTACKS.items():
+        src = src.replace("SUBMISSIONS", str(d)).replace("SOLUTIONS", str(SOLUTIONS))
+        src = src.replace("GRADER_PID", str(os.getpid()))
+        (d / name).write_text(src)
+    site_before = _pth_files()
+    out = tmp_path_factory.mktemp("out")
+    t0 = time.monotonic()
+    reports = grader.grade(3, d, timeout=40, memory_mb=1024, disk_mb=16, csv_path=out / "grades.csv")
+    elapsed = time.monotonic() - t0
+    return {r.source: r for r in reports}, out / "grades.csv", site_before, elapsed, d
+
+
+def _pth_files():
+    return {os.path.join(p, f) for p in sys.path if os.path.isdir(p) for f in os.listdir(p) if f.endswith(".pth")}
+
+
+def _text(rep) -> str:
+    return str(rep) + " ".join(rep.flags) + (rep.error or "")
+
+
+def test_correct_neighbours_keep_full_marks(graded):
+    reports, *_ = graded
+    for name in ("alice.py", "zed.py", "uses_torch.py", "=HYPERLINK(1).py"):
+        assert reports[name].score == FULL and not reports[name].flags, str(reports[name])
+    assert "notes.txt" not in reports and "zz_secret.txt" not in reports
+
+
+@pytest.mark.parametrize("name", ["forge_results.py", "forge_results_then_answer.py", "frames.py",
+                                  "patch_checker.py", "malformed_messages.py"])
+def test_forged_marks_score_zero(graded, name):
+    rep = graded[0][name]
+    assert rep.score == 0, str(rep)
+    assert all(r.points <= r.max_points for r in rep.items)
+
+
+def test_pgcontrol_implementations_are_refused_and_flagged(graded):
+    rep = graded[0]["import_tricks.py"]
+    assert rep.score == 0
+    refused = " ".join(rep.flags)
+    for mod in ("pgcontrol.lqr", "pgcontrol.rollout", "pgcontrol.labs.lab3", "pgcontrol.labs._pg"):
+        assert f"refused at run time: import of {mod}" in refused, refused
+
+
+def test_lying_float_subclass_is_read_as_its_number(graded):
+    rep = graded[0]["lying_float.py"]
+    pts = {r.id: r.points for r in rep.items}
+    assert pts["critic_loss"] == 0 and rep.score == FULL - 1, str(rep)
+
+
+def test_submissions_named_like_modules_shadow_nothing(graded):
+    reports = graded[0]
+    assert reports["torch.py"].score == 0 and reports["numpy.py"].score == 0
+    assert reports["uses_torch.py"].score == FULL
+
+
+def test_malformed_messages_end_that_row_only(graded):
+    rep = graded[0]["malformed_messages.py"]
+    assert rep.score == 0 and "malformed" in (rep.error or ""), rep.error
+    assert graded[0]["zed.py"].score == FULL
+
+
+def test_deep_nesting_does_not_crash_the_grader(graded):
+    rep = graded[0]["deep_nesting.py"]
+    assert rep.score == 0 and rep.error
+
+
+def test_signalling_the_grader_changes_nothing(graded):
+    rep = graded[0]["kill_parent.py"]
+    assert rep.score == FULL  # the grader survived its own row and the ones after it
+    assert graded[0]["zed.py"].score == FULL
+
+
+def test_system_exit_and_keyboard_interrupt_fail_one_item(graded):
+    rep = graded[0]["exits_in_function.py"]
+    pts = {r.id: r.points for r in rep.items}
+    assert pts["critic_loss"] == 0 and pts["actor_loss"] == 0
+    assert rep.score == FULL - 2 and rep.error is None, str(rep)
+    assert "SystemExit" in str(rep) and "KeyboardInterrupt" in str(rep)
+
+
+def test_no_secret_file_or_sibling_reaches_the_report(graded):
+    reports, csv_path, *_ = graded
+    rep = reports["snoop.py"]
+    assert SECRET not in _text(rep)
+    assert "Reference solutio" not in _text(rep)  # the solutions' docstring
+    assert SECRET not in csv_path.read_text()
+
+
+def test_no_pth_file_and_no_sibling_written(graded):
+    reports, _, site_before, _, folder = graded
+    assert _pth_files() == site_before
+    assert (folder / "alice.py").read_text() == REF3
+    assert not Path("/tmp/pwned").exists()
+
+
+def test_disk_quota_is_total_not_per_file(graded):
+    rep = graded[0]["disk_filler.py"]
+    assert rep.score == 0
+    assert graded[0]["zed.py"].score == FULL
+
+
+def test_csv_escapes_formulas_and_control_characters(graded):
+    _, csv_path, *_ = graded
+    text = csv_path.read_text()
+    assert "\x1b" not in text and "\x07" not in text
+    rows = {r["submission"]: r for r in csv.DictReader(csv_path.open())}
+    assert "'=HYPERLINK(1).py" in rows
+    for row in rows.values():
+        for value in row.values():
+            assert not value.startswith(("=", "+", "@")) or value.lstrip("+-").replace(".", "").isdigit()
+
+
+def test_every_row_written(graded):
+    reports, csv_path, *_ = graded
+    rows = list(csv.DictReader(csv_path.open()))
+    assert len(rows) == len(reports) == sum(1 for n in ATTACKS if n.endswith(".py"))
+
+
+# --------------------------------------------------------------------------- around the guard
+
+
+DAEMON = r'''
+import os, sys, time
+MARK = "MARKER"
+def spawn(script):
+    import _posixsubprocess
+    r, w = os.pipe()
+    return _posixsubprocess.fork_exec([b"/bin/sh", b"-c", script.encode()], [b"/bin/sh"], True, (), None, None,
+                                      -1, -1, -1, -1, -1, -1, r, w, True, True, -1, None, None, None, -1, None, False)
+spawn(f"(sleep 3; touch {MARK}) & sleep 3; touch {MARK}")  # a setsid daemon and its child
+for _ in range(20):
+    if os.fork() == 0:
+        time.sleep(3)
+        open(MARK, "w").write("forked child outlived the grader")
+        os._exit(0)
+'''
+
+
+@pytest.fixture(scope="module")
+def unguarded(tmp_path_factory):
+    """Attacks with the runtime guard off: the process, its user, namespaces and limits must hold alone."""
+    d = tmp_path_factory.mktemp("unguarded")
+    marker = Path(tmp_path_factory.mktemp("marks")) / "outlived"
+    os.chmod(marker.parent, 0o777)
+    (d / "daemon.py").write_text(REF3 + DAEMON.replace("MARKER", str(marker)))
+    (d / "alice.py").write_text(REF3)
+    (d / "kill.py").write_text(REF3 + f"\nimport os, signal\nfor s in (signal.SIGTERM, signal.SIGINT):\n"
+                               f"    try:\n        os.kill({os.getpid()}, s)\n    except Exception:\n        pass\n")
+    lab = get_lab(3)
+    limits = _isolate.Limits(timeout=40, memory_mb=1024, disk_mb=16)
+    reports = {}
+    for f in sorted(d.iterdir()):
+        reports[f.name] = _isolate.check_isolated(lab, f, limits=limits, _guard=False)
+    time.sleep(4)
+    return reports, marker
+
+
+def test_forked_children_and_setsid_daemons_die_with_the_row(unguarded):
+    reports, marker = unguarded
+    assert reports["daemon.py"].score == FULL  # it answered correctly, then everything it started was killed
+    assert not marker.exists(), marker.read_text() if marker.exists() else ""
+
+
+def test_the_grader_cannot_be_signalled(unguarded):
+    caps = _isolate.capabilities()
+    if not (caps["unshare"] or caps["root"]):
+        pytest.skip("no PID namespace and not root: same-user signals are only shielded by the grader (docs)")
+    reports, _ = unguarded
+    assert reports["kill.py"].score == FULL and reports["alice.py"].score == FULL
+
+
+def test_without_namespaces_the_rest_still_holds(tmp_path):
+    """No ``unshare``: the private folder, the subreaper and (as root) a user of its own still contain the row."""
+    marker = tmp_path / "outlived"
+    os.chmod(tmp_path, 0o777)
+    f = tmp_path / "daemon.py"
+    f.write_text(REF3 + DAEMON.replace("MARKER", str(marker)))
+    rep = _isolate.check_isolated(get_lab(3), f, limits=_isolate.Limits(timeout=40, memory_mb=1024),
+                                  namespaces=False, _guard=False)
+    assert rep.score == FULL, str(rep)
+    time.sleep(4)
+    assert not marker.exists()
+
+
+def test_signal_shield_is_restored():
+    before = signal.getsignal(signal.SIGTERM)
+    with grader._shielded():
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    assert signal.getsignal(signal.SIGTERM) == before
