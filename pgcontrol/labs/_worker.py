@@ -129,6 +129,9 @@ def main() -> int:
         with open(path, encoding="utf-8") as f:
             compiled = compile(f.read(), path, "exec")
         exec(compiled, namespace)  # noqa: S102 (running the student's code is the point)
+    except MemoryError:
+        send({"error": f"{cfg['name']} ran out of memory while being loaded (the grader's memory limit)"})
+        return 0
     except BaseException as exc:  # noqa: BLE001 (SystemExit, KeyboardInterrupt included)
         what = "called exit" if isinstance(exc, SystemExit) else "raised"
         send({"error": f"{cfg['name']} {what} while being loaded: {_submission._one_line(exc, path)}"})

@@ -52,7 +52,7 @@ SECRET_FILE = "secret_seed"
 SECRET_ENV = "PGCONTROL_SECRET_SEED"
 _TORCH_INDEX = "https://download.pytorch.org/whl/cpu"
 
-_FALLBACK = ('{"score": 0, "output": "The autograder failed to start; your instructor has been told. '
+_FALLBACK = ('{"score": 0, "execution_time": 0, "output": "The autograder failed to start; your instructor has been told. '
              'Nothing was graded.", "tests": [{"name": "Autograder failed", "number": "1", "score": 0, '
              '"max_score": 0, "output": "The grader could not start.", "visibility": "visible", '
              '"status": "failed"}]}')
