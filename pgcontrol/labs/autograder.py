@@ -201,7 +201,7 @@ def run(root="/autograder") -> dict:
     """Grade the submission under ``root`` and write ``root/results/results.json`` (always); return the document."""
     from ._isolate import check_isolated
     from ._wire import printable
-    from .grader import Limits, gradescope_doc
+    from .grader import Limits, _shielded, gradescope_doc
 
     t0 = time.monotonic()
     root = Path(root)
@@ -224,9 +224,10 @@ def run(root="/autograder") -> dict:
                               "visibility": "visible", "status": "failed"}]}
         else:
             hide = [source]
-            public = check_isolated(spec, file, limits=limits, hide_extra=hide)
-            hidden = check_isolated(spec, file, seed=secret, limits=limits, hide_extra=hide) \
-                if secret is not None else None
+            with _shielded():
+                public = check_isolated(spec, file, limits=limits, hide_extra=hide)
+                hidden = check_isolated(spec, file, seed=secret, limits=limits, hide_extra=hide) \
+                    if secret is not None else None
             note = f"graded: {file.name}" + ("" if hidden else "; no secret seed, so no hidden items")
             doc = gradescope_doc(public, spec.number, hidden=hidden, seconds=time.monotonic() - t0, note=note)
     except Exception as exc:  # noqa: BLE001 (results.json is written whatever happened)
