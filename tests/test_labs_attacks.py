@@ -160,12 +160,16 @@ for p in ("SUBMISSIONS/alice.py",):
 '''),
     "disk_filler.py": _wrong(r'''
 import os
-for i in range(40):
+written = 0
+for i in range(80):  # 40 MiB in files of 512 KiB, each under the per-file limit
     try:
         with open(f"blob{i}", "wb") as f:
-            f.write(b"x" * (4 << 20))
+            f.write(b"x" * (512 << 10))
+        written += 512 << 10
     except Exception:
         break
+def critic_loss(v, t):
+    raise ValueError(f"wrote {written} bytes")
 '''),
     "escape_codes.py": _wrong("def critic_loss(v, t):\n    raise ValueError('\\x1b[2J\\x1b]0;owned\\x07=cmd|calc')\n"),
     "=HYPERLINK(1).py": REF3,
@@ -279,6 +283,10 @@ def test_no_pth_file_and_no_sibling_written(graded):
 def test_disk_quota_is_total_not_per_file(graded):
     rep = graded[0]["disk_filler.py"]
     assert rep.score == 0
+    if "disk quota" not in (rep.error or ""):  # the tmpfs refused the writes past 16 MiB
+        fb = next(r.feedback for r in rep.items if r.id == "critic_loss")
+        written = int(fb.split("wrote ")[1].split()[0])
+        assert 8 << 20 <= written <= 16 << 20, fb
     assert graded[0]["zed.py"].score == FULL
 
 

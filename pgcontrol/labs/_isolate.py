@@ -337,9 +337,6 @@ class StudentProcess:
                 self._buf += chunk
 
     def _check_disk(self) -> None:
-        printed = self.log.stat().st_size if self.log.exists() else 0
-        if printed >= self.limits.output_limit:
-            raise _Dead(f"printed more than the output limit of {self.limits.output_limit} bytes")
         if self.tmpfs:
             return  # the tmpfs is the quota
         total, count = 0, 0
@@ -360,6 +357,12 @@ class StudentProcess:
                     pass
             if count > 10_000 or total > self.limits.disk_mb << 20:
                 raise _Dead(f"wrote more than the disk quota ({self.limits.disk_mb} MiB or 10000 files)")
+
+    def printed_too_much(self) -> bool:
+        try:
+            return self.log.stat().st_size >= self.limits.output_limit
+        except OSError:
+            return False
 
     def _exit_reason(self) -> str:
         try:
@@ -417,7 +420,7 @@ def _limits(limits: Limits):
 
         mem = int(limits.memory_mb) << 20
         resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        size = max(int(limits.output_limit), int(limits.disk_mb) << 20)
+        size = int(limits.output_limit)  # the log, and any one file; the folder's total is the disk quota
         resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
         cpu = int(limits.timeout) + 1
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 5))
@@ -581,8 +584,11 @@ def check_isolated(lab: Lab, path, *, seed: int | None = None, only: str | None 
             return rep
         with np.errstate(all="ignore"):
             report = run_lab(lab, sub, seed=seed, only=only)
+        noisy = proc.printed_too_much()
     finally:
         proc.close()
+    if noisy and sub.dead is None and report.error is None:
+        report.error = f"printed more than the output limit of {limits.output_limit} bytes"
     report.flags = flags + [f for f in report.flags if f not in flags]
     report.flags += [f"refused at run time: {r}" for r in sub.refused]
     if sub.dead is None and report.error is None:  # an allocation that failed inside a function: say so
