@@ -378,3 +378,69 @@ def test_signal_shield_is_restored():
     with grader._shielded():
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+# --------------------------------------------------------------------------- the messages, without a process
+
+
+class _FakeProcess:
+    """Stands for the student's process: replies with canned messages."""
+
+    def __init__(self, replies):
+        self.replies = list(replies)
+        self.closed = False
+
+    def _send(self, obj):
+        pass
+
+    def receive(self):
+        return self.replies.pop(0)
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.mark.parametrize("reply", [
+    {"id": 1, "value": {"f": 1.0}, "points": 1000},
+    {"id": 2, "value": {"f": 1.0}},
+    {"id": ["x"], "value": {"f": 1.0}},
+    {"id": 1, "value": {"f": 1.0}, "raised": "x"},
+    {"id": 1, "raised": 5},
+    {"id": 1, "value": {"f": "2"}},
+    {"id": 1, "value": {"nd": [10**9, 10**9], "dt": "f8", "b64": "AAAA"}},
+    {"id": 1, "value": {"nd": [2], "dt": "O", "b64": ""}},
+    {"id": 1, "value": {"f": 1.0}, "refused": "everything"},
+])
+def test_malformed_replies_end_the_row(reply):
+    from pgcontrol.labs._model import StudentError
+
+    proc = _FakeProcess([reply])
+    sub = _isolate.RemoteSubmission(proc, "x.py", "")
+    with pytest.raises(StudentError, match="malformed"):
+        sub.call("td_targets", 1.0)
+    assert proc.closed and "malformed" in sub.dead
+    with pytest.raises(StudentError):
+        sub.call("td_targets", 1.0)  # every later call fails at once
+
+
+def test_wire_round_trip_and_bounds():
+    import numpy as np
+
+    from pgcontrol.labs import _wire
+
+    x = (np.arange(6.0).reshape(2, 3), np.array([True, False]), np.array([1, 2]), 3, 2.5, "rtg", None, [np.nan])
+    back = _wire.decode_value(_wire.loads(_wire.dumps({"v": _wire.encode_value(x)}))["v"])
+    assert back[0].dtype == np.float64 and back[0].shape == (2, 3) and back[1].dtype == bool
+    assert back[2].dtype == np.int64 and back[3:7] == (3, 2.5, "rtg", None) and np.isnan(back[7][0])
+    out = _wire.encode_value((np.float32(1.5), np.array([1, 2])), outputs=True)
+    assert _wire.decode_value(out)[1].dtype == np.float64  # answers are float64
+    assert isinstance(_wire.decode_value(_wire.encode_value(object(), outputs=True)), _wire.Opaque)
+    for bad in (b"[" * 100_000, b"5", b'"x"', b"\xff"):
+        with pytest.raises(_wire.WireError):
+            _wire.loads(bad)
+    nested = {"seq": [], "tuple": True}
+    for _ in range(20):
+        nested = {"seq": [nested], "tuple": True}
+    with pytest.raises(_wire.WireError, match="nested"):
+        _wire.decode_value(nested)
+    assert _wire.printable("a\x1b[2Jb\x07") == "a?[2Jb?"
