@@ -361,11 +361,14 @@ def test_the_grader_cannot_be_signalled(unguarded):
 
 
 def test_without_namespaces_the_rest_still_holds(tmp_path):
-    """No ``unshare``: the private folder, the subreaper and (as root) a user of its own still contain the row."""
+    """No ``unshare``: the private folder, the subreaper and (as root) a user of its own still contain the row;
+    modules named like the real ones beside the submission shadow nothing."""
     marker = tmp_path / "outlived"
     os.chmod(tmp_path, 0o777)
+    for shadow in ("torch.py", "numpy.py", "scipy.py"):
+        (tmp_path / shadow).write_text("raise SystemExit('shadowed')\n")
     f = tmp_path / "daemon.py"
-    f.write_text(REF3 + DAEMON.replace("MARKER", str(marker)))
+    f.write_text("import torch\n" + REF3 + DAEMON.replace("MARKER", str(marker)))
     rep = _isolate.check_isolated(get_lab(3), f, limits=_isolate.Limits(timeout=40, memory_mb=1024),
                                   namespaces=False, _guard=False)
     assert rep.score == FULL, str(rep)
