@@ -335,8 +335,11 @@ def unguarded(tmp_path_factory):
     os.chmod(marker.parent, 0o777)
     (d / "daemon.py").write_text(REF3 + DAEMON.replace("MARKER", str(marker)))
     (d / "alice.py").write_text(REF3)
-    (d / "kill.py").write_text(REF3 + f"\nimport os, signal\nfor s in (signal.SIGTERM, signal.SIGINT):\n"
-                               f"    try:\n        os.kill({os.getpid()}, s)\n    except Exception:\n        pass\n")
+    caps = _isolate.capabilities()
+    if caps["unshare"] or caps["root"]:  # otherwise only grader.grade's shield stands between it and pytest
+        (d / "kill.py").write_text(REF3 + f"\nimport os, signal\nfor s in (signal.SIGTERM, signal.SIGINT):\n"
+                                   f"    try:\n        os.kill({os.getpid()}, s)\n    except Exception:\n"
+                                   f"        pass\n")
     lab = get_lab(3)
     limits = _isolate.Limits(timeout=40, memory_mb=1024, disk_mb=16)
     reports = {}
@@ -447,3 +450,21 @@ def test_wire_round_trip_and_bounds():
     with pytest.raises(_wire.WireError, match="nested"):
         _wire.decode_value(nested)
     assert _wire.printable("a\x1b[2Jb\x07") == "a?[2Jb?"
+
+
+def test_drivers_expose_only_what_handouts_call():
+    import ast
+
+    from pgcontrol.labs import drivers
+    from pgcontrol.reproduce import plateau
+
+    public = {n for n in vars(drivers) if not n.startswith("_")}
+    assert public <= set(drivers.__all__) | {"annotations", "dataclass", "np"}
+    for internal in ("lqr", "plants", "sim", "torch", "_scores_and_gradient", "static_reference"):
+        assert not hasattr(drivers, internal)
+    imported = {a.name for node in ast.walk(ast.parse(Path(drivers.__file__).read_text()))
+                if isinstance(node, ast.ImportFrom) for a in node.names}
+    assert "lab6" not in imported and "_pg" in imported
+    pg = ast.parse((Path(drivers.__file__).parent / "_pg.py").read_text())
+    assert not any(isinstance(n, ast.ImportFrom) and (n.module or "").startswith("lab") for n in ast.walk(pg))
+    assert plateau.RunResult is drivers.PGRun  # one record of a policy-gradient run
