@@ -31,9 +31,10 @@ Subcommands
 ``pgcontrol plot RUN [RUN ...] [--out FILE]``
     Learning curves of runs; on plants also the gain against K* and the
     closed-loop step response (:mod:`pgcontrol.plot`).
-``pgcontrol lab {list,start,check,grade} ...``
+``pgcontrol lab {list,start,check,grade,autograder} ...``
     The course lab (:mod:`pgcontrol.labs`): exercises checked against the
-    exact mathematics, and grading a folder of submissions.
+    exact mathematics, grading a folder of submissions (each in an isolated
+    process), and a Gradescope autograder (``docs/teaching-grading.md``).
 
 Every user error (unknown plant, environment or algorithm, malformed gain,
 bad flag or config file, missing or corrupt checkpoint, no renderer) prints
