@@ -6,6 +6,12 @@ The code lives in modules by job:
 * :mod:`pgcontrol.labs._submission`: loading a submission and the static scan of its imports;
 * :mod:`pgcontrol.labs._run`: running a lab's items (:func:`run_lab`, the seeds);
 * :mod:`pgcontrol.labs._author`: helpers for lab authors (:func:`compare`, :func:`as_array`, ...).
+
+Grading keeps the checker and the student's code in separate processes:
+:mod:`pgcontrol.labs._isolate` (the trusted side, and the isolation),
+:mod:`pgcontrol.labs._worker` (the student's process), :mod:`pgcontrol.labs._wire`
+(the plain data between them) and :mod:`pgcontrol.labs._guard` (the runtime
+guard in the student's process).
 """
 
 from __future__ import annotations

@@ -564,13 +564,13 @@ def check_isolated(lab: Lab, path, *, seed: int | None = None, only: str | None 
     :class:`~pgcontrol.labs._model.LabError` only for a bad ``seed``/``only``.
     """
     path = Path(path)
-    source = label or path.name
+    source = _wire.printable(label or path.name, 200)
     seed = lab.default_seed if seed is None else seed
     try:
         code = read_code(path)
     except SubmissionError as exc:
         return _failed(lab, seed, source, str(exc), only)
-    flags = safe_scan(code)
+    flags = [_wire.printable(f, 300) for f in safe_scan(code)]
     name = f"lab{lab.number}.py"
     proc = StudentProcess(code, name, limits, preload=_preload(code), namespaces=namespaces,
                           hide=[path.resolve().parent, *hide_extra], guard=_guard)
