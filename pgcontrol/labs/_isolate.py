@@ -245,10 +245,11 @@ def _python_path() -> list[str]:
         if not p:
             continue
         rp = os.path.realpath(p)
-        if rp.startswith(prefixes) and os.path.isdir(rp) and rp not in out and not rp.startswith(str(_PACKAGE.parent) + os.sep + "tests"):
-            if os.path.isdir(os.path.join(rp, "pgcontrol")) and os.path.realpath(os.path.join(rp, "pgcontrol")) == str(_PACKAGE):
-                continue  # a checkout on sys.path would show the solutions next to it
-            out.append(rp)
+        if not rp.startswith(prefixes) or not os.path.isdir(rp) or rp in out:
+            continue
+        if rp == str(_PACKAGE.parent):
+            continue  # a checkout on sys.path would show its tests (the solutions); pgcontrol comes from pkg/
+        out.append(rp)
     return out
 
 

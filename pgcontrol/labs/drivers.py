@@ -36,7 +36,7 @@ TOL = 0.01
 
 @dataclass(frozen=True)
 class PGRun:
-    """One policy-gradient run on ``scalar-lqg``: the iterates (``k[0]``, ``sigma[0]`` is the start), and whether it diverged.
+    """One policy-gradient run on ``scalar-lqg``: the iterates (``k[0]``, ``sigma[0]``: the start), diverged or not.
 
     The record of lab 4's driver and of :mod:`pgcontrol.reproduce.plateau`.
     """
