@@ -468,3 +468,16 @@ def test_drivers_expose_only_what_handouts_call():
     pg = ast.parse((Path(drivers.__file__).parent / "_pg.py").read_text())
     assert not any(isinstance(n, ast.ImportFrom) and (n.module or "").startswith("lab") for n in ast.walk(pg))
     assert plateau.RunResult is drivers.PGRun  # one record of a policy-gradient run
+
+
+@pytest.mark.xfail(strict=False, reason="lab 1's policy_cost.unstable is not yet paired with a finite case, which "
+                   "the labs' content work does; until then inf everywhere earns that item's 2 points")
+def test_inf_everywhere_earns_nothing(tmp_path):
+    from pgcontrol.labs import _core
+
+    f = tmp_path / "lab1.py"
+    f.write_text("import numpy as np\ndef dare_gain(A, B, Q, R, gamma):\n"
+                 "    return np.full((B.shape[1], A.shape[0]), np.inf), np.full(A.shape, np.inf)\n"
+                 "def policy_cost(*args):\n    return float('inf')\n")
+    report = _core.run_lab(get_lab(1), _core.load_submission(f))  # the items' design, not the isolation
+    assert report.score == 0
