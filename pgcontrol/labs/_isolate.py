@@ -125,7 +125,11 @@ def capabilities(namespaces: bool = True) -> dict:
         cmd = [exe, "--pid", "--fork", "--kill-child", "--net", "--mount", "--mount-proc"]
         if not root:
             cmd[1:1] = ["--user", "--map-root-user"]
-        if _probe(cmd + ["true"]):
+        # the worker's own steps: a tmpfs (the disk quota), and as root the bind and move of _reveal
+        script = "mount -t tmpfs -o size=64k pgcontrol-probe /tmp"
+        if root:
+            script += " && mkdir /tmp/a /tmp/b /tmp/c && mount --bind /tmp/a /tmp/b && mount --move /tmp/b /tmp/c"
+        if _probe(cmd + ["sh", "-c", script]):
             prefix = cmd
     hidden = _unreadable(uid) if root else []
     if hidden and prefix is None:
