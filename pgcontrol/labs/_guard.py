@@ -10,8 +10,8 @@ imports) raised inside the student's code:
   own modules and the drivers' internals), and opening their source or
   bytecode files (so ``exec(open(...).read())`` or a loader built by hand
   fails too);
-* writing outside the submission's private folder (a ``.pth`` in
-  site-packages, a sibling's file);
+* writing, creating, renaming or removing files outside the submission's
+  private folder (a ``.pth`` in site-packages, a sibling's file);
 * starting programs (``os.system``, ``subprocess``, ``os.exec*``,
   ``posix_spawn``), ``ctypes``, sockets;
 * the ways to reach or rewrite the hook itself (``gc.get_objects``,
@@ -43,9 +43,13 @@ _REFUSED_EVENTS = frozenset({
     "pty.spawn", "ctypes.dlopen", "ctypes.dlsym", "ctypes.cdata", "ctypes.addressof",
     "socket.__new__", "socket.connect", "socket.bind", "socket.getaddrinfo", "socket.sendto",
     "gc.get_objects", "gc.get_referrers", "gc.get_referents", "os.kill", "os.killpg", "signal.pthread_kill",
-    "sys.setprofile", "sys.settrace", "os.chmod", "os.chown", "os.symlink", "os.link", "os.rename",
-    "shutil.rmtree", "os.rmdir", "os.remove", "os.truncate", "os.utime", "os.putenv",
+    "sys.setprofile", "sys.settrace",
 })
+#: audit events that change files, with the positions of their path arguments: allowed inside the folder only
+_PATH_EVENTS = {"os.chmod": (0,), "os.chown": (0,), "os.symlink": (1,), "os.link": (1,), "os.rename": (0, 1),
+                "os.replace": (0, 1), "shutil.rmtree": (0,), "os.rmdir": (0,), "os.remove": (0,),
+                "os.truncate": (0,), "os.utime": (0,), "os.mkdir": (0,), "shutil.move": (0, 1),
+                "shutil.copyfile": (1,), "shutil.copytree": (1,)}
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
 
@@ -85,6 +89,7 @@ def install(folder: str, package: str, hidden=()) -> None:
     realpath = os.path.realpath
     fspath = os.fspath
     events = _REFUSED_EVENTS
+    path_events = dict(_PATH_EVENTS)
     allowed_devices = ("/dev/null",)
 
     def refuse(what: str, exc=PermissionError):
@@ -113,6 +118,17 @@ def install(folder: str, package: str, hidden=()) -> None:
                 refuse(f"writing {p} (outside the submission's folder)")
         elif event in events:
             refuse(f"{event}")
+        elif event in path_events:
+            for i in path_events[event]:
+                target = args[i] if i < len(args) else None
+                if target is None or isinstance(target, int):
+                    continue
+                try:
+                    p = realpath(fspath(target))
+                except (TypeError, ValueError):
+                    continue
+                if not (p == folder or p.startswith(folder + os.sep)):
+                    refuse(f"{event} on {p} (outside the submission's folder)")
         elif event == "object.__setattr__" and len(args) > 1 and args[1] in ("__code__", "__globals__"):
             refuse(f"assigning {args[1]}")
 

@@ -526,7 +526,8 @@ class RemoteSubmission:
 
 def _preload(code: str) -> list[str]:
     """Heavy modules the submission names, imported before the guard goes up (torch loads native code)."""
-    return [m for m in ("scipy", "scipy.linalg", "torch") if m.split(".")[0] in code]
+    return [m for m in ("scipy", "scipy.linalg", "torch", "matplotlib", "matplotlib.pyplot")
+            if m.split(".")[0] in code]
 
 
 def read_code(path: Path) -> str:
