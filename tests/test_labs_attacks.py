@@ -177,6 +177,9 @@ def critic_loss(v, t):
     "alice.py": REF3,
     "zed.py": REF3,
     "uses_torch.py": "import torch\n" + REF3,
+    "uses_matplotlib.py": "import os, shutil\nimport matplotlib.pyplot as plt\nos.makedirs('out/a')\n"
+                          "open('out/a/f', 'w').write('1')\nos.rename('out/a/f', 'out/g')\nshutil.rmtree('out')\n"
+                          + REF3,
     "notes.txt": "not a submission\n",
 }
 
@@ -207,7 +210,7 @@ def _text(rep) -> str:
 
 def test_correct_neighbours_keep_full_marks(graded):
     reports, *_ = graded
-    for name in ("alice.py", "zed.py", "uses_torch.py", "=HYPERLINK(1).py"):
+    for name in ("alice.py", "zed.py", "uses_torch.py", "uses_matplotlib.py", "=HYPERLINK(1).py"):
         assert reports[name].score == FULL and not reports[name].flags, str(reports[name])
     assert "notes.txt" not in reports and "zz_secret.txt" not in reports
 
