@@ -321,21 +321,25 @@ def spawn(script):
     r, w = os.pipe()
     return _posixsubprocess.fork_exec([b"/bin/sh", b"-c", script.encode()], [b"/bin/sh"], True, (), None, None,
                                       -1, -1, -1, -1, -1, -1, r, w, True, True, -1, None, None, None, -1, None, False)
-spawn(f"(sleep 3; touch {MARK}) & sleep 3; touch {MARK}")  # a setsid daemon and its child
+# a setsid daemon and its child, and 20 forked children: each touches MARK every 0.1 s for a minute
+spawn(f"(for i in $(seq 600); do touch {MARK}; sleep 0.1; done) & for i in $(seq 600); do touch {MARK}; sleep 0.1; done")
 for _ in range(20):
     if os.fork() == 0:
-        time.sleep(3)
-        open(MARK, "w").write("forked child outlived the grader")
-        os._exit(0)
+        try:
+            for _ in range(600):
+                open(MARK, "a").close()
+                os.utime(MARK)
+                time.sleep(0.1)
+        finally:
+            os._exit(0)
 '''
 
 
 @pytest.fixture(scope="module")
-def unguarded(tmp_path_factory):
+def unguarded(tmp_path_factory, open_folder):
     """Attacks with the runtime guard off: the process, its user, namespaces and limits must hold alone."""
     d = tmp_path_factory.mktemp("unguarded")
-    marker = Path(tmp_path_factory.mktemp("marks")) / "outlived"
-    os.chmod(marker.parent, 0o777)
+    marker = open_folder / "outlived-guard-off"
     (d / "daemon.py").write_text(REF3 + DAEMON.replace("MARKER", str(marker)))
     (d / "alice.py").write_text(REF3)
     caps = _isolate.capabilities()
@@ -345,41 +349,59 @@ def unguarded(tmp_path_factory):
                                    f"        pass\n")
     lab = get_lab(3)
     limits = _isolate.Limits(timeout=40, memory_mb=1024, disk_mb=16)
-    reports = {}
+    reports, ended = {}, {}
     for f in sorted(d.iterdir()):
         reports[f.name] = _isolate.check_isolated(lab, f, limits=limits, _guard=False)
-    time.sleep(4)
-    return reports, marker
+        ended[f.name] = time.time()
+    return reports, marker, ended
+
+
+@pytest.fixture(scope="module")
+def open_folder():
+    """A folder the student's user can write to (pytest's own are closed to other users), removed after."""
+    import shutil
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="pgcontrol-test-"))
+    os.chmod(folder, 0o777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _outlived(marker: Path, ended: float) -> bool:
+    """Whether something touched ``marker`` after the row ended (it is touched every 0.1 s while alive)."""
+    time.sleep(max(0.0, ended + 1.0 - time.time()))
+    return marker.exists() and marker.stat().st_mtime > ended + 0.05
 
 
 def test_forked_children_and_setsid_daemons_die_with_the_row(unguarded):
-    reports, marker = unguarded
+    reports, marker, ended = unguarded
     assert reports["daemon.py"].score == FULL  # it answered correctly, then everything it started was killed
-    assert not marker.exists(), marker.read_text() if marker.exists() else ""
+    assert marker.exists()  # they ran during the row
+    assert not _outlived(marker, ended["daemon.py"])
 
 
 def test_the_grader_cannot_be_signalled(unguarded):
     caps = _isolate.capabilities()
     if not (caps["unshare"] or caps["root"]):
         pytest.skip("no PID namespace and not root: same-user signals are only shielded by the grader (docs)")
-    reports, _ = unguarded
+    reports = unguarded[0]
     assert reports["kill.py"].score == FULL and reports["alice.py"].score == FULL
 
 
-def test_without_namespaces_the_rest_still_holds(tmp_path):
+def test_without_namespaces_the_rest_still_holds(tmp_path, open_folder):
     """No ``unshare``: the private folder, the subreaper and (as root) a user of its own still contain the row;
     modules named like the real ones beside the submission shadow nothing."""
-    marker = tmp_path / "outlived"
-    os.chmod(tmp_path, 0o777)
+    marker = open_folder / "outlived-no-namespaces"
     for shadow in ("torch.py", "numpy.py", "scipy.py"):
         (tmp_path / shadow).write_text("raise SystemExit('shadowed')\n")
     f = tmp_path / "daemon.py"
     f.write_text("import torch\n" + REF3 + DAEMON.replace("MARKER", str(marker)))
     rep = _isolate.check_isolated(get_lab(3), f, limits=_isolate.Limits(timeout=40, memory_mb=1024),
                                   namespaces=False, _guard=False)
+    ended = time.time()
     assert rep.score == FULL, str(rep)
-    time.sleep(4)
-    assert not marker.exists()
+    assert marker.exists() and not _outlived(marker, ended)
 
 
 def test_signal_shield_is_restored():
