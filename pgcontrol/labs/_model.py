@@ -68,6 +68,11 @@ class Item:
     run : callable
         ``run(sub, rng) -> str``: returns a short note on success, raises
         :class:`Mismatch` (or :class:`StudentError`) with the feedback on failure.
+        An item reaches the student's code only through ``sub.call(name, *args)``
+        (plus ``sub.seed`` and ``sub.cache``): when grading, ``sub`` is a
+        :class:`pgcontrol.labs._isolate.RemoteSubmission`, the arguments must be
+        plain data (numbers, strings, NumPy arrays, tuples and lists of them) and
+        the answers come back as floats, bools, tuples and float64 arrays.
     statistical : bool
         Whether the item is a statistical test (its docstring states the test and its power).
     """
