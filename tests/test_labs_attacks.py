@@ -506,3 +506,21 @@ def test_inf_everywhere_earns_nothing(tmp_path):
                  "def policy_cost(*args):\n    return float('inf')\n")
     report = _core.run_lab(get_lab(1), _core.load_submission(f))  # the items' design, not the isolation
     assert report.score == 0
+
+
+def test_a_call_costs_well_under_a_millisecond_or_so():
+    """Lab 2 calls the student's estimator 6000 times: the pipe must not read a byte at a time (9 ms a call)."""
+    import numpy as np
+
+    proc = _isolate.StudentProcess(REF3, "lab3.py", _isolate.Limits(timeout=120))
+    try:
+        sub = _isolate.RemoteSubmission(proc, "lab3.py", REF3)
+        sub.start()
+        v, t = np.random.default_rng(0).random((2, 250))
+        t0 = time.perf_counter()
+        for _ in range(100):
+            sub.call("critic_loss", v, t)
+        per_call = (time.perf_counter() - t0) / 100
+    finally:
+        proc.close()
+    assert per_call < 0.005, f"{per_call * 1000:.1f} ms a call"

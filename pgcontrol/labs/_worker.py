@@ -92,7 +92,7 @@ def _reveal(closed: str, subs: list[str], stage: str) -> None:
 
 
 def main() -> int:
-    proto_in = os.fdopen(os.dup(0), "rb", buffering=0)
+    proto_in = os.fdopen(os.dup(0), "rb", buffering=1 << 16)
     proto_out = os.fdopen(os.dup(1), "wb", buffering=0)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
