@@ -524,3 +524,15 @@ def test_a_call_costs_well_under_a_millisecond_or_so():
     finally:
         proc.close()
     assert per_call < 0.005, f"{per_call * 1000:.1f} ms a call"
+
+
+def test_temporary_folder_inside_a_closed_one(tmp_path):
+    """TMPDIR under a folder other users cannot enter (pytest's own, /root/...): the student's user still runs."""
+    import subprocess
+
+    tmp = tmp_path / "t"
+    tmp.mkdir()
+    os.chmod(tmp_path, 0o700)
+    r = subprocess.run([sys.executable, "-m", "pgcontrol.labs", "check", "3", str(SOLUTIONS / "lab3.py")],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "TMPDIR": str(tmp)})
+    assert r.returncode == 0 and f"score: {FULL}/{FULL}" in r.stdout, r.stdout + r.stderr

@@ -160,9 +160,10 @@ def _hidden(extra=()) -> list[str]:
 
 
 def _needed() -> list[str]:
-    """Folders the student's Python must read: its prefixes, site-packages and pgcontrol."""
+    """Folders the student's process must reach: Python's prefixes, site-packages, pgcontrol, the temporary folder."""
     dirs = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-                                           os.path.dirname(os.path.realpath(sys.executable)), str(_PACKAGE))}
+                                           os.path.dirname(os.path.realpath(sys.executable)), str(_PACKAGE),
+                                           tempfile.gettempdir())}
     dirs.update(_python_path())
     return sorted(dirs)
 
@@ -184,9 +185,13 @@ def _unreadable(uid: int) -> list[list[str]]:
             except OSError:
                 break
             if not mode & 0o001:
-                plan.setdefault(a, set()).add(str(Path(*parts[: i + 1])) if i < len(parts) else a)
+                plan.setdefault(a, set()).add(d)  # the folder itself: the folders between get a tmpfs's 0755
                 break
-    return [[a, *sorted(s for s in subs if s != a)] for a, subs in sorted(plan.items())]
+    out = []
+    for a, subs in sorted(plan.items()):
+        keep = [s for s in sorted(subs) if s != a and not any(s.startswith(k + os.sep) for k in subs if k != s)]
+        out.append([a, *keep])
+    return out
 
 
 @functools.lru_cache(maxsize=1)

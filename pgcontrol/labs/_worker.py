@@ -47,7 +47,9 @@ def _setup(cfg: dict) -> None:
         subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "pgcontrol-grade", folder], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for i, (closed, *subs) in enumerate(cfg.get("reveal") or []):
-        _reveal(closed, subs, os.path.join(os.path.dirname(folder), f"stage{i}"))
+        outside = next(d for d in ("/tmp", "/dev/shm", "/var/tmp", "/")
+                       if os.path.isdir(d) and not (d + "/").startswith(closed.rstrip("/") + "/"))
+        _reveal(closed, subs, os.path.join(outside, f"pgcontrol-stage-{os.getpid()}-{i}"))
     for d in cfg.get("hide") or []:
         if os.getuid() == 0 and cfg.get("tmpfs"):
             import subprocess
@@ -73,7 +75,10 @@ def _setup(cfg: dict) -> None:
 
 
 def _reveal(closed: str, subs: list[str], stage: str) -> None:
-    """Hide the folder ``closed`` behind an empty tmpfs, then bind back only ``subs`` (mount namespace, root)."""
+    """Hide the folder ``closed`` behind an empty tmpfs, then bind back only ``subs`` (mount namespace, root).
+
+    The binds wait in ``stage-j`` folders outside ``closed`` (removed after the move).
+    """
     import subprocess
 
     def mount(*args):
@@ -89,6 +94,7 @@ def _reveal(closed: str, subs: list[str], stage: str) -> None:
     for st, s in staged:
         os.makedirs(s, exist_ok=True)
         mount("--move", st, s)
+        os.rmdir(st)
 
 
 def main() -> int:
