@@ -1,5 +1,6 @@
 """The ``pgcontrol`` command line (also ``python -m pgcontrol``): one subcommand per task
-(``plants``, ``lqr``, ``train``, ``eval``, ``reproduce``, ``sweep``, ``plot``, ``lab``), each a thin
+(``plants``, ``lqr``, ``train``, ``eval``, ``reproduce``, ``sweep``, ``plot``, ``lab``, the
+last with a Gradescope ``autograder``), each a thin
 layer over the library; :func:`build_parser` is the one source of the synopsis, which
 ``pgcontrol --help`` and the documentation's command-line reference both render. Every user error
 prints one line ``pgcontrol: error: ...`` on stderr and exits with status 2; a run that diverges

@@ -25,7 +25,13 @@ __all__ = ["check", "get_lab", "LAB_NUMBERS", "Report", "LabError", "UnknownLabE
 
 
 def check(lab, source, *, only: str | None = None, seed: int | None = None, verbose: bool = True) -> Report | None:
-    """Grade the functions of lab ``lab`` and print the report.
+    """Grade the functions of lab ``lab`` and print the report (self-study: in this process).
+
+    This check runs the student's functions in the calling process, which is
+    right for a notebook's own ``check(N, globals())`` cells and nothing
+    else: a student's code could change its result. ``pgcontrol lab check``,
+    ``pgcontrol lab grade`` and the Gradescope autograder run the file in a
+    separate, isolated process (:mod:`pgcontrol.labs._isolate`).
 
     Parameters
     ----------

@@ -13,10 +13,14 @@ Commands
 ``pgcontrol lab start N [--dir DIR] [--force]``
     Write ``DIR/labN.py`` (the stubs) and ``DIR/labN.ipynb`` (the handout);
     existing files are kept unless ``--force``.
-``pgcontrol lab check N FILE [--json] [--only FUNCTION] [--seed S]``
-    Grade one ``.py``/``.ipynb`` file in this process; print the report.
-``pgcontrol lab grade N DIR [--csv FILE] [--gradescope FILE] [--timeout S] [--memory MB] [--seed S]``
-    Grade every submission in DIR, each in its own subprocess (:mod:`pgcontrol.labs.grader`).
+``pgcontrol lab check N FILE [--json] [--only FUNCTION] [--seed S] [--timeout S] [--memory MB]``
+    Grade one ``.py``/``.ipynb`` file, the file running in a process of its own
+    (:mod:`pgcontrol.labs._isolate`); print the report.
+``pgcontrol lab grade N DIR [--csv FILE] [--gradescope FILE] [--timeout S] [--memory MB] [--disk MB] [--seed S]``
+    Grade every submission in DIR, each alone in its own process (:mod:`pgcontrol.labs.grader`);
+    the CSV is rewritten after each one. ``--gradescope`` needs exactly one submission.
+``pgcontrol lab autograder N --out FILE.zip [--pgcontrol SPEC] [--secret-seed-file FILE]``
+    Write a Gradescope autograder (:mod:`pgcontrol.labs.autograder`).
 
 Exit status: 0 at full marks (for ``grade``: every submission at full
 marks; for ``list``/``start``: success), 1 otherwise, 2 for a usage error
@@ -40,7 +44,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "lab", help="course labs: list, start, check, grade",
         description="Six graded labs tied to the derivations: write the key functions, check them against "
                     "pgcontrol's exact closed forms.")
-    sub = p.add_subparsers(dest="lab_command", required=True, metavar="{list,start,check,grade}")
+    sub = p.add_subparsers(dest="lab_command", required=True, metavar="{list,start,check,grade,autograder}")
 
     q = sub.add_parser("list", help="the labs, their equations and points")
     q.add_argument("--json", action="store_true", help="print JSON")
@@ -56,6 +60,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true", help="print the report as JSON")
     q.add_argument("--only", metavar="FUNCTION", help="check only the items of this function")
     q.add_argument("--seed", type=int, metavar="S", help="the check's seed (default: the lab's public seed)")
+    q.add_argument("--timeout", type=float, default=600.0, metavar="S", help="wall-clock seconds (default 600)")
+    q.add_argument("--memory", type=float, default=4096, metavar="MB", help="memory limit in MiB (default 4096)")
 
     q = sub.add_parser("grade", help="grade a folder of submissions (instructors)")
     q.add_argument("lab", metavar="N", help="lab number, 1-6")
@@ -64,9 +70,21 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     q.add_argument("--gradescope", metavar="FILE", help="write Gradescope's results.json")
     q.add_argument("--timeout", type=float, default=120.0, metavar="S",
                    help="wall-clock seconds per submission (default 120)")
-    q.add_argument("--memory", type=int, default=2048, metavar="MB", help="memory limit per submission (default 2048)")
+    q.add_argument("--memory", type=float, default=2048, metavar="MB",
+                   help="memory limit per submission in MiB (default 2048)")
+    q.add_argument("--disk", type=int, default=64, metavar="MB", help="disk quota per submission in MiB (default 64)")
     q.add_argument("--seed", type=int, metavar="S",
                    help="the checks' seed (default: the lab's public seed; use your own to defeat hard-coded answers)")
+
+    q = sub.add_parser("autograder", help="write a Gradescope autograder zip (instructors)")
+    q.add_argument("lab", metavar="N", help="lab number, 1-6")
+    q.add_argument("--out", required=True, metavar="FILE.zip", help="the zip to write")
+    q.add_argument("--pgcontrol", metavar="SPEC",
+                   help="install this pip requirement (e.g. pgcontrol==0.4.0) instead of a wheel of this checkout")
+    q.add_argument("--secret-seed-file", metavar="FILE",
+                   help="a file holding the secret seed of the hidden items (default: a fresh random seed)")
+    q.add_argument("--timeout", type=float, default=600.0, metavar="S", help="wall-clock seconds (default 600)")
+    q.add_argument("--memory", type=float, default=2048, metavar="MB", help="memory limit in MiB (default 2048)")
     p.set_defaults(func=run)
     return p
 
@@ -132,20 +150,35 @@ def _start(args) -> int:
 
 
 def _check(args) -> int:
-    from ._core import get_lab, load_submission, run_lab, to_json
+    from ._core import LabError, get_lab, to_json
+    from ._isolate import check_isolated
+    from .grader import validate_limits
 
     spec = get_lab(args.lab)
-    sub = load_submission(args.file)
-    report = run_lab(spec, sub, seed=args.seed, only=args.only)
+    limits = validate_limits(timeout=args.timeout, memory_mb=args.memory, seed=args.seed)
+    if not Path(args.file).is_file():
+        raise LabError(f"no such file: {args.file}")
+    if args.only is not None and args.only not in spec.functions:
+        raise LabError(f"lab {spec.number} has no function {args.only!r}; its functions are "
+                       f"{', '.join(spec.functions)}")
+    report = check_isolated(spec, args.file, seed=args.seed, only=args.only, limits=limits)
     print(to_json(report) if args.json else report)
     return 0 if report.full_marks else 1
 
 
 def _grade(args) -> int:
-    from ._core import get_lab
-    from .grader import grade, write_csv, write_gradescope
+    from ._core import LabError, get_lab
+    from ._wire import printable
+    from .grader import grade, ignored, submissions, validate_limits, write_gradescope
 
     spec = get_lab(args.lab)
+    validate_limits(timeout=args.timeout, memory_mb=args.memory, disk_mb=args.disk, seed=args.seed)
+    files = submissions(args.folder)
+    if args.gradescope and len(files) != 1:
+        raise LabError(f"--gradescope writes one student's results.json; {args.folder} has {len(files)} "
+                       "submissions (use --csv for a class, or `pgcontrol lab autograder`)")
+    for f in ignored(args.folder):
+        print(f"ignored (not a .py or .ipynb submission): {printable(f.name, 200)}")
 
     def show(rep) -> None:
         line = f"{rep.source}: {rep.score:g}/{rep.max_score:g}"
@@ -153,14 +186,13 @@ def _grade(args) -> int:
             line += f"  ({rep.error})"
         if rep.flags:
             line += f"  [flagged: {'; '.join(rep.flags)}]"
-        print(line, flush=True)
+        print(printable(line, 2000).replace("\n", " "), flush=True)
 
-    reports = grade(spec.number, args.folder, timeout=args.timeout, memory_mb=args.memory, seed=args.seed,
-                    progress=show)
+    reports = grade(spec.number, args.folder, timeout=args.timeout, memory_mb=int(args.memory), disk_mb=args.disk,
+                    seed=args.seed, progress=show, csv_path=args.csv)
     if not reports:
         print(f"no submissions in {args.folder}")
     if args.csv:
-        write_csv(reports, spec.number, args.csv)
         print(f"wrote {args.csv}")
     if args.gradescope:
         write_gradescope(reports, spec.number, args.gradescope)
@@ -168,4 +200,18 @@ def _grade(args) -> int:
     return 0 if reports and all(r.full_marks for r in reports) else 1
 
 
-_COMMANDS = {"list": _list, "start": _start, "check": _check, "grade": _grade}
+def _autograder(args) -> int:
+    from ._core import get_lab
+    from .autograder import build
+    from .grader import validate_limits
+
+    spec = get_lab(args.lab)
+    limits = validate_limits(timeout=args.timeout, memory_mb=args.memory)
+    out = build(spec.number, args.out, pgcontrol=args.pgcontrol, secret_seed_file=args.secret_seed_file,
+                limits=limits)
+    print(f"wrote {out}: upload it as the autograder of lab {spec.number} on Gradescope "
+          "(see docs/teaching-grading.md)")
+    return 0
+
+
+_COMMANDS = {"list": _list, "start": _start, "check": _check, "grade": _grade, "autograder": _autograder}

@@ -46,29 +46,17 @@ this item as well as the exact one.
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 import scipy.linalg
 
 from .. import lqr, plants
 from . import drivers
 from ._core import Item, Lab, Mismatch, as_array, as_tuple, code_inputs, compare
+from ._pg import static_reference  # the best static output gain (one copy, shared with the figure's driver)
 
 PLANT = "double-integrator-output"
 EPISODES = 6000
 Z_MAX = 4.5
-
-
-def _best_static(plant):
-    """The best static output gain and its exact T-step cost (:func:`pgcontrol.lqr.best_static_output_gain`)."""
-    K, J, _ = lqr.best_static_output_gain(plant, [[0.0]], plant.horizon)
-    return np.asarray(K, dtype=float), float(J)
-
-
-@functools.lru_cache(maxsize=1)
-def static_reference() -> tuple[np.ndarray, float]:
-    return _best_static(plants.make(PLANT))
 
 
 def predictor_ref(A, C, W, V):

@@ -40,7 +40,6 @@ last full run (:data:`BEST`) on 10 seeds.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +52,7 @@ from ..plants import make
 from ..policies import LinearGaussianPolicy
 from ..rollout import Batch, batch_from_rollout
 from ..sim import rollout_linear
+from ..labs.drivers import PGRun
 from ..sweep import TaskSpec
 from . import save_figure, save_json, sweep
 
@@ -68,18 +68,8 @@ LABEL = {"vpg": "vanilla PG", "npg": "natural PG"}
 STEP_NAME = {"vpg": "α", "npg": "ε"}
 
 
-@dataclass(frozen=True)
-class RunResult:
-    """One seed's trajectory of (k, σ) over the updates; ``k[0]``, ``std[0]`` is the start."""
-
-    k: np.ndarray
-    std: np.ndarray
-    diverged: bool
-
-    def reached(self, k_opt: float) -> int | None:
-        """First update after which |k − k*|/|k*| < 1 %, or None."""
-        hit = np.nonzero(np.abs(self.k - k_opt) / abs(k_opt) < TOL)[0]
-        return int(hit[0]) if hit.size else None
+#: one seed's trajectory of (k, σ) over the updates: the record lab 4's driver uses too
+RunResult = PGRun
 
 
 def _config(algo: str, step: float):
