@@ -535,3 +535,11 @@ def test_temporary_folder_inside_a_closed_one(tmp_path):
                        capture_output=True, text=True, timeout=300, env={**os.environ, "TMPDIR": str(tmp)})
     assert r.returncode == 0 and f"score: {FULL}/{FULL}" in r.stdout, r.stdout + r.stderr
 
+
+def test_a_call_that_raises_names_the_inputs_sent(tmp_path):
+    """The student's process only says what it raised; the trusted side adds the inputs it sent, by parameter name."""
+    f = tmp_path / "lab3.py"
+    f.write_text(REF3 + "\n\ndef critic_loss(v, targets):\n    raise ValueError('boom')\n")
+    report = _isolate.check_isolated(get_lab(3), f, only="critic_loss")
+    fb = next(r.feedback for r in report.items if not r.passed)
+    assert "raised ValueError: boom" in fb and "\nv = np.array([" in fb and "\ntargets = np.array([" in fb, fb
