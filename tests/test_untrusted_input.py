@@ -223,7 +223,8 @@ MUTATIONS = [
     _set("policy_spec", {"kind": "linear", "obs_dim": -1, "act_dim": 1}),
     _set("policy_spec", {"kind": "mlp", "obs_dim": 1, "act_dim": 1, "hidden": [4096] * 16}),
     _set("policy_spec", {"kind": "mlp", "obs_dim": 1, "act_dim": 1, "hidden": [4096] * 4}),  # within the caps
-    _set("policy_spec", {"kind": "nope"}), _set("policy_spec", 5), _set("policy_spec", None),
+    _set("policy_spec", {"kind": "nope"}), _set("policy_spec", {"kind": ["linear"]}), _set("policy_spec", 5),
+    _set("policy_spec", None),
     _set("policy", {}), _set("policy", {"gain": torch.zeros(5)}), _set("policy", {"gain": 5}),
     _set("policy", {"mean_net.x.weight": torch.zeros(2, 2)}),
     _resize_tensors("policy", 3), _resize_tensors("policy", 0.5),
