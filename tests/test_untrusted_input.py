@@ -203,6 +203,7 @@ MUTATIONS = [
     _set("history", [{"iteration": 0}]), _set("config", 7), _set("config", {"normalize_clip": 1e300}),
     _set("config", {"normalize_obs": "yes"}), _set("config", {"lr": float("nan")}),
     _set("config", {"lr": float("inf")}), _set("config", {"iterations": 10**30}),
+    _set("config", {"critic_steps": 10**30}), _set("config", {"n_steps": 10**9}),
     _set("normaliser", 5), _set("normaliser", {"NormalizeObservation": {"mean": "x"}}),
     _set("learner", 5), _set("learner", {"x": 1}), _set("rng", 5), _set("rng", {}),
     _nested(("rng", "reset_seed"), "x"), _nested(("rng", "reset_seed"), -3),
