@@ -313,7 +313,10 @@ def _infer_policy_spec(state: dict) -> dict:
 def policy_kind(ckpt: dict) -> str:
     """``"linear"`` or ``"mlp"``: the kind of policy a checkpoint holds."""
     spec = ckpt.get("policy_spec")
-    return (spec if isinstance(spec, dict) and "kind" in spec else _infer_policy_spec(ckpt["policy"]))["kind"]
+    kind = (spec if isinstance(spec, dict) and "kind" in spec else _infer_policy_spec(ckpt["policy"]))["kind"]
+    if kind not in ("linear", "mlp"):
+        raise CheckpointError(f"the checkpoint's policy_spec has kind {str(kind)[:80]!r}; expected 'linear' or 'mlp'")
+    return kind
 
 
 def policy_from_checkpoint(ckpt: dict, device="cpu"):

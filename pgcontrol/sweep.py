@@ -191,10 +191,12 @@ def grid(algo, env, seeds, *, config: dict | None = None, steps: int | None = No
 
     A value that is itself a list (``hidden = [[64, 64], [256, 256]]``, two
     values) is kept as a tuple. Every value is checked before the grid is
-    built: algorithms by name, environments by :func:`pgcontrol.envs.check_env_name`
-    (a ``"module:EnvId"`` name imports nothing unless ``env_modules`` names
-    the module), seeds non-negative integers without repeats, and the number
-    of runs at most ``max_runs`` (default :data:`MAX_RUNS`).
+    built: the number of runs at most ``max_runs`` (default :data:`MAX_RUNS`),
+    counted first; algorithms by name; environments by
+    :func:`pgcontrol.envs.check_env_name` (a ``"module:EnvId"`` name imports
+    nothing unless ``env_modules`` names the module); seeds non-negative
+    integers without repeats; every setting's config by
+    :func:`pgcontrol.config.resolve_config`.
 
     Raises
     ------
@@ -235,6 +237,10 @@ def grid(algo, env, seeds, *, config: dict | None = None, steps: int | None = No
     if len(set(specs)) != len(specs):
         dup = next(sp for i, sp in enumerate(specs) if sp in specs[:i])
         raise ConfigError(f"sweep: the run {dup.setting}, seed {dup.seed} is listed more than once")
+    from .config import resolve_config
+
+    for a, e, over in dict.fromkeys((sp.algo, sp.env, sp.overrides) for sp in specs):
+        resolve_config(a, e, dict(over), source="sweep config")  # every setting's Config, checked before any run
     return specs
 
 

@@ -203,6 +203,7 @@ MUTATIONS = [
     _set("history", [{"iteration": 0}]), _set("config", 7), _set("config", {"normalize_clip": 1e300}),
     _set("config", {"normalize_obs": "yes"}), _set("config", {"lr": float("nan")}),
     _set("config", {"lr": float("inf")}), _set("config", {"iterations": 10**30}),
+    _set("config", {"critic_steps": 10**30}), _set("config", {"n_steps": 10**9}),
     _set("normaliser", 5), _set("normaliser", {"NormalizeObservation": {"mean": "x"}}),
     _set("learner", 5), _set("learner", {"x": 1}), _set("rng", 5), _set("rng", {}),
     _nested(("rng", "reset_seed"), "x"), _nested(("rng", "reset_seed"), -3),
@@ -223,7 +224,8 @@ MUTATIONS = [
     _set("policy_spec", {"kind": "linear", "obs_dim": -1, "act_dim": 1}),
     _set("policy_spec", {"kind": "mlp", "obs_dim": 1, "act_dim": 1, "hidden": [4096] * 16}),
     _set("policy_spec", {"kind": "mlp", "obs_dim": 1, "act_dim": 1, "hidden": [4096] * 4}),  # within the caps
-    _set("policy_spec", {"kind": "nope"}), _set("policy_spec", 5), _set("policy_spec", None),
+    _set("policy_spec", {"kind": "nope"}), _set("policy_spec", {"kind": ["linear"]}), _set("policy_spec", 5),
+    _set("policy_spec", None),
     _set("policy", {}), _set("policy", {"gain": torch.zeros(5)}), _set("policy", {"gain": 5}),
     _set("policy", {"mean_net.x.weight": torch.zeros(2, 2)}),
     _resize_tensors("policy", 3), _resize_tensors("policy", 0.5),

@@ -25,6 +25,13 @@ from ..policies import ACTIVATIONS, MAX_LAYERS, MAX_WIDTH
 
 
 MAX_ENVS = 2**24
+MAX_INT = 2**31 - 1
+"""Largest value of any integer setting (iterations, ...): configs come from files too."""
+MAX_N_STEPS = 2**20
+"""Largest ``n_steps`` (steps per environment per iteration)."""
+MAX_INNER_STEPS = 100_000
+"""Largest count of an inner loop run every iteration (``INNER_LOOPS``)."""
+INNER_LOOPS = ("critic_steps", "critic_epochs", "cg_iters", "max_backtracks", "update_epochs", "num_minibatches")
 
 
 @dataclass(frozen=True)
@@ -108,6 +115,10 @@ class CommonConfig:
         for name, v in vars(self).items():
             if isinstance(v, float) and not math.isfinite(v):
                 self._fail(name, "a finite number", v)
+            if isinstance(v, int) and not isinstance(v, bool):
+                cap = MAX_INNER_STEPS if name in INNER_LOOPS else MAX_N_STEPS if name == "n_steps" else MAX_INT
+                if abs(v) > cap:
+                    self._fail(name, f"an integer of at most {cap}", v)
             if name.endswith(("lr", "_coef")) and isinstance(v, (int, float)) and v < 0:
                 self._fail(name, ">= 0", v)
 
