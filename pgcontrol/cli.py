@@ -36,9 +36,15 @@ Subcommands
     exact mathematics, and grading a folder of submissions.
 
 Every user error (unknown plant, environment or algorithm, malformed gain,
-bad flag or config file, missing or corrupt checkpoint, no renderer) prints
-one line ``pgcontrol: error: ...`` on stderr and exits with status 2; a run
-that diverges prints one line and exits with status 1.
+bad flag or config file, missing, corrupt or oversized checkpoint, no
+renderer) prints one line ``pgcontrol: error: ...`` on stderr and exits with
+status 2; a run that diverges prints one line and exits with status 1, and so
+does an unexpected error (``PGCONTROL_DEBUG=1`` shows its traceback).
+
+Environment names read from checkpoints and sweep files are data: a
+Gymnasium ``module:EnvId`` name is refused unless ``--allow-env-module MODULE``
+(train, eval, sweep) names its module. ``sweep --max-runs N`` raises the cap
+on a grid's size (:data:`pgcontrol.sweep.MAX_RUNS`).
 """
 
 from __future__ import annotations
