@@ -139,8 +139,10 @@ def spec_parameters(spec: dict) -> int:
         If the spec is malformed, or declares more than :data:`MAX_PARAMETERS`,
         :data:`MAX_WIDTH` or :data:`MAX_LAYERS`.
     """
-    if not isinstance(spec, dict) or spec.get("kind") not in ("linear", "mlp"):
-        raise PolicyError(f"a policy spec must be a dict with a 'kind' entry 'linear' or 'mlp'; got {str(spec)[:200]}")
+    if not isinstance(spec, dict) or "kind" not in spec:
+        raise PolicyError(f"a policy spec must be a dict with a 'kind' entry; got {str(spec)[:200]}")
+    if spec["kind"] not in ("linear", "mlp"):
+        raise PolicyError(f"unknown policy kind {str(spec['kind'])[:80]!r}; expected one of ['linear', 'mlp']")
     try:
         n, m = _check_dim("obs_dim", spec["obs_dim"]), _check_dim("act_dim", spec["act_dim"])
     except KeyError as exc:
