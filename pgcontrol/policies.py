@@ -70,6 +70,7 @@ __all__ = [
     "policy_from_spec",
     "build_policy",
     "default_initial_gain",
+    "far_initial_gain",
 ]
 
 
@@ -507,6 +508,28 @@ class LinearGaussianPolicy(_GaussianPolicy):
         """The mean action :math:`\\mu(x) = -Kx`, shape ``(..., act_dim)``."""
         return self._mean(self._obs(obs))
 
+    @torch.no_grad()
+    def scores(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        """Per-sample ∇_θ log π(u|x) in closed form, shape ``(..., d)``, in ``named_parameters`` order.
+
+        With d = u − μ(x) and z = d/σ²: ∂/∂K_ji = −z_j x_i (μ = −Kx), and
+        ∂/∂σ_j = d_j²/σ_j³ − 1/σ_j (times σ_j for ``std_param="log_std"``), 0
+        where σ sits on its floor; parameters without ``requires_grad`` are left out.
+        """
+        std = self.std_tensor()
+        d = act - self._mean(obs)
+        z = d / std ** 2
+        parts = []
+        if self.gain.requires_grad:
+            parts.append((-z[..., :, None] * obs[..., None, :]).flatten(-2))
+        if self.raw_std.requires_grad:
+            ds = d ** 2 / std ** 3 - 1 / std
+            if self.std_param == "log_std":
+                ds = ds * std
+            floor = (self.raw_std if self.std_param == "std" else torch.exp(self.raw_std)) < self.min_std
+            parts.append(ds * ~floor)
+        return torch.cat(parts, dim=-1)
+
     def spec(self) -> dict:
         """Constructor arguments (JSON-able) that rebuild this policy's architecture: see :func:`policy_from_spec`.
 
@@ -659,6 +682,17 @@ def default_initial_gain(plant) -> np.ndarray:
     if plant.name == "scalar-lqg":
         return np.array([[0.2]])
     return lqr.optimal_gain(plant.replace(Q=100 * plant.Q))[0]
+
+
+def far_initial_gain(plant, factor: float = 100.0) -> np.ndarray:
+    """A stabilising gain far from K*: the LQR gain of the plant with its input weight ×``factor`` (R₀ = 100·R).
+
+    Stabilising by construction (Riccati) and sluggish where
+    :func:`default_initial_gain` is over-aggressive: the second start of
+    ``experiments/bench_plants.py`` (cost gaps between about 0.4 and 10 on
+    the catalog and random plants).
+    """
+    return lqr.optimal_gain(plant.replace(R=factor * plant.R))[0]
 
 
 def build_policy(kind: str, obs_dim: int, act_dim: int, *, plant=None, device="cpu", config=None,
