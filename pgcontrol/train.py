@@ -52,7 +52,7 @@ from . import lqr
 from .algos import get_algorithm
 from .checkpoint import (atomic_write, load_checkpoint, normaliser_state, remove_stale_temporaries, restore_run,
                          save_run)
-from .config import check_run_settings, resolve_config, resolve_device, set_threads
+from .config import check_run_settings, default_budget, resolve_config, resolve_device, set_threads
 from .envs import find_plant, is_plant, make_vec_env, wrapper_options
 from .errors import ConfigError, TrainingDiverged
 from .evaluate import lq_report
@@ -111,7 +111,8 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
         ``config.iterations``. Episodic learners on tasks whose episodes
         end early (MuJoCo) use it to spend a budget exactly.
 
-    Stopping: a run ends at the first of ``config.iterations``, ``max_steps``
+    Stopping: on a plant ``max_steps`` defaults to
+    :func:`pgcontrol.config.default_budget` (n, m and horizon). A run ends at the first of ``config.iterations``, ``max_steps``
     and the learner's own stopping rule (the adaptive REINFORCE family stops
     once its gradient is not statistically different from zero at its largest
     batch, :mod:`pgcontrol.algos.vpg`). The last history row says why in
@@ -157,6 +158,8 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
     gamma = config.gamma if config.gamma is not None else (gamma_env if gamma_env is not None else 0.99)
     vec = make_vec_env(env, config.num_envs, device=dev, gamma=gamma, **wrapper_options(config))
     plant = find_plant(vec)
+    if max_steps is None and plant is not None and is_plant(env):
+        max_steps = default_budget(plant)  # a budget that follows the plant (n, m, horizon)
     obs_dim = int(np.prod(vec.single_observation_space.shape))
     act_dim = int(np.prod(vec.single_action_space.shape))
     if policy is None:
@@ -220,6 +223,12 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
         pass of a vector env that many times wider, elsewhere that many passes side by side."""
         spec = dict(spec)
         rounds = spec.pop("rounds", 1)
+        left = None if max_steps is None else max_steps - total_steps  # a grown batch never overshoots the budget
+        if left is not None and rounds > 1 and plant is not None:
+            rounds = max(1, min(rounds, left // (config.num_envs * plant.horizon)))
+        base_n = getattr(config, "n_steps", None)
+        if left is not None and spec.get("n_steps") and base_n and spec["n_steps"] > base_n:
+            spec["n_steps"] = max(base_n, min(spec["n_steps"], left // (config.num_envs * base_n) * base_n))
         if rounds == 1 or not spec.get("episodes") or not is_plant(env):
             return concat_batches([collector.collect(**spec) for _ in range(rounds)])
         if rounds not in vecs:

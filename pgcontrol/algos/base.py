@@ -300,11 +300,9 @@ class StepGuard:
 
     def retreat(self, params) -> bool:
         """θ back to its value before the last update, the next step halved; False if there is none."""
-        from torch.nn.utils import vector_to_parameters
         if self.theta is None:
             return False
-        with torch.no_grad():
-            vector_to_parameters(self.theta, list(params))
+        assign_vector(self.theta, params)
         self.shrink *= 0.5
         self.rejected += 1
         return True
@@ -332,6 +330,16 @@ class StepGuard:
         if state:
             self.theta, self.ref = state["theta"], state["ref"]
             self.shrink, self.rejected = state["shrink"], state["rejected"]
+
+
+@torch.no_grad()
+def assign_vector(vec: torch.Tensor, params) -> None:
+    """Copy ``vec`` into the parameters in place (they may be views of one flat tensor, :func:`flat_parameters`)."""
+    i = 0
+    for p in params:
+        n = p.numel()
+        p.copy_(vec[i:i + n].view_as(p))
+        i += n
 
 
 def uses_adaptive_rules(config, policy) -> bool:
@@ -411,3 +419,63 @@ class SampleSize:
     def load_state_dict(self, state: dict | None) -> None:
         if state:
             self.rounds, self.quiet, self.stop_reason = state["rounds"], state["quiet"], state["stop_reason"]
+
+
+def per_environment_gradients(policy, batch, adv) -> tuple[torch.Tensor, torch.Tensor, list]:
+    """One estimate of the actor-critic gradient (4.22) per environment, and the sample Fisher (AC, PPO).
+
+    Returns ``(G, F, params)``: ``G[e]`` = mean over environment e's valid
+    steps of ∇log π(u|x) Â (the rows' mean is the batch's gradient when the
+    environments have equally many valid steps, as continuous collection
+    gives), ``F`` = mean of ∇log π ∇log πᵀ (slides: Fisher information).
+    """
+    S, params = per_sample_scores(policy, batch.obs, batch.actions, batch.valid)
+    counts = batch.valid.sum(0).clamp_min(1).to(S.dtype)
+    G = (S * adv[..., None].to(S.dtype)).sum(0) / counts[:, None]
+    F = torch.einsum("tni,tnj->ij", S, S) / batch.valid.sum().clamp_min(1).to(S.dtype)
+    return G, F, params
+
+
+class KLControl:
+    """The step of AC and PPO held to a KL that follows the statistics (their "Adaptive rules").
+
+    ``target`` ε' = ``kl_bound`` × signal fraction × the guard's shrink.
+    After the optimiser's steps, the mean KL(π_old ‖ π_θ) over the batch's
+    states is measured exactly (Gaussian policies): a step above ε' is
+    shortened, θ_old + β(θ − θ_old) with β halved until KL ≤ ε' (β = 0 after
+    ten halvings); and the learning-rate multiplier :attr:`scale` follows
+    the KL the optimiser produced, ÷1.5 above 2ε' and ×1.5 below ε'/2 (the
+    adaptive-KL rule of Schulman et al. 2017, §4, applied to the step size
+    as rl_games does). Both make the step's size follow the plant, not a
+    constant tuned for one.
+    """
+
+    def __init__(self):
+        self.scale = 1.0
+
+    @torch.no_grad()
+    def limit(self, policy, params, theta_old, obs, old_dist, target: float) -> dict:
+        from torch.nn.utils import parameters_to_vector
+
+        theta = parameters_to_vector(params).detach().clone()
+
+        def kl_at(frac):
+            assign_vector(theta_old + frac * (theta - theta_old), params)
+            return float(torch.distributions.kl_divergence(old_dist, policy(obs)).mean())
+
+        raw = kl_at(1.0)
+        frac, kl = 1.0, raw
+        for _ in range(10):
+            if kl <= target:
+                break
+            frac *= 0.5
+            kl = kl_at(frac)
+        else:
+            if kl > target:
+                frac, kl = 0.0, kl_at(0.0)
+        if target > 0 and math.isfinite(raw):
+            if raw > 2 * target:
+                self.scale /= 1.5
+            elif raw < target / 2:
+                self.scale *= 1.5
+        return {"kl": kl, "kl_unlimited": raw, "step_fraction": frac, "lr_scale": self.scale}

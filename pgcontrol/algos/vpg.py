@@ -8,6 +8,19 @@ One iteration:
 3. surrogate ``loss = -(1/M) Σ_m Σ_t log π(u_t|x_t) Ψ_t`` (3.26), whose
    gradient is minus the Monte Carlo estimate ĝ of ∇J;
 4. step θ ← θ + α ĝ (3.22) (``optimizer="sgd"``) or with Adam.
+
+Adaptive rules (``adaptive``; on for linear policies with whole episodes):
+
+* one estimate of ∇J per episode, ĝ_m = Σ_t ∇log π(u_t|x_t) Ψ_t (their mean is ĝ of (3.26)), gives
+  Var ĝ; in the step's metric (the identity here, F⁻¹ in NPG) ‖ĝ‖² splits into a noise part
+  tr(A Var ĝ) and a signal part;
+* the step's mean KL is ε' = ``kl_bound`` × signal fraction (× the guard's shrink): with ``lr=None``
+  (the default) δθ = sqrt(2ε' / ĝᵀF̂ĝ) ĝ, the vanilla direction (3.19)/(4.11) with a length that does
+  not depend on the plant's cost scale (F the Fisher of the slides, the Hessian of the mean KL);
+* the norm test of Byrd, Chin, Nocedal & Wu (2012) grows the number of episodes
+  (:class:`~pgcontrol.algos.base.SampleSize`), and the run stops once ĝ is no larger than its own
+  standard error at the largest batch (``stop_reason``);
+* a step whose rollouts blow up is taken back and halved (:class:`~pgcontrol.algos.base.StepGuard`).
 """
 
 from __future__ import annotations
@@ -56,6 +69,8 @@ class ReinforceConfig(CommonConfig):
         on all its N·T samples, a bias of order n_features / (N·T).
     lam : float
         GAE λ when ``estimator="gae"``. Default 0.9.
+    iterations : int
+        Default 1000 (a step budget, ``max_steps``, or the stopping rule usually ends the run first).
     normalize_advantage : bool
         Standardise the weights Ψ over the batch's valid steps, ``(Ψ − mean) /
         (std + 1e-8)`` (sb3-contrib's TRPO and SB3's A2C/PPO do): a batch-mean
@@ -76,6 +91,7 @@ class ReinforceConfig(CommonConfig):
         needs whole episodes.
     """
 
+    iterations: int = 1000
     estimator: str = "gae"
     baseline: str = "value"
     discount_weighting: bool = True
@@ -180,6 +196,20 @@ def state_weights(batch, gamma: float, discounted: bool = True) -> torch.Tensor:
     return w / w.sum()
 
 
+def kl_fisher(policy, batch, weights, params) -> torch.Tensor:
+    """F = ∇²_θ KL̄(π_old ‖ π_θ) at θ_old over the batch's valid states (slides: the Hessian of the KL is the
+    Fisher information), as a d × d matrix from d Hessian-vector products; exact in the actions."""
+    m = batch.valid
+    obs, w = batch.obs[m], weights[m]
+    with torch.no_grad():
+        old = policy(obs)
+    kl = (torch.distributions.kl_divergence(old, policy(obs)) * w).sum()
+    dkl = torch.cat([d.reshape(-1) for d in torch.autograd.grad(kl, params, create_graph=True)])
+    rows = [torch.cat([h.reshape(-1) for h in torch.autograd.grad(dkl[i], params, retain_graph=True)])
+            for i in range(dkl.numel())]
+    return torch.stack(rows).detach()
+
+
 class VPG:
     """REINFORCE with a choice of estimator and baseline."""
 
@@ -246,17 +276,16 @@ class VPG:
         return loss, psi
 
     def gradient_statistics(self, batch) -> dict:
-        """ĝ, its covariance and the sample Fisher from per-episode estimates (the adaptive rules).
+        """Per-episode estimates of ĝ and the Fisher (the adaptive rules).
 
         Returns a dict with ``g`` (ĝ = mean of the per-episode ĝ_m, the gradient of (3.26)),
-        ``cov`` (the covariance of ĝ: the sample covariance of the ĝ_m over M), ``fisher``
-        (F̂ = Σ_i w_i s_i s_iᵀ with the state weights d^π), ``psi``, ``loss`` and ``params``.
+        ``G`` (the per-episode ĝ_m, one row each), ``fisher`` (the Fisher of the slides at the
+        batch's states, weighted by d^π: :func:`kl_fisher`), ``psi``, ``loss`` and ``params``.
         """
         psi = self.advantage_weights(batch)
         S, params = per_sample_scores(self.policy, batch.obs, batch.actions, batch.valid)
         G = (S * psi[..., None].to(S.dtype)).sum(0)  # ĝ_m, one per episode: (M, d); their mean is ĝ of (3.26)
-        w = state_weights(batch, self.gamma, self.cfg.discount_weighting).to(S.dtype)
-        F = torch.einsum("tm,tmi,tmj->ij", w, S, S)  # sample Fisher (slides)
+        F = kl_fisher(self.policy, batch, state_weights(batch, self.gamma, self.cfg.discount_weighting), params)
         with torch.no_grad():
             loss = surrogate_loss(self.policy, batch, psi, G.shape[0])
         return {"G": G, "fisher": F, "psi": psi, "loss": float(loss), "params": params, "M": G.shape[0]}
@@ -296,9 +325,10 @@ class VPG:
     def update(self, batch, iteration: int) -> dict:
         if self.cfg.lr is None:
             return self._adaptive_update(batch) if self.adaptive else self._trust_region_update(batch)
-        if getattr(self.cfg, "anneal_lr", False) and self.opt is not None:
+        if (getattr(self.cfg, "anneal_lr", False) or self.guard is not None) and self.opt is not None:
+            shrink = self.guard.shrink if self.guard is not None else 1.0  # a step that blew up is halved
             for group in self.opt.param_groups:
-                group["lr"] = self.cfg.lr * lr_fraction(self.cfg, iteration)
+                group["lr"] = self.cfg.lr * lr_fraction(self.cfg, iteration) * shrink
         if self.guard is not None:
             self.guard.remember(self.policy.parameters())
         loss, _ = self.gradient_estimate(batch)
