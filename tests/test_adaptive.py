@@ -60,11 +60,14 @@ def _one_update(algo, plant, seed=0, **cfg):
 @pytest.mark.parametrize("algo", ["npg", "trpo"])
 def test_the_natural_step_has_the_kl_of_epsilon_times_the_signal_fraction(algo):
     p = plants.random(3, 1, 1)
-    _, learner, out = _one_update(algo, p, num_envs=64, kl_bound=1e-3)  # small: the KL is quadratic
-    assert 0 < out["signal_fraction"] < 0.99
+    _, learner, out = _one_update(algo, p, num_envs=8, kl_bound=1e-3)  # small: the KL is quadratic
+    assert 0 < out["signal_fraction"] < 0.9
     assert out["kl_target"] == pytest.approx(1e-3 * out["signal_fraction"])
-    assert out["kl"] == pytest.approx(out["kl_target"], rel=0.1) and out["kl"] < 1e-3 * 0.99
-    assert out["next_batch_episodes"] >= 64  # the norm test never shrinks the batch
+    if algo == "npg":
+        assert out["kl"] == pytest.approx(out["kl_target"], rel=0.1)
+    else:  # TRPO's line search: never above ε'
+        assert 0 < out["kl"] <= out["kl_target"]
+    assert out["next_batch_episodes"] >= 8  # the norm test never shrinks the batch
 
 
 def test_noisy_gradients_grow_the_batch():

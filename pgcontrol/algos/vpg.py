@@ -146,7 +146,7 @@ class VPGConfig(ReinforceConfig):
         docstring): its length does not depend on the plant's cost scale. A
         number: the plain step θ ← θ + α ĝ (3.22) with ``optimizer``.
     kl_bound : float
-        ε of the default step: the mean KL of one step, to second order. Default 0.02.
+        ε of the default step: the mean KL of one step, to second order. Default 0.05.
     optimizer : str
         ``"sgd"`` (plain gradient ascent) or ``"adam"``, with ``lr``.
     max_grad_norm : float or None
@@ -162,7 +162,7 @@ class VPGConfig(ReinforceConfig):
     """
 
     lr: float | None = None
-    kl_bound: float = 0.02
+    kl_bound: float = 0.05
     optimizer: str = "sgd"
     max_grad_norm: float | None = None
     anneal_lr: bool = False
