@@ -83,7 +83,8 @@ class RunResult:
 
 
 def _config(algo: str, step: float):
-    common = dict(num_envs=ROLLOUTS, iterations=1, estimator="rtg", baseline="mean", discount_weighting=True)
+    common = dict(num_envs=ROLLOUTS, iterations=1, estimator="rtg", baseline="mean", discount_weighting=True,
+                  adaptive=False)  # the plain steps of the experiment, not the adaptive defaults
     if algo == "vpg":
         return VPGConfig(lr=step, optimizer="sgd", **common)
     return NPGConfig(kl_bound=step, fisher="sample", damping=1e-6, **common)
