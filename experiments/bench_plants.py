@@ -33,7 +33,7 @@ import torch
 from pgcontrol import plants as P
 from pgcontrol.errors import TrainingDiverged
 from pgcontrol.evaluate import lq_report
-from pgcontrol.policies import build_policy, default_initial_gain, far_initial_gain
+from pgcontrol.policies import build_policy, default_initial_gain, default_std0, far_initial_gain
 from pgcontrol.train import train
 
 CATALOG = ("scalar-lqg", "double-integrator", "laplacian-3", "cartpole-linearized", "mass-spring-damper")
@@ -72,8 +72,7 @@ def start_gain(plant, start: str) -> np.ndarray:
 def run_one(key: str, start: str, learner: str, seed: int, cap: int) -> dict:
     plant = plant_by_key(key)
     K0 = start_gain(plant, start)
-    pol = build_policy("linear", plant.n, plant.m, plant=plant, K0=K0,
-                       std0=0.1 if plant.name == "scalar-lqg" else 0.5)
+    pol = build_policy("linear", plant.n, plant.m, plant=plant, K0=K0, std0=default_std0(plant))
     std0 = pol.std.copy()
     gap0 = lq_report(plant, K0, std0, expected_return=False)["gap"]
     t0 = time.perf_counter()

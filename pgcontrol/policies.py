@@ -71,6 +71,8 @@ __all__ = [
     "build_policy",
     "default_initial_gain",
     "far_initial_gain",
+    "default_std0",
+    "SCALAR_LQG_START",
 ]
 
 
@@ -670,6 +672,20 @@ def policy_from_spec(spec: dict) -> _GaussianPolicy:
     return make_policy(kind, obs_dim, act_dim, **kw)
 
 
+SCALAR_LQG_START = (-0.2, 0.1)
+"""Peters & Schaal's start on ``scalar-lqg``, (k₀, σ₀): u ~ N(k x, σ²) with k₀ = −0.2 (K₀ = 0.2 for u = −Kx)
+and σ₀ = 0.1. The one home of these numbers: :func:`default_initial_gain`, :func:`build_policy` and the
+plateau reproduction read them here."""
+
+DEFAULT_STD0 = 0.5
+"""The starting σ of a linear policy on every other plant."""
+
+
+def default_std0(plant) -> float:
+    """The documented starting σ of linear policies on a plant: σ₀ = 0.1 on scalar-lqg, else 0.5."""
+    return SCALAR_LQG_START[1] if plant.name == "scalar-lqg" else DEFAULT_STD0
+
+
 def default_initial_gain(plant) -> np.ndarray:
     """The documented starting gain of linear policies on a plant.
 
@@ -680,7 +696,7 @@ def default_initial_gain(plant) -> np.ndarray:
     0.48, laplacian-3 3.1, cartpole-linearized 2.3).
     """
     if plant.name == "scalar-lqg":
-        return np.array([[0.2]])
+        return np.array([[-SCALAR_LQG_START[0]]])
     return lqr.optimal_gain(plant.replace(Q=100 * plant.Q))[0]
 
 
@@ -714,5 +730,5 @@ def build_policy(kind: str, obs_dim: int, act_dim: int, *, plant=None, device="c
             kw.setdefault(name, getattr(config, name))
     if kind == "linear" and plant is not None and "K0" not in kw and not plant.has_output:
         kw["K0"] = default_initial_gain(plant)
-        kw.setdefault("std0", 0.1 if plant.name == "scalar-lqg" else 0.5)
+        kw.setdefault("std0", default_std0(plant))
     return make_policy(kind, obs_dim, act_dim, **kw).to(device)

@@ -50,14 +50,15 @@ from .. import lqr
 from ..algos.npg import NPG, NPGConfig
 from ..algos.vpg import VPG, VPGConfig
 from ..plants import make
-from ..policies import LinearGaussianPolicy
+from ..policies import SCALAR_LQG_START, LinearGaussianPolicy
 from ..rollout import Batch, batch_from_rollout
 from ..sim import rollout_linear
 from ..sweep import TaskSpec
 from . import save_figure, save_json, sweep
 
 PLANT = "scalar-lqg"
-K_START, STD_START, STD_FLOOR = -0.2, 0.1, 1e-3  # k = θ₁ (u = k x), σ = θ₂
+K_START, STD_START = SCALAR_LQG_START  # k = θ₁ (u = k x), σ = θ₂: Peters & Schaal's start
+STD_FLOOR = 1e-3
 ROLLOUTS = 5  # M, rollouts of T = 50 steps per update
 TOL = 0.01  # |k − k*| / |k*|
 STEP_GRID = (0.003, 0.01, 0.03, 0.05, 0.1, 0.3)  # the same values for α (VPG) and ε (NPG)
