@@ -333,21 +333,17 @@ class PPO:
             extra = {"signal_fraction": rho, "kl_target": cfg.kl_bound * rho * self.guard.shrink,
                      "next_batch_steps": self.size.rounds * cfg.n_steps * cfg.num_envs}
         obs, actions, logp_old = batch.obs[m], batch.actions[m], batch.logp[m]
-        if self.numpy:
-            numpy_step = NumpyStep(self, obs, actions, logp_old, adv, returns, values)
+        self.step, split = self.minibatch_steps(obs, actions, logp_old, adv, returns, values)
         keys = ("loss_policy", "loss_value", "entropy", "approx_kl", "clip_fraction")
         sums = dict.fromkeys(keys, 0.0)
         count, approx_kl = 0, 0.0
         for _ in range(cfg.update_epochs):
             kls = []
             perm = torch.randperm(obs.shape[0], generator=self.generator)  # on the CPU, like the generator
-            for idx in (perm if self.numpy else perm.to(obs.device)).tensor_split(cfg.num_minibatches):
-                if idx.numel() == 0:
+            for idx in split(perm):
+                if len(idx) == 0:
                     continue
-                if self.numpy:  # the same step, gradients written out (ppo_numpy)
-                    stats = numpy_step.step(idx.numpy())
-                else:
-                    stats = self.minibatch_step(idx, obs, actions, logp_old, adv, returns, values)
+                stats = self.step(idx)  # one Adam step on the minibatch (autograd or NumPy: minibatch_steps)
                 for k, v in zip(keys, stats):
                     sums[k] += v
                 kls.append(stats[3])
@@ -366,6 +362,20 @@ class PPO:
                 out["loss_value"] = float(value_loss(self.critic, obs, returns, values, None))
         out.update(approx_kl=approx_kl, explained_variance=explained_variance(values, returns), lr=frac * self.lrs[0])
         return out
+
+    def minibatch_steps(self, obs, actions, logp_old, adv, returns, values):
+        """``(step, split)`` for one update: ``step(idx)`` takes one Adam step on the minibatch ``idx``
+        (:meth:`minibatch_step` with autograd, or :class:`~.ppo_numpy.NumpyStep`, the same step with its
+        gradients written out, given the policy, critic, optimiser and config); ``split(perm)`` cuts an
+        epoch's shuffled CPU indices into ``num_minibatches`` in the form the step takes (moved to the
+        training device once per epoch, or NumPy)."""
+        n = self.cfg.num_minibatches
+        if self.numpy:
+            numpy_step = NumpyStep(self.policy, self.critic, self.opt, self.cfg,
+                                   obs, actions, logp_old, adv, returns, values)
+            return numpy_step.step, lambda perm: [i.numpy() for i in perm.tensor_split(n)]
+        return (lambda idx: self.minibatch_step(idx, obs, actions, logp_old, adv, returns, values),
+                lambda perm: perm.to(obs.device).tensor_split(n))
 
     def minibatch_step(self, idx, obs, actions, logp_old, adv, returns, values) -> tuple[float, ...]:
         """One Adam step on the minibatch ``idx``; ``(−mean L^clip, value loss, entropy, approx KL, clip fraction)``."""
