@@ -112,7 +112,8 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
         end early (MuJoCo) use it to spend a budget exactly.
 
     Stopping: on a plant ``max_steps`` defaults to
-    :func:`pgcontrol.config.default_budget` (n, m and horizon). A run ends at the first of ``config.iterations``, ``max_steps``
+    :func:`pgcontrol.config.default_budget` (n, m and horizon). A run ends at
+    the first of ``config.iterations``, ``max_steps``
     and the learner's own stopping rule (the adaptive REINFORCE family stops
     once its gradient is not statistically different from zero at its largest
     batch, :mod:`pgcontrol.algos.vpg`). The last history row says why in

@@ -324,13 +324,12 @@ class ActorCritic:
         if self.adaptive:  # the step held to the KL ε × signal fraction (KLControl)
             extra.update(self.kl.limit(self.policy, params, theta_old, batch.obs[m], old_dist, extra["kl_target"]))
         # critic: steps on (4.20), the targets recomputed from the current V_φ before each
-        if isinstance(self.critic_opt, LeastSquaresStep):
-            self.critic_opt.prepare(batch.obs[m])
+        obs_m = batch.obs[m]
         for k in range(cfg.critic_steps):
             if k:
                 _, _, targets = td_targets(self.critic, batch, self.gamma, cfg.lam)
             if isinstance(self.critic_opt, LeastSquaresStep):
-                self.critic_opt.step(targets[m])
+                self.critic_opt.fit(obs_m, targets[m])  # Φ factorised once per batch
             else:
                 self._gradient_step(self.critic_opt, self.critic.parameters(), critic_loss(self.critic, batch, targets))
         with torch.no_grad():

@@ -64,6 +64,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
+from ..critics import LeastSquaresStep
 from ..errors import ConfigError
 from ..rollout import explained_variance, gae
 from .base import (CommonConfig, KLControl, SampleSize, StepGuard, check_least_squares_critic, flat_parameters,
@@ -264,8 +265,10 @@ class PPO:
         dtype = next(policy.parameters()).dtype
         self.critic = critic if critic is not None else make_critic(config, obs_dim, device, dtype)
         self.lstsq = config.critic_optimizer == "lstsq"
+        # the closed-form critic: the same object VPG and AC call (critics.LeastSquaresStep)
         if self.lstsq:
             check_least_squares_critic(self.critic)
+        self.critic_fit = LeastSquaresStep(self.critic, 1.0) if self.lstsq else None
         self.lrs = (config.lr, config.lr if config.critic_lr is None else config.critic_lr)
         groups = (list(policy.parameters()), [] if self.lstsq else list(self.critic.parameters()))
         self.params = [p for g in groups for p in g]  # for the gradient norm, tensor by tensor
@@ -356,8 +359,8 @@ class PPO:
         if self.adaptive:  # the step held to the KL ε × signal fraction (KLControl)
             extra.update(self.kl.limit(self.policy, params, theta_old, batch.obs[m], old_dist, extra["kl_target"]))
             out.update(extra)
-        if self.lstsq:
-            self.critic.fit_least_squares(obs, returns)
+        if self.critic_fit is not None:
+            self.critic_fit.fit(obs, returns)  # the minimiser of (4.20)
             with torch.no_grad():
                 out["loss_value"] = float(value_loss(self.critic, obs, returns, values, None))
         out.update(approx_kl=approx_kl, explained_variance=explained_variance(values, returns), lr=frac * self.lrs[0])

@@ -31,10 +31,12 @@ from dataclasses import dataclass
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
+from ..critics import LeastSquaresStep
 from ..errors import ConfigError
 from ..rollout import discounts, explained_variance, gae, pg_advantages
-from .base import (CommonConfig, SampleSize, StepGuard, gradient_noise, per_sample_scores, uses_adaptive_rules, check_least_squares_critic, fit_critic, flat_parameters, lr_fraction,
-                   make_critic, make_optimizer, values_of)
+from .base import (CommonConfig, SampleSize, StepGuard, check_least_squares_critic, fit_critic, flat_parameters,
+                   gradient_noise, lr_fraction, make_critic, make_optimizer, per_sample_scores, uses_adaptive_rules,
+                   values_of)
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,8 @@ class ReinforceConfig(CommonConfig):
         Minibatch size of those epochs (None: one full-batch step per epoch).
     critic_optimizer : str
         ``"adam"`` (``critic_epochs`` full-batch Adam steps; the default with
-        ``critic="mlp"``) or ``"lstsq"`` (the default with ``critic="quadratic"``): fit a critic linear in its parameters
+        ``critic="mlp"``) or ``"lstsq"`` (the default with ``critic="quadratic"``): fit a critic linear
+        in its parameters
         (:class:`~pgcontrol.critics.QuadraticValue`, the exact value class on
         LQ plants) to the batch's reward-to-go in closed form, the minimiser
         of (4.20) (:meth:`~pgcontrol.critics.QuadraticValue.fit_least_squares`).
@@ -228,8 +231,9 @@ class VPG:
             self.critic = None
         self.critic_opt = None
         if self.critic is not None:
-            if config.critic_optimizer == "lstsq":
+            if config.critic_optimizer == "lstsq":  # closed-form steps on (4.20), the object every learner uses
                 check_least_squares_critic(self.critic)
+                self.critic_opt = LeastSquaresStep(self.critic, 1.0)
             else:
                 self.critic_opt = torch.optim.Adam([flat_parameters(self.critic.parameters())], lr=config.critic_lr)
         self.generator = torch.Generator().manual_seed(0)
@@ -256,7 +260,7 @@ class VPG:
 
     def advantage_weights(self, batch) -> torch.Tensor:
         """The weights Ψ_t of the estimator (3.19)/(4.8)/(6.46) (the closed-form critic fitted first)."""
-        if self.critic is not None and self.critic_opt is None:  # "lstsq": the critic of this batch first
+        if isinstance(self.critic_opt, LeastSquaresStep):  # "lstsq": the critic of this batch first
             self._value_metrics = self._fit_value_lstsq(batch)
         values, next_values = values_of(self.critic, batch)
         psi, _ = pg_advantages(batch, estimator=self.cfg.estimator, baseline=self.cfg.baseline, gamma=self.gamma,
@@ -390,7 +394,7 @@ class VPG:
         m = batch.valid
         out = {"explained_variance": explained_variance(values, rtg, m)}  # the critic before the fit
         obs, y = batch.obs[m], rtg[m]
-        self.critic.fit_least_squares(obs, y)  # minimiser of (4.20)
+        self.critic_opt.fit(obs, y)  # minimiser of (4.20)
         with torch.no_grad():
             out["loss_value"] = float(0.5 * (self.critic(obs).to(y.dtype) - y).pow(2).mean())
         return out
@@ -402,7 +406,7 @@ class VPG:
         :meth:`gradient_estimate`; its metrics are reported here.
         """
         out = {}
-        if self.critic is not None and self.critic_opt is None:
+        if isinstance(self.critic_opt, LeastSquaresStep):
             out.update(getattr(self, "_value_metrics", {}))
         elif self.critic is not None:
             values, rtg = self._value_targets(batch)
@@ -417,7 +421,7 @@ class VPG:
 
     def state_dict(self) -> dict:
         return {"opt": self.opt.state_dict() if self.opt else None, "critic": self.critic.state_dict() if self.critic else None,
-                "critic_opt": self.critic_opt.state_dict() if self.critic_opt else None,
+                "critic_opt": self.critic_opt.state_dict() if hasattr(self.critic_opt, "state_dict") else None,
                 "generator": self.generator.get_state(),
                 "adaptive": {"size": self.size.state_dict(), "guard": self.guard.state_dict() if self.guard else None}}
 
@@ -426,7 +430,7 @@ class VPG:
             self.opt.load_state_dict(state["opt"])
         if self.critic is not None:
             self.critic.load_state_dict(state["critic"])
-            if self.critic_opt is not None:
+            if hasattr(self.critic_opt, "load_state_dict"):
                 self.critic_opt.load_state_dict(state["critic_opt"])
         self.generator.set_state(state["generator"])
         ad = state.get("adaptive")
