@@ -155,6 +155,8 @@ def main(argv=None) -> None:
         if key in done:
             rows.append(done[key])
     print(table(rows))
+    for start in sorted({r["start"] for r in rows}):
+        print(f"\nstart: {start}\n" + table([r for r in rows if r["start"] == start]))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 
