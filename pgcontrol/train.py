@@ -111,7 +111,7 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
         ``config.iterations``. Episodic learners on tasks whose episodes
         end early (MuJoCo) use it to spend a budget exactly.
 
-    Stopping: on a plant ``max_steps`` defaults to
+    Stopping: on a plant with no config given, ``max_steps`` defaults to
     :func:`pgcontrol.config.default_budget` (n, m and horizon). A run ends at
     the first of ``config.iterations``, ``max_steps``
     and the learner's own stopping rule (the adaptive REINFORCE family stops
@@ -149,6 +149,7 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
 def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress, policy_kind, checkpoint_every,
            critic, max_steps, overrides, callback):
     Algo, algo_name = get_algorithm(algo)
+    defaults = config is None
     config = resolve_config(algo, env)[0] if config is None else config  # the preset, or the defaults
     if not isinstance(config, Algo.Config):
         raise ConfigError(f"config for {algo_name!r} must be a {Algo.Config.__name__}, got {type(config).__name__}")
@@ -159,8 +160,8 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
     gamma = config.gamma if config.gamma is not None else (gamma_env if gamma_env is not None else 0.99)
     vec = make_vec_env(env, config.num_envs, device=dev, gamma=gamma, **wrapper_options(config))
     plant = find_plant(vec)
-    if max_steps is None and plant is not None and is_plant(env):
-        max_steps = default_budget(plant)  # a budget that follows the plant (n, m, horizon)
+    if max_steps is None and defaults and plant is not None and is_plant(env):
+        max_steps = default_budget(plant)  # the defaults' budget follows the plant (n, m, horizon)
     obs_dim = int(np.prod(vec.single_observation_space.shape))
     act_dim = int(np.prod(vec.single_action_space.shape))
     if policy is None:
