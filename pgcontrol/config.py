@@ -21,7 +21,7 @@ from .envs import episode_length
 from .errors import ConfigError
 
 __all__ = ["config_from_dict", "steps_per_iteration", "resolve_device", "set_threads", "check_run_settings",
-           "DEFAULT_THREADS", "PRESETS", "preset", "resolve_config"]
+           "DEFAULT_THREADS", "PRESETS", "preset", "resolve_config", "default_budget"]
 
 DEFAULT_THREADS = 1
 """Torch intra-op threads used by ``train`` and the CLI unless asked otherwise.
@@ -165,30 +165,10 @@ def steps_per_iteration(algo, config, env) -> int:
 
 # ---------------------------------------------------------------------- presets
 
-_PPO_LQ = dict(lr=0.005, lam=0.0, critic="quadratic", critic_optimizer="lstsq", max_grad_norm=None)
-_AC_LQ = dict(center_advantage=True, anneal_lr=True)
-_REINFORCE_LSTSQ = dict(estimator="gae", baseline="value", critic="quadratic", critic_optimizer="lstsq", lam=0.9)
-
 PRESETS: dict[tuple[str, str], dict] = {
-    # scalar-lqg (Peters & Schaal: k0 = -0.2, σ0 = 0.1, T = 50); VPG holds σ: learned, it falls onto the plateau
-    ("vpg", "scalar-lqg"): dict(num_envs=10, iterations=40, lr=0.05, optimizer="adam", learn_std=False),
-    ("npg", "scalar-lqg"): dict(num_envs=5, iterations=40, kl_bound=0.01),
-    ("trpo", "scalar-lqg"): dict(num_envs=5, iterations=40, kl_bound=0.01),
-    ("ac", "scalar-lqg"): dict(num_envs=16, n_steps=16, iterations=60, lr=0.05, ent_coef=0.5, **_AC_LQ),
-    ("ppo", "scalar-lqg"): dict(num_envs=16, n_steps=64, iterations=30, **_PPO_LQ),
-    # double-integrator: every preset within 100 000 environment steps
-    ("vpg", "double-integrator"): dict(num_envs=32, iterations=20, lr=0.05, optimizer="adam"),
-    ("npg", "double-integrator"): dict(num_envs=32, iterations=16, kl_bound=0.01),
-    ("trpo", "double-integrator"): dict(num_envs=32, iterations=16, kl_bound=0.05),  # the line search shortens steps
-    ("ac", "double-integrator"): dict(num_envs=64, n_steps=16, iterations=80, lr=0.05, ent_coef=0.5, **_AC_LQ),
-    ("ppo", "double-integrator"): dict(num_envs=64, n_steps=64, iterations=24, **_PPO_LQ),
-    # laplacian-3 (open-loop unstable, T = 500): the closed-form quadratic critic, GAE 0.9
-    ("vpg", "laplacian-3"): dict(num_envs=128, iterations=24, lr=0.002, optimizer="sgd", anneal_lr=True,
-                                 learn_std=False, **_REINFORCE_LSTSQ),
-    ("npg", "laplacian-3"): dict(num_envs=64, iterations=18, kl_bound=0.03, fisher="exact", **_REINFORCE_LSTSQ),
-    ("trpo", "laplacian-3"): dict(num_envs=64, iterations=18, kl_bound=0.12, fisher="exact", **_REINFORCE_LSTSQ),
-    ("ac", "laplacian-3"): dict(num_envs=256, n_steps=16, iterations=200, lr=0.005, ent_coef=0.1, **_AC_LQ),
-    ("ppo", "laplacian-3"): dict(num_envs=64, n_steps=64, iterations=30, **_PPO_LQ),
+    # No LQ plant has a preset: on plants every learner's default config is the one config (its adaptive rules,
+    # docs/learners.md). The reproductions keep the settings they reproduce in their own modules
+    # (pgcontrol.reproduce.plateau, pgcontrol.reproduce.gains).
     # MuJoCo: InvertedPendulum-v5 balanced (return 1000) within 20 000 steps on seeds 0-2, and held to 150 000
     ("ppo", "InvertedPendulum-v5"): dict(num_envs=4, n_steps=256, iterations=147, update_epochs=10, num_minibatches=8,
                                          normalize_obs=True, normalize_reward=True, gamma=0.99),
@@ -229,15 +209,25 @@ PRESETS: dict[tuple[str, str], dict] = {
                                      value_target="lambda", normalize_advantage=True, normalize_obs=True,
                                      normalize_reward=True, normalize_clip=10.0, clip_actions=True),
 }
-"""Per-(algorithm, environment) configurations, as rl-zoo keeps hyperparameter files: what ``train`` and the
-CLI use when no config is given. They are the configurations the learning tests and ``figures/gains.md``
-verify: on the LQ plants, from the documented starting gain each reaches a cost gap below 5 % on seeds 0-2;
+"""Per-(algorithm, environment) configurations for the MuJoCo tasks, as rl-zoo keeps hyperparameter files: what
+``train`` and the CLI use when no config is given. The LQ plants have none: there the learners' defaults adapt
+their step, batch and stopping to the plant (``docs/learners.md``, ``experiments/bench_plants.py``).
 PPO on InvertedPendulum-v5 reaches the maximal return 1000 within 20 000 of its 150 000 steps on seeds 0-2
 (``tests/test_presets.py``); TRPO on HalfCheetah-v5 ends its 1 M steps above 1500 on seeds 0-2 (slow test,
 ``experiments/bench_vs_sb3.py --algos trpo``);
 PPO on HalfCheetah-v5 ends its 1 M steps above 3800 on seeds 0-2, PPO on Hopper-v5 at 2632 ± 791 over seeds
 0-7 (``experiments/mujoco_presets.py``).
 Other (algorithm, environment) pairs use the learner's defaults."""
+
+
+def default_budget(plant) -> int:
+    """The environment-step budget ``train`` gives a run on a plant when ``max_steps`` is None.
+
+    250 episodes' worth of steps per policy parameter, ``250 · T · (n·m + m)``
+    (the gain's n·m entries and σ's m), clipped to [100 000, 2 000 000]: the
+    adaptive learners' stopping rule usually ends a run before it.
+    """
+    return int(min(max(250 * plant.horizon * (plant.n * plant.m + plant.m), 100_000), 2_000_000))
 
 
 def preset(algo, env) -> dict | None:

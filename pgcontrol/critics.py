@@ -245,8 +245,17 @@ class LeastSquaresStep:
                               f"(V = features(x) @ weight, e.g. QuadraticValue); got {type(critic).__name__}")
         self.critic, self.rate, self.ridge = critic, float(rate), float(ridge)
 
+    def fit(self, obs, targets) -> None:
+        """The step on ``targets`` at the observations ``obs``: what every learner calls (VPG, NPG, TRPO and
+        PPO with ``rate`` 1, the minimiser of (4.20); AC repeatedly, with recomputed TD targets). Φ and its
+        factor are computed once per ``obs`` tensor."""
+        if getattr(self, "_obs", None) is not obs:
+            self.prepare(obs)
+        self.step(targets)
+
     def prepare(self, obs) -> None:
         """Features Φ of the batch's valid observations and the Cholesky factor of ΦᵀΦ + ρI."""
+        self._obs = obs
         with torch.no_grad():
             self.phi = self.critic.features(obs).to(torch.float64)
             gram = self.phi.T @ self.phi

@@ -74,6 +74,9 @@ __all__ = [
     "policy_from_spec",
     "build_policy",
     "default_initial_gain",
+    "far_initial_gain",
+    "default_std0",
+    "SCALAR_LQG_START",
 ]
 
 
@@ -554,6 +557,28 @@ class LinearGaussianPolicy(_GaussianPolicy):
         """The mean action :math:`\\mu(x) = -Kx`, shape ``(..., act_dim)``."""
         return self._mean(self._obs(obs))
 
+    @torch.no_grad()
+    def scores(self, obs: torch.Tensor, act: torch.Tensor) -> torch.Tensor:
+        """Per-sample ∇_θ log π(u|x) in closed form, shape ``(..., d)``, in ``named_parameters`` order.
+
+        With d = u − μ(x) and z = d/σ²: ∂/∂K_ji = −z_j x_i (μ = −Kx), and
+        ∂/∂σ_j = d_j²/σ_j³ − 1/σ_j (times σ_j for ``std_param="log_std"``), 0
+        where σ sits on its floor; parameters without ``requires_grad`` are left out.
+        """
+        std = self.std_tensor()
+        d = act - self._mean(obs)
+        z = d / std ** 2
+        parts = []
+        if self.gain.requires_grad:
+            parts.append((-z[..., :, None] * obs[..., None, :]).flatten(-2))
+        if self.raw_std.requires_grad:
+            ds = d ** 2 / std ** 3 - 1 / std
+            if self.std_param == "log_std":
+                ds = ds * std
+            floor = (self.raw_std if self.std_param == "std" else torch.exp(self.raw_std)) < self.min_std
+            parts.append(ds * ~floor)
+        return torch.cat(parts, dim=-1)
+
     def spec(self) -> dict:
         """Constructor arguments (JSON-able) that rebuild this policy's architecture: see :func:`policy_from_spec`.
 
@@ -701,6 +726,20 @@ def policy_from_spec(spec: dict, *, max_parameters: int | None = None) -> _Gauss
     return make_policy(kind, obs_dim, act_dim, **kw)
 
 
+SCALAR_LQG_START = (-0.2, 0.1)
+"""Peters & Schaal's start on ``scalar-lqg``, (k₀, σ₀): u ~ N(k x, σ²) with k₀ = −0.2 (K₀ = 0.2 for u = −Kx)
+and σ₀ = 0.1. The one home of these numbers: :func:`default_initial_gain`, :func:`build_policy` and the
+plateau reproduction read them here."""
+
+DEFAULT_STD0 = 0.5
+"""The starting σ of a linear policy on every other plant."""
+
+
+def default_std0(plant) -> float:
+    """The documented starting σ of linear policies on a plant: σ₀ = 0.1 on scalar-lqg, else 0.5."""
+    return SCALAR_LQG_START[1] if plant.name == "scalar-lqg" else DEFAULT_STD0
+
+
 def default_initial_gain(plant) -> np.ndarray:
     """The documented starting gain of linear policies on a plant.
 
@@ -711,8 +750,26 @@ def default_initial_gain(plant) -> np.ndarray:
     0.48, laplacian-3 3.1, cartpole-linearized 2.3).
     """
     if plant.name == "scalar-lqg":
-        return np.array([[0.2]])
+        return np.array([[-SCALAR_LQG_START[0]]])
     return lqr.optimal_gain(plant.replace(Q=100 * plant.Q))[0]
+
+
+def far_initial_gain(plant, factor: float = 100.0, min_gap: float = 0.4) -> np.ndarray:
+    """A stabilising gain far from K*: the LQR gain of the plant with its input weight ×``factor`` (R₀ = 100·R).
+
+    Stabilising by construction (Riccati) and sluggish where
+    :func:`default_initial_gain` is over-aggressive: the second start of
+    ``experiments/bench_plants.py``. Where the gain's cost gap
+    (J(K₀) − J*)/J* is below ``min_gap``, the factor grows tenfold (up to
+    10⁶) until it is not: gaps between 0.4 and about 2.2 on the catalog and
+    random plants of the benchmark.
+    """
+    J_opt = lqr.policy_cost(plant, lqr.optimal_gain(plant)[0], 0.0)
+    K = lqr.optimal_gain(plant.replace(R=factor * plant.R))[0]
+    while factor < 1e6 and lqr.cost_gap(lqr.policy_cost(plant, K, 0.0), J_opt) < min_gap:
+        factor *= 10
+        K = lqr.optimal_gain(plant.replace(R=factor * plant.R))[0]
+    return K
 
 
 def build_policy(kind: str, obs_dim: int, act_dim: int, *, plant=None, device="cpu", config=None,
@@ -727,5 +784,5 @@ def build_policy(kind: str, obs_dim: int, act_dim: int, *, plant=None, device="c
             kw.setdefault(name, getattr(config, name))
     if kind == "linear" and plant is not None and "K0" not in kw and not plant.has_output:
         kw["K0"] = default_initial_gain(plant)
-        kw.setdefault("std0", 0.1 if plant.name == "scalar-lqg" else 0.5)
+        kw.setdefault("std0", default_std0(plant))
     return make_policy(kind, obs_dim, act_dim, **kw).to(device)

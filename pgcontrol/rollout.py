@@ -39,6 +39,7 @@ __all__ = [
     "time_baseline",
     "explained_variance",
     "discounts",
+    "concat_batches",
 ]
 
 
@@ -256,6 +257,31 @@ class Collector:
             ep_lengths += (b["tau"][ended] + 1).tolist()
         return Batch(all_obs[:-1], b["actions"], logp, b["rewards"], all_obs[1:], b["terminated"],
                      b["truncated"], b["valid"], b["tau"], ep_returns, ep_lengths, bad, means=b["means"])
+
+
+def concat_batches(batches: list) -> Batch:
+    """Whole-episode batches side by side (along N), the shorter ones padded with invalid steps.
+
+    What ``train`` collects for a learner whose ``collect_spec()`` asks for
+    ``rounds`` > 1: ``rounds × num_envs`` episodes, the batch an adaptive
+    sample size (:mod:`pgcontrol.algos.vpg`) grew to.
+    """
+    if len(batches) == 1:
+        return batches[0]
+    T = max(b.obs.shape[0] for b in batches)
+
+    def pad(x, fill=0):
+        if x is None or x.shape[0] == T:
+            return x
+        extra = torch.full((T - x.shape[0], *x.shape[1:]), fill, dtype=x.dtype, device=x.device)
+        return torch.cat([x, extra])
+
+    names = ("obs", "actions", "logp", "rewards", "next_obs", "terminated", "truncated", "valid", "t_in_episode")
+    fields_ = {k: torch.cat([pad(getattr(b, k)) for b in batches], dim=1) for k in names}
+    means = None if any(b.means is None for b in batches) else torch.cat([pad(b.means) for b in batches], dim=1)
+    return Batch(**fields_, episode_returns=[r for b in batches for r in b.episode_returns],
+                 episode_lengths=[n for b in batches for n in b.episode_lengths],
+                 diverged=any(b.diverged for b in batches), means=means)
 
 
 def batch_from_rollout(ro, logp=None) -> Batch:

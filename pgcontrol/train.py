@@ -52,14 +52,14 @@ from . import lqr
 from .algos import get_algorithm
 from .checkpoint import (atomic_write, load_checkpoint, normaliser_state, read_timing, remove_stale_temporaries,
                          restore_run, save_run)
-from .config import check_run_settings, resolve_config, resolve_device, set_threads
+from .config import check_run_settings, default_budget, resolve_config, resolve_device, set_threads
 from .envs import find_plant, is_plant, make_vec_env, wrapper_options
 from .errors import ConfigError, TrainingDiverged
 from .evaluate import lq_report
 from .plants import LinearGaussianPlant
 from .plants import make as make_plant
 from .policies import build_policy
-from .rollout import Collector
+from .rollout import Collector, concat_batches
 
 __all__ = ["train", "TrainingDiverged", "ConfigError"]
 
@@ -111,6 +111,17 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
         total number of (valid) steps reaches it, even before
         ``config.iterations``. Episodic learners on tasks whose episodes
         end early (MuJoCo) use it to spend a budget exactly.
+
+    Stopping: on a plant with no config given, ``max_steps`` defaults to
+    :func:`pgcontrol.config.default_budget` (n, m and horizon). A run ends at
+    the first of ``config.iterations``, ``max_steps``
+    and the learner's own stopping rule (the adaptive REINFORCE family stops
+    once its gradient is not statistically different from zero at its largest
+    batch, :mod:`pgcontrol.algos.vpg`). The last history row says why in
+    ``stop_reason``: ``"iterations"``, ``"max_steps"`` or the learner's
+    sentence. A row with ``rejected`` is an update that was taken back and
+    halved (the rollouts after it blew up, or, the last guard on plants, the
+    exact spectral radius of the new gain was ≥ 1).
     threads : int, optional
         Torch intra-op threads and NumPy BLAS threads during training (default one; see the module docstring).
     overrides : dict, optional
@@ -143,6 +154,7 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
 def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress, policy_kind, checkpoint_every,
            critic, max_steps, overrides, callback, env_modules):
     Algo, algo_name = get_algorithm(algo)
+    defaults = config is None
     config = resolve_config(algo, env)[0] if config is None else config  # the preset, or the defaults
     if not isinstance(config, Algo.Config):
         raise ConfigError(f"config for {algo_name!r} must be a {Algo.Config.__name__}, got {type(config).__name__}")
@@ -159,6 +171,8 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
     vec = make_vec_env(env, config.num_envs, device=dev, gamma=gamma, env_modules=env_modules,
                        **wrapper_options(config))
     plant = find_plant(vec)
+    if max_steps is None and defaults and plant is not None and is_plant(env):
+        max_steps = default_budget(plant)  # the defaults' budget follows the plant (n, m, horizon)
     obs_dim = int(np.prod(vec.single_observation_space.shape))
     act_dim = int(np.prod(vec.single_action_space.shape))
     if policy is None:
@@ -216,10 +230,48 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
 
         bar = tqdm(total=len(iterations), desc=f"{algo_name}", unit="it", dynamic_ncols=True)
     total_steps = history[-1]["steps"] if history else 0
+    vecs = {1: vec}
+
+    def collect(spec):
+        """A batch; ``rounds`` > 1 (an adaptive batch of rounds × num_envs whole episodes): on a plant one
+        pass of a vector env that many times wider, elsewhere that many passes side by side."""
+        spec = dict(spec)
+        rounds = spec.pop("rounds", 1)
+        left = None if max_steps is None else max_steps - total_steps  # a grown batch never overshoots the budget
+        if left is not None and rounds > 1 and plant is not None:
+            rounds = max(1, min(rounds, left // (config.num_envs * plant.horizon)))
+        base_n = getattr(config, "n_steps", None)
+        if left is not None and spec.get("n_steps") and base_n and spec["n_steps"] > base_n:
+            spec["n_steps"] = max(base_n, min(spec["n_steps"], left // (config.num_envs * base_n) * base_n))
+        if rounds == 1 or not spec.get("episodes") or not is_plant(env):
+            return concat_batches([collector.collect(**spec) for _ in range(rounds)])
+        if rounds not in vecs:
+            vecs[rounds] = make_vec_env(env, config.num_envs * rounds, device=dev, gamma=gamma,
+                                        **wrapper_options(config))
+        collector.envs = vecs[rounds]
+        try:
+            return collector.collect(**spec)
+        finally:  # the next collection resets (whole episodes): nothing in flight to save
+            collector.envs, collector._obs = vec, None
+
+    guard = getattr(learner, "guard", None)  # model-free: shortens a destabilising step (pgcontrol.algos.base.StepGuard)
+    stop_reason = None
     try:
         for it in iterations:
             t0 = time.perf_counter()
-            batch = collector.collect(**learner.collect_spec())
+            batch = collect(learner.collect_spec())
+            if guard is not None and not guard.accept(batch, policy.parameters()):
+                total_steps += batch.n_valid  # the batch showed a blow-up: the step was taken back and halved
+                row = {"iteration": it, "steps": total_steps, "rejected": "cost blow-up in the rollouts",
+                       "step_shrink": guard.shrink}
+                if guard.rejected > 20:
+                    raise diverged(it, "20 shortened steps in a row still blow up")
+                history.append(row)
+                if max_steps is not None and total_steps >= max_steps:
+                    stop_reason = "max_steps"
+                    save(it)
+                    break
+                continue
             if batch.diverged:
                 raise diverged(it, "a state left the plant's bound or became non-finite (the closed loop is unstable)")
             metrics = learner.update(batch, it)
@@ -241,9 +293,12 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
             if plant is not None and getattr(policy, "is_linear", False) and not plant.has_output:
                 row.update(_lq_row(plant, policy))
                 rho = lqr.spectral_radius(np.sqrt(plant.gamma) * (plant.A - plant.B @ policy.K))
-                if not rho < 1:  # exact: √γ(A − BK) is not Schur stable, the update is no good
-                    raise diverged(it, f"the update made the gain destabilising (K = {row['K']}, spectral "
-                                       f"radius of √γ(A − BK) = {rho:.4g} ≥ 1)")
+                if not rho < 1:  # exact, the last guard: √γ(A − BK) is not Schur stable, the update is no good
+                    if guard is None or guard.rejected > 20 or not guard.retreat(policy.parameters()):
+                        raise diverged(it, f"the update made the gain destabilising (K = {row['K']}, spectral "
+                                           f"radius of √γ(A − BK) = {rho:.4g} ≥ 1)")
+                    row.update(_lq_row(plant, policy))  # the gain before the step, which was taken back
+                    row["rejected"] = f"exact check: spectral radius {rho:.4g} >= 1"
             if overrides and it == start:
                 row["overrides"] = dict(overrides)
             history.append(row)
@@ -255,9 +310,17 @@ def _train(algo, env, policy, config, *, seed, device, out_dir, resume, progress
                                 refresh=False)
                 bar.update(1)
             done = max_steps is not None and total_steps >= max_steps
-            if (it + 1) % checkpoint_every == 0 or it + 1 == config.iterations or done:
+            if getattr(learner, "stop_reason", None):
+                stop_reason = learner.stop_reason
+            elif done:
+                stop_reason = "max_steps"
+            elif it + 1 == config.iterations:
+                stop_reason = "iterations"
+            if stop_reason:
+                row["stop_reason"] = stop_reason
+            if (it + 1) % checkpoint_every == 0 or it + 1 == config.iterations or stop_reason:
                 save(it)
-            if done:
+            if stop_reason:
                 break
     finally:  # a diverging run's last line is its error message, not the bar
         if bar is not None:

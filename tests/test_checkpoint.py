@@ -67,8 +67,9 @@ def test_incomplete_checkpoints_are_refused_with_one_line(tmp_path, missing, cap
 
 
 @pytest.mark.parametrize("algo, cfg", [
-    ("vpg", VPGConfig(lr=1.0, iterations=10)), ("vpg", VPGConfig(lr=10.0, iterations=10)),
-    ("vpg", VPGConfig(lr=100.0, iterations=10)), ("ppo", PPOConfig(lr=1000.0, iterations=10)),
+    ("vpg", VPGConfig(lr=1.0, iterations=10, adaptive=False)), ("vpg", VPGConfig(lr=10.0, iterations=10, adaptive=False)),
+    ("vpg", VPGConfig(lr=100.0, iterations=10, adaptive=False)),
+    ("ppo", PPOConfig(lr=1000.0, iterations=10, adaptive=False)),
 ])
 def test_forced_divergence_keeps_a_checkpoint_with_finite_exact_cost(tmp_path, algo, cfg):
     with pytest.raises(TrainingDiverged, match="is kept in"):

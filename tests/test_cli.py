@@ -376,9 +376,9 @@ def test_lqr_takes_the_slides_k_and_explains_an_infinite_optimum(capsys):
 
 def test_step_budget_rounding_is_announced_and_a_closed_pipe_is_quiet(tmp_path):
     r = run("train", "--algo", "npg", "--env", "scalar-lqg", "--steps", "1100", "--out", str(tmp_path / "r"))
-    # the preset's 5 envs x 50 steps = 250 per iteration: 5 iterations = 1250 steps
-    assert r.returncode == 0 and "5 iterations x 250 steps per iteration = 1250 steps (rounded up" in r.stdout
-    assert "5/5" in r.stderr  # the progress bar ends full
+    # the default 16 envs x 50 steps = 800 per iteration: 2 iterations = 1600 steps
+    assert r.returncode == 0 and "2 iterations x 800 steps per iteration = 1600 steps (rounded up" in r.stdout
+    assert "2/2" in r.stderr  # the progress bar ends full
     p = subprocess.run(f"{sys.executable} -m pgcontrol eval {tmp_path / 'r'} --json | head -1", shell=True,
                        capture_output=True, text=True)
     assert p.returncode == 0 and p.stdout.strip() == "{" and p.stderr == "", p.stderr

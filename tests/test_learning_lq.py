@@ -48,7 +48,7 @@ def test_vpg_adam_double_integrator():
 
     Measured final gap: seed 0 0.0090, seed 1 0.0355, seed 2 0.0271 (start ~0.54); ~12-16 s.
     """
-    cfg = VPGConfig(num_envs=32, iterations=20, lr=0.05, optimizer="adam")
+    cfg = VPGConfig(num_envs=32, iterations=20, lr=0.05, optimizer="adam", estimator="rtg", baseline="mean", adaptive=False)
     gap, history = _final_gap("vpg", "double-integrator", cfg)
     assert history[0]["gap"] > 0.3
     assert gap < GAP_TOL
@@ -59,7 +59,7 @@ def test_npg_double_integrator():
 
     Measured final gap: seed 0 0.0023, seed 1 0.0087, seed 2 0.0016 (start ~0.38); ~5-9 s (re-measured 2026-11-22).
     """
-    cfg = NPGConfig(num_envs=32, iterations=16, kl_bound=0.01)
+    cfg = NPGConfig(num_envs=32, iterations=16, kl_bound=0.01, estimator="rtg", baseline="mean", adaptive=False)
     gap, history = _final_gap("npg", "double-integrator", cfg)
     assert history[0]["gap"] > 0.3
     assert gap < GAP_TOL
@@ -70,7 +70,7 @@ def test_trpo_double_integrator():
 
     Measured final gap: seed 0 0.0085, seed 1 0.0123, seed 2 0.0048 (start ~0.43); ~8-11 s.
     """
-    cfg = NPGConfig(num_envs=32, iterations=25, kl_bound=0.01, line_search=True)
+    cfg = NPGConfig(num_envs=32, iterations=25, kl_bound=0.01, line_search=True, estimator="rtg", baseline="mean", adaptive=False)
     gap, history = _final_gap("trpo", "double-integrator", cfg)
     assert history[0]["gap"] > 0.3
     assert gap < GAP_TOL
@@ -97,7 +97,7 @@ def test_npg_laplacian3():
     by about sqrt(2ε / F_KK), and that floor only falls as σ shrinks. Time: 34 s under
     pytest (load ~9 on the 2 shared cores), 61-113 s as a script with other runs alongside.
     """
-    cfg = NPGConfig(num_envs=64, iterations=18, kl_bound=0.03, fisher="exact", **LAPLACIAN_REINFORCE)
+    cfg = NPGConfig(num_envs=64, iterations=18, kl_bound=0.03, fisher="exact", adaptive=False, **LAPLACIAN_REINFORCE)
     gap, history = _final_gap("npg", "laplacian-3", cfg)
     assert history[0]["gap"] > 1.0
     assert gap < GAP_TOL
@@ -124,7 +124,7 @@ def test_vpg_laplacian3():
     p = plants.make("laplacian-3")
     policy = build_policy("linear", p.n, p.m, plant=p)  # default_initial_gain, σ0 = 0.5
     policy.raw_std.requires_grad_(False)
-    cfg = VPGConfig(num_envs=128, iterations=24, lr=0.002, optimizer="sgd", anneal_lr=True, **LAPLACIAN_REINFORCE)
+    cfg = VPGConfig(num_envs=128, iterations=24, lr=0.002, optimizer="sgd", anneal_lr=True, adaptive=False, **LAPLACIAN_REINFORCE)
     history = train("vpg", "laplacian-3", policy=policy, config=cfg, seed=0, progress=False)
     assert len(history) == cfg.iterations
     assert history[0]["gap"] > 1.0
@@ -147,7 +147,7 @@ def test_trpo_laplacian3():
     Time: 57 s under pytest (load ~9 on the 2 shared cores); 240-255 s as three parallel
     scripts alongside two other runs (load ~12).
     """
-    cfg = NPGConfig(num_envs=64, iterations=18, kl_bound=0.12, fisher="exact", line_search=True,
+    cfg = NPGConfig(num_envs=64, iterations=18, kl_bound=0.12, fisher="exact", line_search=True, adaptive=False,
                     **LAPLACIAN_REINFORCE)
     gap, history = _final_gap("trpo", "laplacian-3", cfg)
     assert history[0]["gap"] > 1.0

@@ -117,7 +117,7 @@ def test_value_loss_clip_by_hand():
 
 def _one_update(**kw):
     p, pol, batch = _collected_batch()
-    cfg = PPOConfig(update_epochs=5, num_minibatches=2, critic="quadratic", **kw)
+    cfg = PPOConfig(update_epochs=5, num_minibatches=2, critic="quadratic", adaptive=False, **kw)
     torch.manual_seed(0)
     ppo = PPO(pol, cfg, gamma=p.gamma, obs_dim=2, device="cpu")
     out = ppo.update(batch, 0)
@@ -156,13 +156,13 @@ def test_lstsq_critic_fits_the_returns():
 def test_config_is_frozen_and_validated():
     cfg = PPOConfig()
     assert (cfg.num_envs, cfg.n_steps, cfg.update_epochs, cfg.num_minibatches, cfg.lr) == (8, 64, 10, 4, 3e-4)
-    assert (cfg.normalize_obs, cfg.normalize_reward, cfg.critic) == (False, False, "mlp")
+    assert (cfg.normalize_obs, cfg.normalize_reward, cfg.critic) == (False, False, None)  # None: by the policy
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.clip_coef = 0.3
     for bad in [dict(n_steps=0), dict(update_epochs=0), dict(num_minibatches=0), dict(lam=-0.1),
                 dict(clip_coef=0.0), dict(clip_coef=1.0), dict(lr=0.0), dict(critic_lr=0.0),
                 dict(max_grad_norm=0.0), dict(target_kl=0.0), dict(vf_coef=-1.0), dict(ent_coef=-0.1),
-                dict(critic="none"), dict(critic_optimizer="sgd"), dict(critic_optimizer="lstsq"),
+                dict(critic="none"), dict(critic_optimizer="sgd"), dict(critic="mlp", critic_optimizer="lstsq"),
                 dict(iterations=0), dict(num_envs=2.5)]:
         with pytest.raises(ConfigError):
             PPOConfig(**bad)
@@ -170,7 +170,7 @@ def test_config_is_frozen_and_validated():
 
 # ------------------------------------------------------------------ training
 
-SMOKE = PPOConfig(num_envs=4, n_steps=16, iterations=3, update_epochs=2, num_minibatches=2)
+SMOKE = PPOConfig(num_envs=4, n_steps=16, iterations=3, update_epochs=2, num_minibatches=2, adaptive=False)
 KEYS = {"loss_policy", "loss_value", "entropy", "approx_kl", "clip_fraction", "explained_variance", "lr", "gap"}
 
 
@@ -209,7 +209,7 @@ def test_checkpoint_resume(tmp_path):
 # (lr 0.01, 30 iterations: 0.005-0.014) but laplacian-3 does not within this budget.
 
 LQ_CONFIG = PPOConfig(num_envs=64, n_steps=64, iterations=30, lr=0.005, lam=0.0, critic="quadratic",
-                      critic_optimizer="lstsq", max_grad_norm=None)
+                      critic_optimizer="lstsq", max_grad_norm=None, adaptive=False)
 """Measured final gaps, seeds 0-4: double-integrator (start 0.48) 0.0002-0.0009;
 laplacian-3 (start 3.1) 0.006-0.014; ~4 s each."""
 

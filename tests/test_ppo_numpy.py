@@ -61,7 +61,7 @@ def test_the_gradient_is_autograds(case):
     data = _data(torch_ppo)
     idx = torch.arange(0, N, 2)
     stats_t = torch_ppo.minibatch_step(idx, *data)
-    stats_n = NumpyStep(numpy_ppo, *data).step(idx.numpy())
+    stats_n = NumpyStep(numpy_ppo.policy, numpy_ppo.critic, numpy_ppo.opt, numpy_ppo.cfg, *data).step(idx.numpy())
     g_t, g_n = _grads(torch_ppo), _grads(numpy_ppo)
     assert np.count_nonzero(g_t) > 0.9 * g_t.size  # a gradient nearly everywhere to compare (ReLU zeroes some)
     np.testing.assert_allclose(g_n, g_t, rtol=1e-10, atol=1e-12 * np.abs(g_t).max())
@@ -77,7 +77,8 @@ def test_the_clipped_samples_do_not_pull():
         logp = torch_ppo.policy.log_prob(obs, actions)
     adv = torch.where(logp > logp_old, 1.0, -1.0).to(adv.dtype)  # r > 1 with Â > 0, r < 1 with Â < 0
     logp_old = logp - 0.5 * torch.sign(adv)  # every ratio 1.65 or 0.61: outside [0.8, 1.2] on the stopped side
-    NumpyStep(numpy_ppo, obs, actions, logp_old, adv, returns, values).step(np.arange(N))
+    NumpyStep(numpy_ppo.policy, numpy_ppo.critic, numpy_ppo.opt, numpy_ppo.cfg,
+              obs, actions, logp_old, adv, returns, values).step(np.arange(N))
     policy_grad = np.concatenate([p.grad.numpy().ravel() for p in numpy_ppo.policy.parameters()])
     assert np.all(policy_grad == 0)
     assert np.any(numpy_ppo.critic.net[0].weight.grad.numpy() != 0)
@@ -89,7 +90,7 @@ def test_the_std_floor_stops_the_gradient_of_log_sigma():
     torch_ppo, numpy_ppo = (_learner(b, **kw) for b in ("torch", "numpy"))
     data = _data(torch_ppo)
     torch_ppo.minibatch_step(torch.arange(N), *data)
-    NumpyStep(numpy_ppo, *data).step(np.arange(N))
+    NumpyStep(numpy_ppo.policy, numpy_ppo.critic, numpy_ppo.opt, numpy_ppo.cfg, *data).step(np.arange(N))
     g_t, g_n = torch_ppo.policy.raw_std.grad.numpy(), numpy_ppo.policy.raw_std.grad.numpy()
     assert g_n[0] == 0 and g_t[0] == 0 and np.all(g_n[1:] != 0)
     np.testing.assert_allclose(g_n, g_t, rtol=1e-8)  # log π ~ 1e6 at the floor: its rounding is 1e6 times larger

@@ -9,6 +9,8 @@ from .ppo import PPO
 from .vpg import VPG
 
 LEARNERS = {"vpg": VPG, "npg": NPG, "trpo": TRPO, "ac": ActorCritic, "ppo": PPO}
+ALGORITHMS = tuple(LEARNERS)
+"""The learners' names, in order: the one list ``get_algorithm`` and the CLI's ``--algo`` take."""
 
 
 def get_algorithm(algo):
@@ -16,8 +18,6 @@ def get_algorithm(algo):
     if isinstance(algo, type):
         return algo, getattr(algo, "name", algo.__name__.lower())
     if not isinstance(algo, str) or algo not in LEARNERS:
-        raise ConfigError(f"unknown algorithm {algo!r}; choose one of: vpg, npg, trpo, ac, ppo")
+        raise ConfigError(f"unknown algorithm {algo!r}; choose one of: {', '.join(ALGORITHMS)}")
     return LEARNERS[algo], algo
 
-
-ALGORITHMS = ("vpg", "npg", "trpo", "ac", "ppo")

@@ -37,6 +37,14 @@ converges when the critic runs on the faster timescale: step sizes with
 has (nearly) converged to V^{π_θ} for the current θ whenever θ moves. With
 constant step sizes the practical reading is ``critic_lr >> lr``; the config
 rejects ``online=True`` with ``critic_lr <= lr``.
+
+Adaptive rules (``adaptive``; on for linear policies, not with ``online``): one estimate of the
+gradient of (4.22) per environment gives its standard error; the norm test of Byrd, Chin, Nocedal &
+Wu (2012) grows ``n_steps``; the actor's step is held to the mean KL ε' = ``kl_bound`` × signal
+fraction (shortened toward θ_old where it is above), and its learning rate follows the KL of its
+steps (Schulman et al. 2017, §4; :class:`~pgcontrol.algos.base.KLControl`); σ is held at its
+start; the run stops once the gradient is not significant at the largest batch; a step whose
+rollouts blow up is taken back and halved (:class:`~pgcontrol.algos.base.StepGuard`).
 """
 
 from __future__ import annotations
@@ -48,7 +56,8 @@ import torch
 from ..errors import ConfigError
 from ..rollout import explained_variance, gae
 from ..critics import LeastSquaresStep
-from .base import CommonConfig, lr_fraction, make_critic, make_optimizer, values_of
+from .base import (CommonConfig, KLControl, SampleSize, StepGuard, gradient_noise, lr_fraction, make_critic,
+                   make_optimizer, per_environment_gradients, uses_adaptive_rules, values_of)
 
 
 @dataclass(frozen=True)
@@ -68,7 +77,13 @@ class ACConfig(CommonConfig):
         Transitions collected per environment and iteration (batch
         ``n_steps * num_envs``). Default (None): 16, or 1 with ``online``.
     lr : float
-        Actor step size α_θ of (4.23). Default 0.01.
+        Actor step size α_θ of (4.23). Default 0.01; with the adaptive rules
+        the starting value of a step size that follows the step's KL.
+    kl_bound : float
+        Adaptive rules: ε, the mean KL of one actor step before the shrink by
+        the signal fraction. Default 0.02.
+    iterations : int
+        Default 1000 (a step budget, ``max_steps``, usually ends the run first).
     optimizer : str or None
         Actor optimiser: ``"sgd"`` (the plain step (4.23)) or ``"adam"``.
         Default (None): ``"adam"``, or ``"sgd"`` with ``online``.
@@ -121,8 +136,10 @@ class ACConfig(CommonConfig):
     """
 
     num_envs: int = 64
+    iterations: int = 1000
     n_steps: int | None = None
     lr: float = 0.01
+    kl_bound: float = 0.02
     optimizer: str | None = None
     critic: str = "quadratic"
     critic_optimizer: str | None = None
@@ -177,6 +194,7 @@ class ACConfig(CommonConfig):
                 raise ConfigError("ACConfig(online=True) needs the critic on the faster timescale, critic_lr > lr; "
                                   f"got critic_lr={self.critic_lr!r}, lr={self.lr!r}")
         self._unit_interval("lam", " (0 = TD advantage (4.21))")
+        self._positive("kl_bound")
         self._positive("max_grad_norm", optional=True)
 
 
@@ -238,10 +256,21 @@ class ActorCritic:
             self.critic_opt = LeastSquaresStep(self.critic, config.critic_step)
         else:
             self.critic_opt = make_optimizer(config.critic_optimizer, self.critic.parameters(), config.critic_lr)
+        self.adaptive = uses_adaptive_rules(config, policy) and not config.online
+        self.size = SampleSize(config)  # the batch is size.rounds × n_steps steps of every environment
+        self.guard = StepGuard(factor=10.0) if self.adaptive else None
+        self.kl = KLControl()
+        if self.adaptive and getattr(policy, "is_linear", False):
+            policy.raw_std.requires_grad_(False)  # σ held at its start (module docstring, "Adaptive rules")
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the stopping rule ended the run (None: it has not)."""
+        return self.size.stop_reason if self.adaptive else None
 
     def collect_spec(self) -> dict:
         """Continuous collection: ``n_steps`` more steps of every environment (1 when ``online``)."""
-        return {"n_steps": self.cfg.n_steps}
+        return {"n_steps": self.cfg.n_steps * (self.size.rounds if self.adaptive else 1)}
 
     def _gradient_step(self, opt, params, loss) -> float:
         opt.zero_grad()
@@ -263,11 +292,11 @@ class ActorCritic:
             critic of the start of the iteration.
         """
         cfg, m = self.cfg, batch.valid
-        if cfg.anneal_lr:
+        if cfg.anneal_lr or self.adaptive:
             frac = lr_fraction(cfg, iteration)
-            for opt, lr in ((self.opt, cfg.lr), (self.critic_opt, cfg.critic_lr)):
+            for opt, lr, scale in ((self.opt, cfg.lr, self.kl.scale), (self.critic_opt, cfg.critic_lr, 1.0)):
                 for group in getattr(opt, "param_groups", ()):
-                    group["lr"] = frac * lr
+                    group["lr"] = frac * lr * scale
         # TD targets (4.19) and advantages (4.21) with the critic before this iteration's update
         values, adv, targets = td_targets(self.critic, batch, self.gamma, cfg.lam)
         ev = explained_variance(values, targets, m)
@@ -275,30 +304,45 @@ class ActorCritic:
             adv = adv - adv[m].mean()
             if cfg.normalize_advantage:
                 adv = adv / (adv[m].std() + 1e-8)
+        extra = {}
+        if self.adaptive:  # per-environment estimates of (4.22): signal fraction, norm test, stopping rule
+            G, F, params = per_environment_gradients(self.policy, batch, adv)
+            F = F + 1e-8 * (float(F.diagonal().mean()) or 1.0) * torch.eye(F.shape[0], dtype=F.dtype)
+            _, _, total, noise = gradient_noise(G, F)
+            rho = self.size.update(total, noise, f"{batch.n_valid} steps")
+            self.guard.remember(self.policy.parameters())
+            theta_old = torch.nn.utils.parameters_to_vector(params).detach().clone()
+            with torch.no_grad():
+                old_dist = self.policy(batch.obs[m])
+            extra = {"signal_fraction": rho, "kl_target": cfg.kl_bound * rho * self.guard.shrink,
+                     "next_batch_steps": self.size.rounds * cfg.n_steps * cfg.num_envs}
         # actor: one step
         loss_pi = actor_loss(self.policy, batch, adv)
         entropy = self.policy(batch.obs[m]).entropy().mean()
         loss = loss_pi - cfg.ent_coef * entropy  # actor loss (4.22) − entropy bonus
         grad_norm = self._gradient_step(self.opt, self.policy.parameters(), loss)  # θ ← θ − α ∇loss (4.23)
+        if self.adaptive:  # the step held to the KL ε × signal fraction (KLControl)
+            extra.update(self.kl.limit(self.policy, params, theta_old, batch.obs[m], old_dist, extra["kl_target"]))
         # critic: steps on (4.20), the targets recomputed from the current V_φ before each
-        if isinstance(self.critic_opt, LeastSquaresStep):
-            self.critic_opt.prepare(batch.obs[m])
+        obs_m = batch.obs[m]
         for k in range(cfg.critic_steps):
             if k:
                 _, _, targets = td_targets(self.critic, batch, self.gamma, cfg.lam)
             if isinstance(self.critic_opt, LeastSquaresStep):
-                self.critic_opt.step(targets[m])
+                self.critic_opt.fit(obs_m, targets[m])  # Φ factorised once per batch
             else:
                 self._gradient_step(self.critic_opt, self.critic.parameters(), critic_loss(self.critic, batch, targets))
         with torch.no_grad():
             loss_v = critic_loss(self.critic, batch, targets)
         return {"loss_policy": float(loss_pi.detach()), "loss_value": float(loss_v), "entropy": float(entropy.detach()),
-                "explained_variance": ev, "grad_norm": grad_norm}
+                "explained_variance": ev, "grad_norm": grad_norm, **extra}
 
     def state_dict(self) -> dict:
         """Optimisers and critic (for checkpoints)."""
         return {"opt": self.opt.state_dict(), "critic": self.critic.state_dict(),
-                "critic_opt": self.critic_opt.state_dict() if hasattr(self.critic_opt, "state_dict") else None}
+                "critic_opt": self.critic_opt.state_dict() if hasattr(self.critic_opt, "state_dict") else None,
+                "adaptive": {"size": self.size.state_dict(), "lr_scale": self.kl.scale,
+                             "guard": self.guard.state_dict() if self.guard else None}}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` saved."""
@@ -306,3 +350,9 @@ class ActorCritic:
         self.critic.load_state_dict(state["critic"])
         if hasattr(self.critic_opt, "load_state_dict"):
             self.critic_opt.load_state_dict(state["critic_opt"])
+        ad = state.get("adaptive")
+        if ad:
+            self.size.load_state_dict(ad["size"])
+            self.kl.scale = ad["lr_scale"]
+            if self.guard is not None:
+                self.guard.load_state_dict(ad["guard"])

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+from torch.func import functional_call, grad, vmap
 
 from ..errors import ConfigError
 from ..critics import MLPValue, QuadraticValue
@@ -77,6 +78,27 @@ class CommonConfig:
     log_std0 : float
         Initial log σ of the MLP policy (default 0: σ = 1). Linear policies
         keep their own starting σ (:func:`pgcontrol.policies.build_policy`).
+    adaptive : bool or None
+        The statistically controlled step, batch and stopping rule of each
+        learner (its module docstring, "Adaptive rules"): per-episode (VPG,
+        NPG, TRPO) or per-environment (AC, PPO) gradient estimates give the
+        standard error of ĝ; the step's KL is shrunk by the signal fraction
+        of ĝ, the batch grows by the norm test of Byrd, Chin, Nocedal & Wu
+        (2012), the run stops once ĝ is not distinguishable from zero at the
+        largest batch, and a step whose rollouts blow up is taken back and
+        halved (:class:`StepGuard`). None (default): on for linear policies,
+        off otherwise (per-sample scores of an MLP cost memory).
+    norm_test : float
+        θ of the norm test: the batch grows until the estimated variance of ĝ
+        (in the step's metric) is at most θ² times its squared signal norm.
+        Default 0.5.
+    max_rounds : int
+        The largest batch, in multiples of the first (``num_envs`` episodes,
+        or ``num_envs × n_steps`` steps). Default 32.
+    stop_patience : int
+        Stop after this many consecutive iterations at the largest batch whose
+        gradient is not significant (its signal part no larger than its
+        noise part). Default 3.
     """
 
     num_envs: int = 16
@@ -90,9 +112,16 @@ class CommonConfig:
     activation: str = "tanh"
     ortho_init: bool = True
     log_std0: float = 0.0
+    adaptive: bool | None = None
+    norm_test: float = 0.5
+    max_rounds: int = 32
+    stop_patience: int = 3
 
     def __post_init__(self):
-        self._positive_ints("num_envs", "iterations")
+        self._positive_ints("num_envs", "iterations", "max_rounds", "stop_patience")
+        if self.adaptive is not None and not isinstance(self.adaptive, bool):
+            self._fail("adaptive", "True, False or None (on for linear policies)", self.adaptive)
+        self._positive("norm_test")
         if not isinstance(self.hidden, tuple) or any(isinstance(h, bool) or not isinstance(h, int) or h < 1
                                                      for h in self.hidden):
             self._fail("hidden", "a tuple of layer widths >= 1 such as (64, 64)", self.hidden)
@@ -248,3 +277,221 @@ def check_least_squares_critic(critic) -> None:
 def lr_fraction(config, iteration: int) -> float:
     """The factor of ``anneal_lr``: 1 − iteration/iterations (``lr/iterations`` at the last), else 1."""
     return 1.0 - iteration / config.iterations if getattr(config, "anneal_lr", False) else 1.0
+
+
+class StepGuard:
+    """Model-free check that the last update did not destabilise the closed loop; shortens it if it did.
+
+    Before each update the learner calls :meth:`remember` (θ before the
+    step). The next batch, collected with the new θ, is compared with the
+    batch before it: its mean cost per step (−reward, averaged per
+    environment, then over environments) must stay below ``factor`` times
+    the previous batch's mean plus three of its standard errors, and no
+    state may have left the plant's bound. Otherwise :meth:`accept` puts θ
+    back, halves :attr:`shrink` (the learner multiplies its step by it) and
+    the batch is discarded; every accepted batch lets :attr:`shrink` grow
+    back by 1.25 up to 1. Only a blow-up with no earlier θ to go back to is
+    unrecoverable. Used where costs are positive (linear policies on plants).
+    """
+
+    def __init__(self, factor: float = 3.0):
+        self.factor = factor
+        self.theta = None  # θ before the last update
+        self.ref = None  # (mean cost per step, its standard error) of the last accepted batch
+        self.shrink = 1.0
+        self.rejected = 0  # consecutive rejections
+
+    @staticmethod
+    def cost(batch) -> tuple[float, float]:
+        """Mean cost per valid step and its standard error over the environments (columns)."""
+        v = batch.valid.to(batch.rewards.dtype)
+        per_env = -(batch.rewards * v).sum(0) / v.sum(0).clamp_min(1)
+        n = per_env.numel()
+        se = float(per_env.std() / n ** 0.5) if n > 1 else 0.0
+        return float(per_env.mean()), se
+
+    def remember(self, params) -> None:
+        from torch.nn.utils import parameters_to_vector
+        self.theta = parameters_to_vector(list(params)).detach().clone()
+
+    def retreat(self, params) -> bool:
+        """θ back to its value before the last update, the next step halved; False if there is none."""
+        if self.theta is None:
+            return False
+        assign_vector(self.theta, params)
+        self.shrink *= 0.5
+        self.rejected += 1
+        return True
+
+    def accept(self, batch, params) -> bool:
+        """False (and θ put back) when ``batch`` shows a blow-up against the previous batch's own scale."""
+        mean, se = self.cost(batch)
+        bad = batch.diverged or not math.isfinite(mean)
+        if not bad and self.ref is not None:
+            ref_mean, ref_se = self.ref
+            bad = ref_mean > 0 and mean > self.factor * (ref_mean + 3 * ref_se)
+        if bad:
+            if self.retreat(params):
+                return False
+            return True  # nothing to go back to: the trainer's own divergence check decides
+        self.ref = (mean, se)
+        self.rejected = 0
+        self.shrink = min(1.0, 1.25 * self.shrink)
+        return True
+
+    def state_dict(self) -> dict:
+        return {"theta": self.theta, "ref": self.ref, "shrink": self.shrink, "rejected": self.rejected}
+
+    def load_state_dict(self, state: dict | None) -> None:
+        if state:
+            self.theta, self.ref = state["theta"], state["ref"]
+            self.shrink, self.rejected = state["shrink"], state["rejected"]
+
+
+@torch.no_grad()
+def assign_vector(vec: torch.Tensor, params) -> None:
+    """Copy ``vec`` into the parameters in place (they may be views of one flat tensor, :func:`flat_parameters`)."""
+    i = 0
+    for p in params:
+        n = p.numel()
+        p.copy_(vec[i:i + n].view_as(p))
+        i += n
+
+
+def uses_adaptive_rules(config, policy) -> bool:
+    """``config.adaptive``, or for None: on for linear policies."""
+    return bool(getattr(policy, "is_linear", False)) if config.adaptive is None else bool(config.adaptive)
+
+
+def per_sample_scores(policy, obs, actions, valid) -> tuple[torch.Tensor, list]:
+    """``S[..., :] = ∇_θ log π(u|x)`` over the trainable parameters, zero where not ``valid``: shape (*valid.shape, d).
+
+    Per-sample gradients by ``torch.func``. With the advantage weights they
+    give one estimate of ∇J per episode (or per environment), whose mean is
+    the batch's ĝ and whose spread is ĝ's standard error.
+    """
+    named = [(k, p) for k, p in policy.named_parameters() if p.requires_grad]
+    if hasattr(policy, "scores"):  # closed form (linear policies)
+        return policy.scores(obs, actions) * valid[..., None].to(obs.dtype), [p for _, p in named]
+    params = {k: p.detach() for k, p in named}
+    lead = valid.shape
+
+    def logp(p, x, u):
+        return functional_call(policy, p, (x[None],)).log_prob(u[None]).squeeze(0)
+
+    x, u = obs.reshape(valid.numel(), -1), actions.reshape(valid.numel(), -1)
+    sc = vmap(grad(logp), in_dims=(None, 0, 0))(params, x, u)
+    S = torch.cat([sc[k].reshape(valid.numel(), -1) for k, _ in named], dim=1).reshape(*lead, -1)
+    return S * valid[..., None].to(S.dtype), [p for _, p in named]
+
+
+def gradient_noise(G: torch.Tensor, metric=None) -> tuple[torch.Tensor, torch.Tensor, float, float]:
+    """From M independent estimates ``G`` (M, d): ``(ĝ, Var ĝ, ‖ĝ‖², noise)`` in the metric A.
+
+    ĝ = mean of the rows, Var ĝ = sample covariance / M, ‖ĝ‖²_A = ĝᵀAĝ and its
+    noise part tr(A Var ĝ) (the expected ‖ĝ‖²_A is ‖g‖²_A plus it). ``metric``:
+    None for A = I, else the matrix F whose inverse is A (the natural metric).
+    """
+    M = G.shape[0]
+    g = G.mean(0)
+    C = (G - g).T @ (G - g) / max(M - 1, 1) / M
+    if metric is None:
+        return g, C, float(g @ g), float(C.diagonal().sum())
+    return g, C, float(g @ torch.linalg.solve(metric, g)), float(torch.linalg.solve(metric, C).diagonal().sum())
+
+
+class SampleSize:
+    """The norm test (Byrd, Chin, Nocedal & Wu 2012) and the stopping rule, in rounds of the first batch.
+
+    After an iteration with batch ``rounds`` × the first, of noise part ν and
+    signal part s = ‖ĝ‖² − ν (any metric), the batch that satisfies
+    ν·M/M' ≤ θ²·s is M' = M·ν/(θ²s); the next batch is that, never smaller
+    than now, at most twice now and at most ``max_rounds``. At the largest
+    batch, ``stop_patience`` iterations in a row with s ≤ ν (ĝ not larger
+    than its own standard error) set :attr:`stop_reason`.
+    """
+
+    def __init__(self, config):
+        self.theta, self.max_rounds, self.patience = config.norm_test, config.max_rounds, config.stop_patience
+        self.rounds, self.quiet, self.stop_reason = 1, 0, None
+
+    def update(self, total: float, noise: float, what: str) -> float:
+        """Next batch and stopping rule from ‖ĝ‖² and its noise part; returns the signal fraction s/‖ĝ‖² in [0, 1]."""
+        signal = total - noise
+        at_max = self.rounds >= self.max_rounds
+        need = self.rounds * noise / (self.theta ** 2 * signal) if signal > 0 else float("inf")
+        want = math.ceil(min(need, 1e12))
+        self.rounds = int(min(max(want, self.rounds), 2 * self.rounds, self.max_rounds))
+        self.quiet = self.quiet + 1 if at_max and signal <= noise else 0
+        if self.quiet >= self.patience:
+            self.stop_reason = (f"gradient not significant at the largest batch ({what}) for "
+                                f"{self.quiet} iterations")
+        ok = total > 0 and math.isfinite(total) and math.isfinite(noise)
+        return min(max(signal / total, 0.0), 1.0) if ok else 0.0
+
+    def state_dict(self) -> dict:
+        return {"rounds": self.rounds, "quiet": self.quiet, "stop_reason": self.stop_reason}
+
+    def load_state_dict(self, state: dict | None) -> None:
+        if state:
+            self.rounds, self.quiet, self.stop_reason = state["rounds"], state["quiet"], state["stop_reason"]
+
+
+def per_environment_gradients(policy, batch, adv) -> tuple[torch.Tensor, torch.Tensor, list]:
+    """One estimate of the actor-critic gradient (4.22) per environment, and the sample Fisher (AC, PPO).
+
+    Returns ``(G, F, params)``: ``G[e]`` = mean over environment e's valid
+    steps of ∇log π(u|x) Â (the rows' mean is the batch's gradient when the
+    environments have equally many valid steps, as continuous collection
+    gives), ``F`` = mean of ∇log π ∇log πᵀ (slides: Fisher information).
+    """
+    S, params = per_sample_scores(policy, batch.obs, batch.actions, batch.valid)
+    counts = batch.valid.sum(0).clamp_min(1).to(S.dtype)
+    G = (S * adv[..., None].to(S.dtype)).sum(0) / counts[:, None]
+    F = torch.einsum("tni,tnj->ij", S, S) / batch.valid.sum().clamp_min(1).to(S.dtype)
+    return G, F, params
+
+
+class KLControl:
+    """The step of AC and PPO held to a KL that follows the statistics (their "Adaptive rules").
+
+    ``target`` ε' = ``kl_bound`` × signal fraction × the guard's shrink.
+    After the optimiser's steps, the mean KL(π_old ‖ π_θ) over the batch's
+    states is measured exactly (Gaussian policies): a step above ε' is
+    shortened, θ_old + β(θ − θ_old) with β halved until KL ≤ ε' (β = 0 after
+    ten halvings); and the learning-rate multiplier :attr:`scale` follows
+    the KL the optimiser produced, ÷1.5 above 2ε' and ×1.5 below ε'/2 (the
+    adaptive-KL rule of Schulman et al. 2017, §4, applied to the step size
+    as rl_games does). Both make the step's size follow the plant, not a
+    constant tuned for one.
+    """
+
+    def __init__(self):
+        self.scale = 1.0
+
+    @torch.no_grad()
+    def limit(self, policy, params, theta_old, obs, old_dist, target: float) -> dict:
+        from torch.nn.utils import parameters_to_vector
+
+        theta = parameters_to_vector(params).detach().clone()
+
+        def kl_at(frac):
+            assign_vector(theta_old + frac * (theta - theta_old), params)
+            return float(torch.distributions.kl_divergence(old_dist, policy(obs)).mean())
+
+        raw = kl_at(1.0)
+        frac, kl = 1.0, raw
+        for _ in range(10):
+            if kl <= target:
+                break
+            frac *= 0.5
+            kl = kl_at(frac)
+        else:
+            if kl > target:
+                frac, kl = 0.0, kl_at(0.0)
+        if target > 0 and math.isfinite(raw):
+            if raw > 2 * target:
+                self.scale /= 1.5
+            elif raw < target / 2:
+                self.scale *= 1.5
+        return {"kl": kl, "kl_unlimited": raw, "step_fraction": frac, "lr_scale": self.scale}

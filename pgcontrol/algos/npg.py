@@ -29,8 +29,7 @@ from torch.func import functional_call, grad, vmap
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from .. import lqr
-from ..rollout import discounts
-from .vpg import VPG, ReinforceConfig
+from .vpg import VPG, ReinforceConfig, state_weights  # noqa: F401  (state_weights: re-exported)
 
 
 @dataclass(frozen=True)
@@ -94,21 +93,6 @@ def conjugate_gradient(Av, b: torch.Tensor, iters: int, tol: float = 1e-12) -> t
     return x
 
 
-def state_weights(batch, gamma: float, discounted: bool = True) -> torch.Tensor:
-    """γ^τ on valid steps, normalised to sum 1: the discounted state distribution d^π.
-
-    ``discounted=False`` weighs the valid states equally: the undiscounted
-    visitation that goes with the estimator without the γ^t factor ((3.21),
-    ``discount_weighting=False``), and the sample mean that Stable-Baselines3,
-    sb3-contrib, Spinning Up and CleanRL take in their KL and Fisher. On long
-    episodes (1000 MuJoCo steps at γ = 0.99) the γ^τ weights leave almost all
-    of the mass on the first few hundred states.
-    """
-    dtype = batch.rewards.dtype
-    w = discounts(gamma, batch.t_in_episode, dtype) * batch.valid if discounted else batch.valid.to(dtype)
-    return w / w.sum()
-
-
 def sample_fisher(policy, obs, actions, weights) -> torch.Tensor:
     """F̂ = Σ_i w_i ∇log π(u_i|x_i) ∇log π(u_i|x_i)ᵀ (per-sample scores by ``torch.func``)."""
     params = {k: v.detach() for k, v in policy.named_parameters()}
@@ -131,6 +115,17 @@ class NPG(VPG):
 
     Config = NPGConfig
     name = "npg"
+    natural = True
+
+    def metric(self, stats, batch) -> torch.Tensor:
+        """F̂ + λI, or the exact Fisher with ``fisher="exact"``."""
+        if self.cfg.fisher == "exact":
+            return self._exact_fisher()
+        return super().metric(stats, batch)
+
+    def direction(self, g, F) -> torch.Tensor:
+        """The natural direction F⁻¹ĝ (slides: steepest ascent in the KL metric)."""
+        return torch.linalg.solve(F, g)
 
     def _policy_optimizer(self):
         return None  # the step is computed, not taken by an optimiser
@@ -170,6 +165,8 @@ class NPG(VPG):
 
     def update(self, batch, iteration: int) -> dict:
         cfg = self.cfg
+        if self.adaptive:
+            return self._adaptive_natural_update(batch)
         loss, psi = self.gradient_estimate(batch)
         params = list(self.policy.parameters())
         g = -torch.cat([p.grad.reshape(-1) for p in params])  # ĝ ≈ ∇J (ascent on return)
@@ -203,6 +200,34 @@ class NPG(VPG):
         out.update(self.fit_value(batch))
         return out
 
+    def _adaptive_natural_update(self, batch) -> dict:
+        """δθ = sqrt(2ε'/ĝᵀF⁻¹ĝ) F⁻¹ĝ with ε' = ε × signal fraction; TRPO backtracks to KL ≤ ε' (6.34)."""
+        cfg = self.cfg
+        self.guard.remember(self.policy.parameters())
+        out, st, step, eps = self.adaptive_step(batch)
+        params = st["params"]
+        theta = parameters_to_vector(params).detach()
+        obs, w, old = self._kl_inputs(batch)
+        frac = 1.0
+        if cfg.line_search and eps > 0:
+            surr_old = self._surrogate(batch, st["psi"])
+            for _ in range(cfg.max_backtracks + 1):
+                vector_to_parameters(theta + frac * step, params)
+                with torch.no_grad():
+                    kl = float(mean_kl(self.policy, old, obs, w))
+                    improve = self._surrogate(batch, st["psi"]) - surr_old
+                if kl <= eps and improve > 0:
+                    break
+                frac *= cfg.backtrack_coef
+            else:
+                frac = 0.0
+        vector_to_parameters(theta + frac * step, params)
+        with torch.no_grad():
+            out["kl"] = float(mean_kl(self.policy, old, obs, w))
+        out["step_fraction"] = frac
+        out.update(self.fit_value(batch))
+        return out
+
     @torch.no_grad()
     def _kl_inputs(self, batch):
         """The valid states, their weights d^π and π_old(·|x) for the mean KL (the collector's means when recorded)."""
@@ -217,7 +242,7 @@ class NPG(VPG):
     def _surrogate(self, batch, psi) -> float:
         """(1/M) Σ π_θ/π_old Ψ — the importance-sampled objective of (6.34)."""
         ratio = torch.exp(self.policy.log_prob(batch.obs, batch.actions) - batch.logp)  # eq. (6.35)
-        return float((ratio * psi * batch.valid).sum() / self.cfg.num_envs)
+        return float((ratio * psi * batch.valid).sum() / batch.obs.shape[1])
 
 
 class TRPO(NPG):

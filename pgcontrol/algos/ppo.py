@@ -47,17 +47,28 @@ an MLP policy and critic on the CPU the same step runs by default with its
 gradients written out in NumPy (:mod:`pgcontrol.algos.ppo_numpy`, config
 ``backend``), because torch's per-operation overhead, not arithmetic, is
 what a 64-sample minibatch costs.
+
+Adaptive rules (``adaptive``; on for linear policies, :class:`~pgcontrol.algos.base.CommonConfig`):
+one estimate of the gradient of (4.22) at θ_old per environment gives its standard error; the norm
+test of Byrd, Chin, Nocedal & Wu (2012) grows ``n_steps``; after the epochs the exact mean
+KL(π_old ‖ π_θ) is held to ε' = ``kl_bound`` × signal fraction (the step shortened toward θ_old where
+it is above), and the learning rate follows the KL the epochs produced (Schulman et al. 2017, §4;
+:class:`~pgcontrol.algos.base.KLControl`); σ is held at its start; the run stops once the gradient
+is not significant at the largest batch; a step whose rollouts blow up is taken back and halved
+(:class:`~pgcontrol.algos.base.StepGuard`). ``docs/learners.md`` has the details.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 
+from ..critics import LeastSquaresStep
 from ..errors import ConfigError
 from ..rollout import explained_variance, gae
-from .base import CommonConfig, check_least_squares_critic, flat_parameters, lr_fraction, make_critic, values_of
+from .base import (CommonConfig, KLControl, SampleSize, StepGuard, check_least_squares_critic, flat_parameters,
+                   gradient_noise, lr_fraction, make_critic, per_environment_gradients, uses_adaptive_rules, values_of)
 from .ppo_numpy import NumpyStep, supports
 
 
@@ -81,7 +92,13 @@ class PPOConfig(CommonConfig):
     n_steps : int
         Steps per environment and iteration (batch ``n_steps * num_envs``). Default 64.
     lr : float
-        Adam step size of the policy (and of the critic unless ``critic_lr``). Default 3e-4.
+        Adam step size of the policy (and of the critic unless ``critic_lr``). Default 3e-4; with the
+        adaptive rules the starting value of a step size that follows the step's KL (no annealing).
+    kl_bound : float
+        Adaptive rules: ε, the mean KL of one iteration's step before the shrink by the signal
+        fraction. Default 0.02.
+    iterations : int
+        Default 2000 (a step budget, ``max_steps``, or the stopping rule usually ends the run first).
     critic_lr : float or None
         Adam step size of the critic; None (default) uses ``lr``.
     anneal_lr : bool
@@ -113,11 +130,13 @@ class PPOConfig(CommonConfig):
     target_kl : float or None
         Stop the epochs of an iteration once the epoch's mean approximate KL
         exceeds it. Default None (no early stop).
-    critic : str
-        ``"mlp"`` (default) or ``"quadratic"`` (the exact value class on LQ
-        plants). Ignored when ``train`` is given a critic module.
-    critic_optimizer : str
-        ``"adam"`` (default): the critic takes part in the shared Adam steps
+    critic : str or None
+        ``"mlp"`` or ``"quadratic"`` (the exact value class on LQ plants).
+        None (default): ``"quadratic"`` for a linear policy, ``"mlp"``
+        otherwise. Ignored when ``train`` is given a critic module.
+    critic_optimizer : str or None
+        None (default): ``"lstsq"`` with the quadratic critic, ``"adam"`` with the MLP.
+        ``"adam"``: the critic takes part in the shared Adam steps
         through ``vf_coef`` × value loss. ``"lstsq"``: the critic (linear in
         its parameters, e.g. ``"quadratic"``) is instead refitted in closed
         form to the λ-returns once per iteration, after the epochs (the
@@ -135,8 +154,10 @@ class PPOConfig(CommonConfig):
     """
 
     num_envs: int = 8
+    iterations: int = 2000
     n_steps: int = 64
     lr: float = 3e-4
+    kl_bound: float = 0.02
     critic_lr: float | None = None
     anneal_lr: bool = True
     update_epochs: int = 10
@@ -149,8 +170,8 @@ class PPOConfig(CommonConfig):
     norm_adv: bool = True
     max_grad_norm: float | None = 0.5
     target_kl: float | None = None
-    critic: str = "mlp"
-    critic_optimizer: str = "adam"
+    critic: str | None = None
+    critic_optimizer: str | None = None
     backend: str = "auto"
 
     def __post_init__(self):
@@ -161,8 +182,11 @@ class PPOConfig(CommonConfig):
         self._unit_interval("lam")
         if not (0.0 < self.clip_coef < 1.0):
             self._fail("clip_coef", "in (0, 1)", self.clip_coef)
-        self._choice("critic", ("mlp", "quadratic"))
-        self._choice("critic_optimizer", ("adam", "lstsq"))
+        self._positive("kl_bound")
+        if self.critic is not None:
+            self._choice("critic", ("mlp", "quadratic"))
+        if self.critic_optimizer is not None:
+            self._choice("critic_optimizer", ("adam", "lstsq"))
         self._choice("backend", ("auto", "torch", "numpy"))
         self._lstsq_needs_linear_critic()
 
@@ -222,12 +246,29 @@ class PPO:
     name = "ppo"
 
     def __init__(self, policy, config: PPOConfig, *, gamma, obs_dim, device, critic=None, plant=None):
+        linear = bool(getattr(policy, "is_linear", False))
+        if critic is not None:  # a given critic decides
+            given = "quadratic" if hasattr(critic, "fit_least_squares") else "mlp"
+            kind = config.critic or given
+            opt = config.critic_optimizer or ("lstsq" if given == "quadratic" and config.critic is None else "adam")
+            config = replace(config, critic_optimizer=opt)
+        kind = config.critic or ("quadratic" if linear else "mlp")  # None: the exact value class for linear policies
+        config = replace(config, critic=kind,
+                         critic_optimizer=config.critic_optimizer or ("lstsq" if kind == "quadratic" else "adam"))
         self.policy, self.cfg, self.gamma = policy, config, gamma
+        self.adaptive = uses_adaptive_rules(config, policy)
+        self.size = SampleSize(config)  # the batch is size.rounds × n_steps steps of every environment
+        self.guard = StepGuard(factor=10.0) if self.adaptive else None
+        self.kl = KLControl()
+        if self.adaptive and getattr(policy, "is_linear", False):
+            policy.raw_std.requires_grad_(False)  # σ held at its start (module docstring, "Adaptive rules")
         dtype = next(policy.parameters()).dtype
         self.critic = critic if critic is not None else make_critic(config, obs_dim, device, dtype)
         self.lstsq = config.critic_optimizer == "lstsq"
+        # the closed-form critic: the same object VPG and AC call (critics.LeastSquaresStep)
         if self.lstsq:
             check_least_squares_critic(self.critic)
+        self.critic_fit = LeastSquaresStep(self.critic, 1.0) if self.lstsq else None
         self.lrs = (config.lr, config.lr if config.critic_lr is None else config.critic_lr)
         groups = (list(policy.parameters()), [] if self.lstsq else list(self.critic.parameters()))
         self.params = [p for g in groups for p in g]  # for the gradient norm, tensor by tensor
@@ -243,8 +284,13 @@ class PPO:
         self.generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
 
     def collect_spec(self) -> dict:
-        """Continuous collection: ``n_steps`` more steps of every environment."""
-        return {"n_steps": self.cfg.n_steps}
+        """Continuous collection: ``n_steps`` more steps of every environment (× the adaptive batch's rounds)."""
+        return {"n_steps": self.cfg.n_steps * (self.size.rounds if self.adaptive else 1)}
+
+    @property
+    def stop_reason(self) -> str | None:
+        """Why the stopping rule ended the run (None: it has not)."""
+        return self.size.stop_reason if self.adaptive else None
 
     def advantages(self, batch):
         """``(values, adv, returns)`` of the valid transitions, flattened.
@@ -271,26 +317,36 @@ class PPO:
             critic of the start of the iteration; ``lr`` (the policy's step size).
         """
         cfg, m = self.cfg, batch.valid
-        frac = lr_fraction(cfg, iteration)
+        frac = lr_fraction(cfg, iteration) if not self.adaptive else self.kl.scale  # adaptive: the KL's multiplier
         for group, lr in zip(self.opt.param_groups, self.lrs):
             group["lr"] = frac * lr
         values, adv, returns = self.advantages(batch)
+        extra = {}
+        if self.adaptive:  # per-environment estimates of (4.22) at θ_old: signal fraction, norm test, stopping rule
+            full = torch.zeros_like(batch.rewards, dtype=adv.dtype)
+            full[m] = adv
+            G, F, params = per_environment_gradients(self.policy, batch, full)
+            F = F + 1e-8 * (float(F.diagonal().mean()) or 1.0) * torch.eye(F.shape[0], dtype=F.dtype)
+            _, _, total, noise = gradient_noise(G, F)
+            rho = self.size.update(total, noise, f"{batch.n_valid} steps")
+            self.guard.remember(self.policy.parameters())
+            theta_old = torch.nn.utils.parameters_to_vector(params).detach().clone()
+            with torch.no_grad():
+                old_dist = self.policy(batch.obs[m])
+            extra = {"signal_fraction": rho, "kl_target": cfg.kl_bound * rho * self.guard.shrink,
+                     "next_batch_steps": self.size.rounds * cfg.n_steps * cfg.num_envs}
         obs, actions, logp_old = batch.obs[m], batch.actions[m], batch.logp[m]
-        if self.numpy:
-            numpy_step = NumpyStep(self, obs, actions, logp_old, adv, returns, values)
+        self.step, split = self.minibatch_steps(obs, actions, logp_old, adv, returns, values)
         keys = ("loss_policy", "loss_value", "entropy", "approx_kl", "clip_fraction")
         sums = dict.fromkeys(keys, 0.0)
         count, approx_kl = 0, 0.0
         for _ in range(cfg.update_epochs):
             kls = []
             perm = torch.randperm(obs.shape[0], generator=self.generator)  # on the CPU, like the generator
-            for idx in (perm if self.numpy else perm.to(obs.device)).tensor_split(cfg.num_minibatches):
-                if idx.numel() == 0:
+            for idx in split(perm):
+                if len(idx) == 0:
                     continue
-                if self.numpy:  # the same step, gradients written out (ppo_numpy)
-                    stats = numpy_step.step(idx.numpy())
-                else:
-                    stats = self.minibatch_step(idx, obs, actions, logp_old, adv, returns, values)
+                stats = self.step(idx)  # one Adam step on the minibatch (autograd or NumPy: minibatch_steps)
                 for k, v in zip(keys, stats):
                     sums[k] += v
                 kls.append(stats[3])
@@ -300,12 +356,29 @@ class PPO:
                 break
         sums.pop("approx_kl")
         out = {k: v / max(count, 1) for k, v in sums.items()}
-        if self.lstsq:
-            self.critic.fit_least_squares(obs, returns)
+        if self.adaptive:  # the step held to the KL ε × signal fraction (KLControl)
+            extra.update(self.kl.limit(self.policy, params, theta_old, batch.obs[m], old_dist, extra["kl_target"]))
+            out.update(extra)
+        if self.critic_fit is not None:
+            self.critic_fit.fit(obs, returns)  # the minimiser of (4.20)
             with torch.no_grad():
                 out["loss_value"] = float(value_loss(self.critic, obs, returns, values, None))
         out.update(approx_kl=approx_kl, explained_variance=explained_variance(values, returns), lr=frac * self.lrs[0])
         return out
+
+    def minibatch_steps(self, obs, actions, logp_old, adv, returns, values):
+        """``(step, split)`` for one update: ``step(idx)`` takes one Adam step on the minibatch ``idx``
+        (:meth:`minibatch_step` with autograd, or :class:`~.ppo_numpy.NumpyStep`, the same step with its
+        gradients written out, given the policy, critic, optimiser and config); ``split(perm)`` cuts an
+        epoch's shuffled CPU indices into ``num_minibatches`` in the form the step takes (moved to the
+        training device once per epoch, or NumPy)."""
+        n = self.cfg.num_minibatches
+        if self.numpy:
+            numpy_step = NumpyStep(self.policy, self.critic, self.opt, self.cfg,
+                                   obs, actions, logp_old, adv, returns, values)
+            return numpy_step.step, lambda perm: [i.numpy() for i in perm.tensor_split(n)]
+        return (lambda idx: self.minibatch_step(idx, obs, actions, logp_old, adv, returns, values),
+                lambda perm: perm.to(obs.device).tensor_split(n))
 
     def minibatch_step(self, idx, obs, actions, logp_old, adv, returns, values) -> tuple[float, ...]:
         """One Adam step on the minibatch ``idx``; ``(−mean L^clip, value loss, entropy, approx KL, clip fraction)``."""
@@ -336,10 +409,18 @@ class PPO:
     def state_dict(self) -> dict:
         """Optimiser, critic and minibatch-shuffling generator (for checkpoints)."""
         return {"opt": self.opt.state_dict(), "critic": self.critic.state_dict(),
-                "generator": self.generator.get_state()}
+                "generator": self.generator.get_state(),
+                "adaptive": {"size": self.size.state_dict(), "lr_scale": self.kl.scale,
+                             "guard": self.guard.state_dict() if self.guard else None}}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` saved."""
         self.opt.load_state_dict(state["opt"])
         self.critic.load_state_dict(state["critic"])
         self.generator.set_state(state["generator"])
+        ad = state.get("adaptive")
+        if ad:
+            self.size.load_state_dict(ad["size"])
+            self.kl.scale = ad["lr_scale"]
+            if self.guard is not None:
+                self.guard.load_state_dict(ad["guard"])

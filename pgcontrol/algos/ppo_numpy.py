@@ -88,27 +88,30 @@ class NumpyStep:
 
     Parameters
     ----------
-    ppo : PPO
-        The learner: its policy, critic, config and Adam over the two flat parameters.
+    policy, critic : MLPGaussianPolicy, MLPValue
+        The learner's networks.
+    optimiser : torch.optim.Adam
+        PPO's Adam over the two flat parameters (:func:`~pgcontrol.algos.base.flat_parameters`).
+    config : PPOConfig
     obs, actions, logp_old, adv, returns, values_old : tensor
         The update's valid transitions (CPU).
     """
 
-    def __init__(self, ppo, obs, actions, logp_old, adv, returns, values_old):
-        cfg, pol = ppo.cfg, ppo.policy
+    def __init__(self, policy, critic, optimiser, config, obs, actions, logp_old, adv, returns, values_old):
+        cfg, pol = config, policy
         self.cfg, self.act_dim = cfg, pol.act_dim
         dtype = {torch.float32: np.float32, torch.float64: np.float64}[pol.dtype]
         self.actor = _MLP(pol.mean_net, pol.activation)
-        self.critic = _MLP(ppo.critic.net, ppo.critic.activation)
+        self.critic = _MLP(critic.net, critic.activation)
         self.log_std, self.g_log_std = pol.raw_std.detach().numpy(), pol.raw_std.grad.numpy()
         self.log_min_std = math.log(pol.min_std)
         arrays = (obs, actions, logp_old, adv, returns, values_old)
         self.obs, self.actions, self.logp_old, self.adv, self.returns, self.values_old = (
             t.detach().numpy().astype(dtype, copy=False) for t in arrays)
         self.groups = []  # (parameter, gradient, exp_avg, exp_avg_sq, step, param group) of Adam's two flat tensors
-        for group in ppo.opt.param_groups:
+        for group in optimiser.param_groups:
             for p in group["params"]:
-                state = ppo.opt.state[p]
+                state = optimiser.state[p]
                 if not state:  # what torch's Adam creates at its first step
                     state.update(step=torch.tensor(0.0), exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
                 self.groups.append((p.detach().numpy(), p.grad.numpy(), state["exp_avg"].numpy(),

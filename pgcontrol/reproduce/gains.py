@@ -95,10 +95,14 @@ class Setting:
 
 # One config per (plant, learner). Sources are the learning tests; the measured gaps
 # quoted there are for their seeds, the ones in figures/gains.md are re-measured here.
-_PPO_LQ = dict(lr=0.005, lam=0.0, critic="quadratic", critic_optimizer="lstsq", max_grad_norm=None)
-_AC_LQ = dict(center_advantage=True, anneal_lr=True)
+# adaptive=False: the plain algorithms with these hand-chosen steps (the learners' adaptive defaults are
+# benchmarked by experiments/bench_plants.py); _RTG: the estimator these configs were chosen with
+_PPO_LQ = dict(lr=0.005, lam=0.0, critic="quadratic", critic_optimizer="lstsq", max_grad_norm=None, adaptive=False)
+_AC_LQ = dict(center_advantage=True, anneal_lr=True, adaptive=False)
+_RTG = dict(estimator="rtg", baseline="mean", adaptive=False)
 # tests/test_learning_lq.py LAPLACIAN_REINFORCE: closed-form quadratic critic fitted before the advantages, GAE λ = 0.9
-_REINFORCE_LSTSQ = dict(estimator="gae", baseline="value", critic="quadratic", critic_optimizer="lstsq", lam=0.9)
+_REINFORCE_LSTSQ = dict(estimator="gae", baseline="value", critic="quadratic", critic_optimizer="lstsq", lam=0.9,
+                        adaptive=False)
 
 
 def configs(quick: bool = False) -> dict[tuple[str, str], Setting]:
@@ -106,11 +110,11 @@ def configs(quick: bool = False) -> dict[tuple[str, str], Setting]:
     c: dict[tuple[str, str], Setting] = {
         # ---- scalar-lqg (Peters & Schaal: k0 = -0.2, σ0 = 0.1, T = 50)
         ("scalar-lqg", "VPG"): Setting(
-            VPGConfig(num_envs=10, iterations=40, lr=0.05, optimizer="adam"),
+            VPGConfig(num_envs=10, iterations=40, lr=0.05, optimizer="adam", **_RTG),
             "double-integrator's Adam VPG; σ collapses onto its floor (the zero-exploration plateau) "
             "and K stalls short of K*"),
         ("scalar-lqg", "NPG"): Setting(
-            NPGConfig(num_envs=5, iterations=40, kl_bound=0.01),
+            NPGConfig(num_envs=5, iterations=40, kl_bound=0.01, **_RTG),
             "tests/test_learners.py (Peters & Schaal: 5 rollouts per update, ε = 0.01)"),
         ("scalar-lqg", "actor-critic"): Setting(
             ACConfig(num_envs=16, n_steps=16, iterations=60, lr=0.05, ent_coef=0.5, **_AC_LQ),
@@ -120,10 +124,10 @@ def configs(quick: bool = False) -> dict[tuple[str, str], Setting]:
             "tests/test_ppo.py LQ_CONFIG with 16 envs"),
         # ---- double-integrator
         ("double-integrator", "VPG"): Setting(
-            VPGConfig(num_envs=32, iterations=20, lr=0.05, optimizer="adam"),
+            VPGConfig(num_envs=32, iterations=20, lr=0.05, optimizer="adam", **_RTG),
             "tests/test_learning_lq.py::test_vpg_adam_double_integrator"),
         ("double-integrator", "NPG"): Setting(
-            NPGConfig(num_envs=32, iterations=16, kl_bound=0.01),
+            NPGConfig(num_envs=32, iterations=16, kl_bound=0.01, **_RTG),
             "tests/test_learning_lq.py::test_npg_double_integrator"),
         ("double-integrator", "actor-critic"): Setting(
             ACConfig(num_envs=64, n_steps=16, iterations=80, lr=0.05, ent_coef=0.5, **_AC_LQ),

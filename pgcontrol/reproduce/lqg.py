@@ -77,7 +77,8 @@ from . import save_figure, save_json, sweep
 PLANT = "double-integrator-output"
 K0 = 0.0
 STD0 = 0.1
-CONFIG = NPGConfig(num_envs=64, iterations=50, kl_bound=0.01, estimator="rtg", baseline="mean", fisher="cg")
+CONFIG = NPGConfig(num_envs=64, iterations=50, kl_bound=0.01, estimator="rtg", baseline="mean", fisher="cg",
+                   adaptive=False)  # the plain natural step this experiment was measured with
 #: iterations after which the gain is scored (denser at the start, where it moves most)
 EVAL_AT = (1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20, 25, 30, 40, 50, 60, 80, 100, 150, 200)
 

@@ -49,7 +49,7 @@ from .. import lqr
 from ..algos.npg import NPG, NPGConfig
 from ..algos.vpg import VPG, VPGConfig
 from ..plants import make
-from ..policies import LinearGaussianPolicy
+from ..policies import SCALAR_LQG_START, LinearGaussianPolicy
 from ..rollout import Batch, batch_from_rollout
 from ..sim import rollout_linear
 from ..labs.drivers import PGRun
@@ -57,7 +57,8 @@ from ..sweep import TaskSpec
 from . import save_figure, save_json, sweep
 
 PLANT = "scalar-lqg"
-K_START, STD_START, STD_FLOOR = -0.2, 0.1, 1e-3  # k = θ₁ (u = k x), σ = θ₂
+K_START, STD_START = SCALAR_LQG_START  # k = θ₁ (u = k x), σ = θ₂: Peters & Schaal's start
+STD_FLOOR = 1e-3
 ROLLOUTS = 5  # M, rollouts of T = 50 steps per update
 TOL = 0.01  # |k − k*| / |k*|
 STEP_GRID = (0.003, 0.01, 0.03, 0.05, 0.1, 0.3)  # the same values for α (VPG) and ε (NPG)
@@ -73,7 +74,8 @@ RunResult = PGRun
 
 
 def _config(algo: str, step: float):
-    common = dict(num_envs=ROLLOUTS, iterations=1, estimator="rtg", baseline="mean", discount_weighting=True)
+    common = dict(num_envs=ROLLOUTS, iterations=1, estimator="rtg", baseline="mean", discount_weighting=True,
+                  adaptive=False)  # the plain steps of the experiment, not the adaptive defaults
     if algo == "vpg":
         return VPGConfig(lr=step, optimizer="sgd", **common)
     return NPGConfig(kl_bound=step, fisher="sample", damping=1e-6, **common)

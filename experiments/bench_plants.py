@@ -1,0 +1,165 @@
+"""Every learner's default on every state-feedback catalog plant and on random plants, from two starts.
+
+For each (plant, start, learner, seed): ``train(learner, plant, policy=<linear, K0, σ0>, seed=seed,
+max_steps=CAP)`` with no config (the learner's defaults), then the exact cost gap of the final gain
+(:func:`pgcontrol.evaluate.lq_report`). The starts are the documented default
+(:func:`pgcontrol.policies.default_initial_gain`) and a far stabilising one
+(:func:`pgcontrol.policies.far_initial_gain`, the LQR gain with R₀ = 100 R). With the ``bench`` extra,
+SB3 PPO and A2C and sb3-contrib TRPO run with a linear policy from the same K0 and σ0 with the same budget
+(``experiments/bench_vs_sb3.py``'s linear-policy setup) where ``--learners`` names them.
+
+Per learner the table gives the fraction of runs below 1 % gap, the median and 90th-percentile final
+gap, the fraction ending worse than their start (final gap > start gap and >= 0.1 %), divergences, and
+the median environment steps used.
+
+Each run is one JSON line in ``--out`` (default ``figures/bench_plants.jsonl``); runs already there are
+skipped, so an interrupted run resumes and runs of several processes (e.g. ``--learners npg``) merge.
+
+    python experiments/bench_plants.py --quick            # 6 random plants × 1 seed, default start
+    python experiments/bench_plants.py                    # the full table
+    python experiments/bench_plants.py --table            # print the table of what --out holds
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pgcontrol import plants as P
+from pgcontrol.errors import TrainingDiverged
+from pgcontrol.evaluate import lq_report
+from pgcontrol.policies import build_policy, default_initial_gain, default_std0, far_initial_gain
+from pgcontrol.train import train
+
+CATALOG = ("scalar-lqg", "double-integrator", "laplacian-3", "cartpole-linearized", "mass-spring-damper")
+LEARNERS = ("vpg", "npg", "trpo", "ac", "ppo")
+SB3 = ("sb3-ppo", "sb3-a2c", "sb3-trpo")
+CAP = 1_000_000
+
+
+def random_specs(count: int = 20) -> list[tuple[int, int, int]]:
+    """(n, m, seed) of the random plants: n in 2–8, m in 1–min(4, n), drawn once from a fixed stream."""
+    rng = np.random.default_rng(2026)
+    out = []
+    for i in range(count):
+        n = int(rng.integers(2, 9))
+        m = int(rng.integers(1, min(4, n) + 1))
+        out.append((n, m, 100 + i))
+    return out
+
+
+def plant_by_key(key: str):
+    if key.startswith("random-"):
+        n, m, seed = (int(v) for v in key.removeprefix("random-").split("-"))
+        return P.random(n, m, seed)
+    return P.make(key)
+
+
+def plant_keys(quick: bool) -> list[str]:
+    rnd = [f"random-{n}-{m}-{s}" for n, m, s in random_specs()]
+    return rnd[:6] if quick else list(CATALOG) + rnd
+
+
+def start_gain(plant, start: str) -> np.ndarray:
+    return default_initial_gain(plant) if start == "default" else far_initial_gain(plant)
+
+
+def run_one(key: str, start: str, learner: str, seed: int, cap: int) -> dict:
+    plant = plant_by_key(key)
+    K0 = start_gain(plant, start)
+    pol = build_policy("linear", plant.n, plant.m, plant=plant, K0=K0, std0=default_std0(plant))
+    std0 = pol.std.copy()
+    gap0 = lq_report(plant, K0, std0, expected_return=False)["gap"]
+    t0 = time.perf_counter()
+    row = {"plant": key, "n": plant.n, "m": plant.m, "start": start, "learner": learner, "seed": seed, "cap": cap,
+           "start_gap": gap0}
+    if learner.startswith("sb3-"):
+        row.update(_run_sb3(plant, learner, K0, std0, seed, cap))
+    else:
+        try:
+            hist = train(learner, plant, policy=pol, seed=seed, max_steps=cap, progress=False, threads=1)
+            row.update(diverged=False, steps=hist[-1]["steps"], stop_reason=hist[-1].get("stop_reason"),
+                       rejected=sum(1 for h in hist if "rejected" in h))
+            row["final_gap"] = lq_report(plant, pol.K, pol.std, expected_return=False)["gap"]
+        except TrainingDiverged as exc:
+            row.update(diverged=True, final_gap=float("inf"), steps=None, error=str(exc)[:200])
+    row["seconds"] = round(time.perf_counter() - t0, 2)
+    return row
+
+
+def _run_sb3(plant, learner, K0, std0, seed, cap) -> dict:  # pragma: no cover - needs the bench extra
+    import bench_vs_sb3 as B  # experiments/bench_vs_sb3.py, next to this file
+
+    K, diverged, steps = B.linear_run(learner.removeprefix("sb3-"), plant, K0, std0, seed, cap)
+    gap = float("inf") if diverged else lq_report(plant, K, std0, expected_return=False)["gap"]
+    return {"diverged": bool(diverged), "final_gap": gap, "steps": steps}
+
+
+def table(rows: list[dict]) -> str:
+    by: dict[str, list[dict]] = {}
+    for r in rows:
+        by.setdefault(r["learner"], []).append(r)
+    lines = ["| learner | runs | < 1 % | median gap | 90th pct gap | worse than start | diverged | median steps |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    order = [k for k in LEARNERS + SB3 if k in by]
+    for k in order:
+        rs = by[k]
+        g = np.array([r["final_gap"] for r in rs], float)
+        worse = sum(1 for r in rs if r["final_gap"] > r["start_gap"] and r["final_gap"] >= 1e-3)
+        steps = [r["steps"] for r in rs if r.get("steps") is not None]
+        lines.append(f"| {k} | {len(rs)} | {np.mean(g < 0.01):.0%} | {np.median(g):.3%} | "
+                     f"{np.percentile(g, 90):.3%} | {worse}/{len(rs)} | {sum(r['diverged'] for r in rs)} | "
+                     f"{int(np.median(steps)) if steps else '-'} |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="6 random plants, seed 0, default start")
+    ap.add_argument("--plants", nargs="*", help="plant keys (catalog names or random-n-m-seed)")
+    ap.add_argument("--learners", nargs="*", default=list(LEARNERS))
+    ap.add_argument("--seeds", nargs="*", type=int)
+    ap.add_argument("--starts", nargs="*", default=None)
+    ap.add_argument("--cap", type=int, default=CAP, help="env-step budget per run (default 1 M)")
+    ap.add_argument("--out", default="figures/bench_plants.jsonl")
+    ap.add_argument("--json", help="also write the rows of this invocation's table to this JSON file")
+    ap.add_argument("--table", action="store_true", help="only print the table of what --out holds")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    keys = args.plants or plant_keys(args.quick)
+    seeds = args.seeds if args.seeds is not None else ([0] if args.quick else [0, 1, 2])
+    starts = args.starts or (["default"] if args.quick else ["default", "far"])
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    done = {}
+    if out.exists():
+        for line in out.read_text().splitlines():
+            r = json.loads(line)
+            done[(r["plant"], r["start"], r["learner"], r["seed"], r["cap"])] = r
+    wanted = [(k, s, lr, sd) for k in keys for s in starts for lr in args.learners for sd in seeds]
+    rows = []
+    for i, (k, s, lr, sd) in enumerate(wanted):
+        key = (k, s, lr, sd, args.cap)
+        if key not in done and not args.table:
+            r = run_one(k, s, lr, sd, args.cap)
+            with out.open("a") as f:
+                f.write(json.dumps(r) + "\n")
+            done[key] = r
+            print(f"[{i + 1}/{len(wanted)}] {k} {s} {lr} seed {sd}: gap {r['start_gap']:.4g} -> "
+                  f"{r['final_gap']:.4g} in {r['steps']} steps ({r.get('stop_reason')}, {r['seconds']} s)", flush=True)
+        if key in done:
+            rows.append(done[key])
+    print(table(rows))
+    for start in sorted({r["start"] for r in rows}):
+        print(f"\nstart: {start}\n" + table([r for r in rows if r["start"] == start]))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()

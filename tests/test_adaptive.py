@@ -1,0 +1,153 @@
+"""The learners' adaptive rules: signal-fraction trust region, norm-test batch, stopping rule, step guard.
+
+Each test fails when its rule is removed (docs/learners.md lists them).
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pgcontrol import lqr, plants
+from pgcontrol.algos.base import SampleSize, StepGuard, gradient_noise
+from pgcontrol.algos.npg import NPGConfig
+from pgcontrol.algos.vpg import VPGConfig
+from pgcontrol.policies import build_policy, far_initial_gain
+from pgcontrol.train import train
+
+
+def test_sample_size_grows_the_batch_by_the_norm_test_and_stops_at_the_largest():
+    size = SampleSize(NPGConfig(num_envs=4, max_rounds=4, norm_test=0.5, stop_patience=2))
+    assert size.update(total=2.0, noise=1.0, what="x") == pytest.approx(0.5)  # signal 1 of 2
+    assert size.rounds == 2  # wants 1·1/(0.25·1) = 4 rounds, at most doubles
+    assert size.update(total=2.0, noise=1.0, what="x") == pytest.approx(0.5) and size.rounds == 4
+    assert size.update(total=10.0, noise=0.1, what="x") > 0.98 and size.rounds == 4  # never shrinks
+    assert size.stop_reason is None
+    size.update(total=1.0, noise=1.0, what="x")
+    assert size.stop_reason is None and size.quiet == 1
+    assert size.update(total=0.5, noise=1.0, what="x") == 0.0  # pure noise: no step
+    assert "not significant" in size.stop_reason
+
+
+def test_gradient_noise_is_the_covariance_of_the_mean_in_the_metric():
+    G = torch.tensor([[1.0, 0.0], [3.0, 2.0], [2.0, 4.0]], dtype=torch.float64)
+    g, C, total, noise = gradient_noise(G)
+    np.testing.assert_allclose(g, G.mean(0))
+    np.testing.assert_allclose(C, np.cov(G.T.numpy()) / 3)
+    assert total == pytest.approx(float(g @ g)) and noise == pytest.approx(float(np.trace(np.cov(G.T.numpy())) / 3))
+    F = torch.diag(torch.tensor([2.0, 4.0], dtype=torch.float64))
+    _, _, total_f, noise_f = gradient_noise(G, F)
+    assert total_f == pytest.approx(float(g[0] ** 2 / 2 + g[1] ** 2 / 4))
+    assert noise_f == pytest.approx(float(C[0, 0] / 2 + C[1, 1] / 4))
+
+
+def _one_update(algo, plant, seed=0, **cfg):
+    from pgcontrol.algos import get_algorithm
+    from pgcontrol.rollout import Collector
+    from pgcontrol.envs import make_vec_env
+
+    Algo, _ = get_algorithm(algo)
+    config = Algo.Config(**cfg)
+    pol = build_policy("linear", plant.n, plant.m, plant=plant)
+    torch.manual_seed(seed)
+    learner = Algo(pol, config, gamma=plant.gamma, obs_dim=plant.n, device="cpu", plant=plant)
+    vec = make_vec_env(plant, config.num_envs, device="cpu", gamma=plant.gamma)
+    batch = Collector(vec, pol, "cpu", seed=seed).collect(episodes=True)
+    return pol, learner, learner.update(batch, 0)
+
+
+@pytest.mark.parametrize("algo", ["npg", "trpo"])
+def test_the_natural_step_has_the_kl_of_epsilon_times_the_signal_fraction(algo):
+    p = plants.random(3, 1, 1)
+    _, learner, out = _one_update(algo, p, num_envs=8, kl_bound=1e-3)  # small: the KL is quadratic
+    assert 0 < out["signal_fraction"] < 0.9
+    assert out["kl_target"] == pytest.approx(1e-3 * out["signal_fraction"])
+    if algo == "npg":
+        assert out["kl"] == pytest.approx(out["kl_target"], rel=0.1)
+    else:  # TRPO's line search: never above ε'
+        assert 0 < out["kl"] <= out["kl_target"]
+    assert out["next_batch_episodes"] >= 8  # the norm test never shrinks the batch
+
+
+def test_noisy_gradients_grow_the_batch():
+    p = plants.random(4, 2, 3)
+    _, learner, out = _one_update("npg", p, num_envs=4)
+    assert learner.collect_spec()["rounds"] > 1 and out["next_batch_episodes"] > 4
+
+
+def test_the_vpg_default_step_does_not_depend_on_the_cost_scale():
+    """The trust-region step in the vanilla direction: Q, R × 1000 give the same update."""
+    p = plants.random(3, 2, 7)
+    big = p.replace(Q=1000 * p.Q, R=1000 * p.R)
+    K1 = _one_update("vpg", p, num_envs=32)[0].K
+    K2 = _one_update("vpg", big, num_envs=32)[0].K
+    K0 = build_policy("linear", 3, 2, plant=p).K
+    assert np.abs(K1 - K0).max() > 1e-4
+    np.testing.assert_allclose(K1, K2, rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_first_vpg_step_from_a_stabilising_start_stays_stabilising(seed):
+    p = plants.random(5, 2, 40 + seed)
+    pol, _, _ = _one_update("vpg", p, seed=seed)
+    assert lqr.spectral_radius(np.sqrt(p.gamma) * (p.A - p.B @ pol.K)) < 1
+
+
+def test_the_guard_takes_a_blown_up_step_back_and_halves_the_next():
+    p = plants.make("double-integrator")
+    pol = build_policy("linear", 2, 1, plant=p)
+    guard = StepGuard()
+
+    class B:  # a batch: rewards (T, N), valid, diverged
+        def __init__(self, cost):
+            self.rewards = -torch.full((10, 4), cost, dtype=torch.float64)
+            self.valid = torch.ones(10, 4, dtype=torch.bool)
+            self.diverged = False
+
+    assert guard.accept(B(1.0), pol.parameters())
+    guard.remember(pol.parameters())
+    K0 = pol.K.copy()
+    with torch.no_grad():
+        pol.gain.add_(5.0)
+    assert guard.accept(B(2.5), pol.parameters())  # within 3× the last batch: kept
+    guard.remember(pol.parameters())
+    with torch.no_grad():
+        pol.gain.add_(5.0)
+    assert not guard.accept(B(100.0), pol.parameters())  # blew up: θ back, step halved
+    np.testing.assert_allclose(pol.K, K0 + 5.0)
+    assert guard.shrink == 0.5
+
+
+def test_a_destabilising_step_is_shortened_not_the_end_of_training():
+    """VPG with a huge plain step and the guard (adaptive on): rejected rows, no TrainingDiverged."""
+    cfg = VPGConfig(num_envs=4, iterations=12, lr=0.05, estimator="rtg", baseline="mean")
+    hist = train("vpg", "double-integrator", config=cfg, seed=3, progress=False)
+    assert any("rejected" in r for r in hist)
+    assert math.isfinite(hist[-1]["gap"])
+
+
+def test_the_stopping_rule_ends_a_run_at_the_optimum_and_says_why():
+    p = plants.make("double-integrator")
+    K = lqr.optimal_gain(p)[0]
+    pol = build_policy("linear", 2, 1, plant=p, K0=K, std0=0.5)
+    cfg = NPGConfig(num_envs=16, max_rounds=1, stop_patience=2)
+    hist = train("npg", p, policy=pol, config=cfg, seed=0, progress=False, max_steps=2_000_000)
+    assert "not significant" in hist[-1]["stop_reason"] and hist[-1]["steps"] < 2_000_000
+
+
+def test_the_default_budget_follows_the_plant():
+    from pgcontrol.config import default_budget
+
+    small, big = plants.random(2, 1, 0), plants.random(8, 4, 0)
+    assert 100_000 <= default_budget(small) < default_budget(big) <= 2_000_000
+    hist = train("npg", plants.make("scalar-lqg"), seed=0, progress=False)
+    assert hist[-1]["stop_reason"] and hist[-1]["steps"] <= default_budget(plants.make("scalar-lqg")) + 50 * 16 * 32
+
+
+@pytest.mark.parametrize("name", ["double-integrator", "laplacian-3", "cartpole-linearized", "random-7-1-107"])
+def test_the_far_start_is_stabilising_and_far(name):
+    p = plants.random(7, 1, 107) if name.startswith("random") else plants.make(name)
+    K = far_initial_gain(p)
+    gap = lqr.cost_gap(lqr.policy_cost(p, K, 0.0), lqr.policy_cost(p, lqr.optimal_gain(p)[0], 0.0))
+    assert 0.4 <= gap <= 10, gap
