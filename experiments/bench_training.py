@@ -13,7 +13,7 @@ environment steps per second, measured side by side in one run:
   exact LQ metrics;
 * ``ppo`` — the same with PPO (n_steps 16, 4 epochs, 4 minibatches).
 
-It prints each rate and its ratio to ``bare``; the issue's targets are
+It prints each rate and its ratio to ``bare``; the targets are
 NPG ≥ 50 % of the bare loop on CPU (N = 4096) and ≥ 40 % on a GPU
 (N = 65 536). ``--threads`` compares torch intra-op thread counts for NPG.
 

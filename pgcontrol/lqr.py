@@ -13,8 +13,8 @@ torch. Conventions, used throughout pgcontrol:
   episode of :mod:`pgcontrol.envs` accumulates. Pass ``horizon=plant.horizon``
   for the episodic objective.
 
-The formulas are those of the LQ example in the slides
-(``../shared/reference/004_*``) and of Fazel et al. (2018), "Global
+The formulas are those of the LQ example in the course slides
+(the documentation's equation index, ``docs/equations.md``) and of Fazel et al. (2018), "Global
 convergence of policy gradient methods for the linear quadratic regulator",
 with the discount folded in by :math:`A \\to \\sqrt\\gamma A`,
 :math:`B \\to \\sqrt\\gamma B`.

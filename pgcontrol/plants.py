@@ -8,8 +8,7 @@ Every plant in pgcontrol is
     x_0 \\sim \\mathcal N(\\bar x_0, \\Sigma_0),
 
 with stage cost :math:`c_t = x_t^\\top Q x_t + u_t^\\top R u_t` (the reward is
-:math:`r_t = -c_t`, as in the scalar LQG example of the slides,
-``../shared/reference/004_*``: :math:`R_t = -Q x_t^2 - P u_t^2`), discount
+:math:`r_t = -c_t`, as in the scalar LQG example of the course slides: :math:`R_t = -Q x_t^2 - P u_t^2`), discount
 ``gamma`` and episode length ``horizon``. An *output plant* also has a noisy
 measurement :math:`y_t = C x_t + v_t`, :math:`v_t \\sim \\mathcal N(0, V)`.
 

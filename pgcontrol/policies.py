@@ -2,8 +2,8 @@
 
 Policies
 --------
-Every policy here is a diagonal Gaussian, eqs. (4.24)-(4.25) of
-``../shared/reference/001_*``:
+Every policy here is a diagonal Gaussian, eqs. (4.24)-(4.25) (written out in the
+documentation's equation index, ``docs/equations.md``):
 
 .. math::
 

@@ -112,16 +112,16 @@ def train(algo, env, policy=None, config=None, *, seed: int = 0, device="cpu", o
         ``config.iterations``. Episodic learners on tasks whose episodes
         end early (MuJoCo) use it to spend a budget exactly.
 
-    Stopping: on a plant with no config given, ``max_steps`` defaults to
-    :func:`pgcontrol.config.default_budget` (n, m and horizon). A run ends at
-    the first of ``config.iterations``, ``max_steps``
-    and the learner's own stopping rule (the adaptive REINFORCE family stops
-    once its gradient is not statistically different from zero at its largest
-    batch, :mod:`pgcontrol.algos.vpg`). The last history row says why in
-    ``stop_reason``: ``"iterations"``, ``"max_steps"`` or the learner's
-    sentence. A row with ``rejected`` is an update that was taken back and
-    halved (the rollouts after it blew up, or, the last guard on plants, the
-    exact spectral radius of the new gain was ≥ 1).
+        Stopping: on a plant with no config given, ``max_steps`` defaults to
+        :func:`pgcontrol.config.default_budget` (n, m and horizon). A run ends at
+        the first of ``config.iterations``, ``max_steps``
+        and the learner's own stopping rule (the adaptive REINFORCE family stops
+        once its gradient is not statistically different from zero at its largest
+        batch, :mod:`pgcontrol.algos.vpg`). The last history row says why in
+        ``stop_reason``: ``"iterations"``, ``"max_steps"`` or the learner's
+        sentence. A row with ``rejected`` is an update that was taken back and
+        halved (the rollouts after it blew up, or, the last guard on plants, the
+        exact spectral radius of the new gain was ≥ 1).
     threads : int, optional
         Torch intra-op threads and NumPy BLAS threads during training (default one; see the module docstring).
     overrides : dict, optional

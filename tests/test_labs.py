@@ -178,7 +178,7 @@ def test_report_json_round_trip():
 
 
 def test_check_under_its_budget():
-    """Each lab's check is far under the issue's 30 s (measured per item in the reports)."""
+    """Each lab's check is far under a 30 s budget (measured per item in the reports)."""
     for lab in _core.LAB_NUMBERS:
         assert sum(r.seconds for r in reference_report(lab).items) < 15
 

@@ -324,6 +324,8 @@ class VPG:
         out = {"loss_policy": st["loss"], "grad_norm": float(g.norm()), "signal_fraction": rho, "kl_target": eps,
                "batch_episodes": st["M"], "next_batch_episodes": self.size.rounds * cfg.num_envs,
                "step_shrink": self.guard.shrink}
+        if self.natural:
+            out["gFg"] = float(total)  # ĝᵀF⁻¹ĝ, as the plain natural step reports it
         return out, st, step, eps
 
     def update(self, batch, iteration: int) -> dict:
