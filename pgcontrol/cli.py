@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import TrainingDiverged
 from .files import atomic_write, json_safe
 
 
@@ -652,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
         _error(f"the input is too deeply nested or too large ({type(exc).__name__})")
         return 2
     except Exception as exc:  # noqa: BLE001
-        if type(exc).__name__ == "TrainingDiverged":
+        if isinstance(exc, TrainingDiverged):
             _error(f"training diverged: {exc}")
             return 1
         if type(exc).__module__.startswith("gymnasium"):  # e.g. gymnasium.error.NameNotFound
