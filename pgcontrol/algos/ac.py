@@ -56,8 +56,8 @@ import torch
 from ..errors import ConfigError
 from ..rollout import explained_variance, gae
 from ..critics import LeastSquaresStep
-from .base import (CommonConfig, KLControl, SampleSize, StepGuard, gradient_noise, lr_fraction, make_critic,
-                   make_optimizer, per_environment_gradients, uses_adaptive_rules, values_of)
+from .base import (CommonConfig, KLControl, SampleSize, StepGuard, lr_fraction, make_critic, make_optimizer,
+                   signal_controlled_start, uses_adaptive_rules, values_of)
 
 
 @dataclass(frozen=True)
@@ -306,16 +306,8 @@ class ActorCritic:
                 adv = adv / (adv[m].std() + 1e-8)
         extra = {}
         if self.adaptive:  # per-environment estimates of (4.22): signal fraction, norm test, stopping rule
-            G, F, params = per_environment_gradients(self.policy, batch, adv)
-            F = F + 1e-8 * (float(F.diagonal().mean()) or 1.0) * torch.eye(F.shape[0], dtype=F.dtype)
-            _, _, total, noise = gradient_noise(G, F)
-            rho = self.size.update(total, noise, f"{batch.n_valid} steps")
-            self.guard.remember(self.policy.parameters())
-            theta_old = torch.nn.utils.parameters_to_vector(params).detach().clone()
-            with torch.no_grad():
-                old_dist = self.policy(batch.obs[m])
-            extra = {"signal_fraction": rho, "kl_target": cfg.kl_bound * rho * self.guard.shrink,
-                     "next_batch_steps": self.size.rounds * cfg.n_steps * cfg.num_envs}
+            params, theta_old, old_dist, extra = signal_controlled_start(self.policy, batch, adv, self.size,
+                                                                         self.guard, cfg)
         # actor: one step
         loss_pi = actor_loss(self.policy, batch, adv)
         entropy = self.policy(batch.obs[m]).entropy().mean()

@@ -452,6 +452,28 @@ def per_environment_gradients(policy, batch, adv) -> tuple[torch.Tensor, torch.T
     return G, F, params
 
 
+
+def signal_controlled_start(policy, batch, adv, size: "SampleSize", guard: "StepGuard", config) -> tuple:
+    """The adaptive rules' statistics at θ_old for AC and PPO, before their step.
+
+    Per-environment estimates of (4.22) (:func:`per_environment_gradients`)
+    give the signal fraction ρ of ‖ĝ‖²_{F⁻¹}; ``size`` takes its norm test and
+    stopping rule, ``guard`` remembers θ_old. Returns ``(params, theta_old,
+    old_dist, extra)``: what :meth:`KLControl.limit` needs after the step, and
+    the metrics, with the step's KL target ε × ρ × the guard's shrink.
+    """
+    G, F, params = per_environment_gradients(policy, batch, adv)
+    F = F + 1e-8 * (float(F.diagonal().mean()) or 1.0) * torch.eye(F.shape[0], dtype=F.dtype)
+    _, _, total, noise = gradient_noise(G, F)
+    rho = size.update(total, noise, f"{batch.n_valid} steps")
+    guard.remember(policy.parameters())
+    theta_old = torch.nn.utils.parameters_to_vector(params).detach().clone()
+    with torch.no_grad():
+        old_dist = policy(batch.obs[batch.valid])
+    extra = {"signal_fraction": rho, "kl_target": config.kl_bound * rho * guard.shrink,
+             "next_batch_steps": size.rounds * config.n_steps * config.num_envs}
+    return params, theta_old, old_dist, extra
+
 class KLControl:
     """The step of AC and PPO held to a KL that follows the statistics (their "Adaptive rules").
 

@@ -68,7 +68,7 @@ from ..critics import LeastSquaresStep
 from ..errors import ConfigError
 from ..rollout import explained_variance, gae
 from .base import (CommonConfig, KLControl, SampleSize, StepGuard, check_least_squares_critic, flat_parameters,
-                   gradient_noise, lr_fraction, make_critic, per_environment_gradients, uses_adaptive_rules, values_of)
+                   lr_fraction, make_critic, signal_controlled_start, uses_adaptive_rules, values_of)
 from .ppo_numpy import NumpyStep, supports
 
 
@@ -325,16 +325,8 @@ class PPO:
         if self.adaptive:  # per-environment estimates of (4.22) at θ_old: signal fraction, norm test, stopping rule
             full = torch.zeros_like(batch.rewards, dtype=adv.dtype)
             full[m] = adv
-            G, F, params = per_environment_gradients(self.policy, batch, full)
-            F = F + 1e-8 * (float(F.diagonal().mean()) or 1.0) * torch.eye(F.shape[0], dtype=F.dtype)
-            _, _, total, noise = gradient_noise(G, F)
-            rho = self.size.update(total, noise, f"{batch.n_valid} steps")
-            self.guard.remember(self.policy.parameters())
-            theta_old = torch.nn.utils.parameters_to_vector(params).detach().clone()
-            with torch.no_grad():
-                old_dist = self.policy(batch.obs[m])
-            extra = {"signal_fraction": rho, "kl_target": cfg.kl_bound * rho * self.guard.shrink,
-                     "next_batch_steps": self.size.rounds * cfg.n_steps * cfg.num_envs}
+            params, theta_old, old_dist, extra = signal_controlled_start(self.policy, batch, full, self.size,
+                                                                         self.guard, cfg)
         obs, actions, logp_old = batch.obs[m], batch.actions[m], batch.logp[m]
         self.step, split = self.minibatch_steps(obs, actions, logp_old, adv, returns, values)
         keys = ("loss_policy", "loss_value", "entropy", "approx_kl", "clip_fraction")
