@@ -43,12 +43,12 @@ from .files import atomic_write, json_safe
 from .plants import LinearGaussianPlant
 from .plants import make as make_plant
 from .plants import names as plant_names
-from .policies import policy_from_spec, spec_parameters
+from .policies import policy_from_spec
 
 __all__ = ["FORMAT", "atomic_write", "save_checkpoint", "save_run", "remove_stale_temporaries",
            "check_resumable", "restore_run", "load_checkpoint", "checkpoint_plant", "plant_to_dict",
            "plant_from_dict", "normaliser_state", "load_normaliser_state", "policy_from_checkpoint",
-           "policy_kind"]
+           "policy_kind", "run_state"]
 
 FORMAT = "pgcontrol-2"
 _FORMATS = ("pgcontrol-1", FORMAT)
@@ -384,6 +384,21 @@ def remove_stale_temporaries(out: Path) -> None:
     """Temporary files of a save that was killed halfway (``atomic_write`` names them ``.NAME.*.tmp``)."""
     for tmp in out.glob(".*.tmp"):
         tmp.unlink(missing_ok=True)
+
+
+def run_state(*, algo: str, iteration: int, config, env, gamma, seed: int, policy, learner, vec, collector,
+              history: list[dict]) -> dict:
+    """Everything a checkpoint holds of a run after ``iteration`` (−1: the starting policy), for :func:`save_run`.
+
+    Parameters, optimisers and critics (``learner.state_dict()``), normaliser statistics, the RNG streams and
+    the episodes in flight: what :func:`restore_run` needs to continue with the numbers of an uninterrupted run.
+    """
+    return {"algo": algo, "iteration": iteration, "config": dataclasses.asdict(config),
+            "env": env if isinstance(env, (str, LinearGaussianPlant)) else None, "gamma": gamma, "seed": seed,
+            "policy_spec": policy.spec() if hasattr(policy, "spec") else None,
+            "policy": policy.state_dict(), "learner": learner.state_dict(), "normaliser": normaliser_state(vec),
+            "rng": {**collector.rng_state(), "torch": torch.get_rng_state()}, "episodes": collector.episode_state(),
+            "history": history}
 
 
 def save_run(out: Path, history: list[dict], timing: list[dict], ckpt: dict) -> None:

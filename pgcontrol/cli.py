@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -114,9 +113,12 @@ to ceil(N / steps per iteration), where one iteration takes
       or the Gymnasium time limit max_episode_steps); on Gymnasium tasks, where
       episodes may end early, iterations go on until N steps are spent;
   ac, ppo (and vpg, npg, trpo given n_steps): num_envs x n_steps (n_steps = 1 for ac with "online": true).
-Without --steps the config's "iterations" is used (default 100). With --resume,
-N is the budget of the whole run (continue a finished run with a larger N).
-Every run stops once N environment steps have been taken.
+Without --steps: on a plant, unless the config sets "iterations", the plant's
+default budget (pgcontrol.config.default_budget: 250 T (n m + m) steps, from
+100 000 to 2 000 000); elsewhere, or with --resume, the config's "iterations".
+With --resume, N is the budget of the whole run (continue a finished run with a
+larger N). Every run stops once N environment steps have been taken, or when
+the learner's stopping rule ends it.
 
 --config FILE is a JSON object (or a TOML table, FILE ending in .toml) of the
 learner's Config fields, e.g. {"num_envs": 32, "kl_bound": 0.01}; unknown keys
@@ -200,16 +202,12 @@ def _env_label(env: str) -> str:
 
 
 def _cmd_train(args) -> int:
-    import dataclasses
-
-    from .checkpoint import load_checkpoint, policy_kind
-    from .config import preset, resolve_config, resolve_device, steps_per_iteration
+    from .checkpoint import load_checkpoint
+    from .config import MAX_THREADS, plan_run, preset, resolve_device
     from .envs import check_env_id, is_plant
     from .evaluate import lq_report
     from .plants import make as make_plant
     from .train import train
-
-    from .config import MAX_THREADS
 
     if args.threads is not None and args.threads > MAX_THREADS:  # before any folder is made
         raise CLIError(f"--threads must be an integer from 1 to {MAX_THREADS}; got {args.threads}")
@@ -221,80 +219,36 @@ def _cmd_train(args) -> int:
     seed = 0 if args.seed is None else args.seed
     out = Path(args.out) if args.out else Path("runs") / f"{args.algo}-{_env_label(env)}-seed{seed}"
     ckpt_path = out / "checkpoint.pt"
-    base = None
-    kind = args.policy
+    ckpt = None
     if args.resume:
         if not ckpt_path.exists():
             raise CLIError(f"nothing to resume: {str(ckpt_path)!r} does not exist (train without --resume first, "
                            "or give the run's --out)")
         ckpt = load_checkpoint(ckpt_path)
-        if ckpt.get("algo") != args.algo:
-            raise CLIError(f"{str(ckpt_path)!r} is a {ckpt.get('algo')!r} run, not {args.algo!r}")
-        ck_env = ckpt.get("env")
-        ck_env = ck_env.get("name") if isinstance(ck_env, dict) else ck_env
-        if ck_env != env:
-            raise CLIError(f"{str(ckpt_path)!r} was trained on {ck_env!r}, not {env!r}")
-        if args.seed is not None and args.seed != ckpt.get("seed"):
-            raise CLIError(f"{str(ckpt_path)!r} was trained with --seed {ckpt.get('seed')}, not {args.seed}")
-        seed = ckpt.get("seed", seed)
-        if args.config and not args.override:
-            raise CLIError("--config with --resume would replace the run's own configuration; the run continues "
-                           "with the config it was started with. To change some keys, name them: "
-                           "--override KEY [KEY ...] (they are recorded in the history)")
-        ck_kind = policy_kind(ckpt)
-        if kind is not None and kind != ck_kind:
-            raise CLIError(f"{str(ckpt_path)!r} holds a {ck_kind!r} policy, not {kind!r}")
-        kind = ck_kind
-        base = ckpt.get("config")
     elif ckpt_path.exists():
         raise CLIError(f"{str(out)!r} already holds a run (checkpoint.pt); continue it with --resume "
                        "or choose another folder with --out")
-    if kind is None:
-        kind = "linear" if plant is not None else "mlp"
-    if args.override and not (args.resume and args.config):
-        raise CLIError("--override names the keys of --config that change a resumed run; it needs --resume and --config")
     values = _read_config_file(args.config) if args.config else {}
-    overrides = None
-    if args.resume and args.override:
-        unlisted = sorted(set(values) - set(args.override))
-        missing = sorted(set(args.override) - set(values))
-        if unlisted or missing:
-            raise CLIError(f"--override {' '.join(args.override)} must list exactly the keys of {args.config!r}; "
-                           + (f"not listed: {', '.join(unlisted)}" if unlisted else f"not in the file: {', '.join(missing)}"))
-        overrides = {k: {"from": base.get(k), "to": v} for k, v in values.items()}
-    config, sources = resolve_config(args.algo, env, values, base=base, source=args.config or "config")
-    if base is None and preset(args.algo, env) is None and not args.show_config:
+    try:
+        plan = plan_run(args.algo, env, values=values, source=args.config or "config", steps=args.steps,
+                        seed=args.seed, policy_kind=args.policy, checkpoint=ckpt, override=args.override)
+    except ValueError as exc:
+        raise CLIError(str(exc).replace("the checkpoint", repr(str(ckpt_path)), 1)) from None
+    config, seed = plan.config, plan.seed
+    if ckpt is None and preset(args.algo, env) is None and not args.show_config:
         print(f"note: no preset for {args.algo} on {env}; using the learner's defaults"
               + (" with your --config" if values else ""), flush=True)
-    if args.steps is not None:
-        per = steps_per_iteration(args.algo, config, env)
-        if getattr(config, "n_steps", None) is None and plant is None:
-            # whole episodes that may end early: iterate until the budget is spent (train's max_steps)
-            config = dataclasses.replace(config, iterations=max(1, math.ceil(args.steps / config.num_envs)))
-            budget = (f"--steps {args.steps}: iterations of {config.num_envs} whole episodes (at most {per} steps each) "
-                      "until the budget is spent")
-        else:
-            config = dataclasses.replace(config, iterations=max(1, math.ceil(args.steps / per)))
-            budget = f"--steps {args.steps}: {config.iterations} iterations x {per} steps per iteration"
-            if config.iterations * per != args.steps:
-                budget += (f" = {config.iterations * per} steps (rounded up to whole iterations; a batch is "
-                           f"never cut short)")
-    else:
-        budget = f"{config.iterations} iterations (config)"
-    if args.steps is not None:
-        sources["iterations"] = "--steps"
     if args.show_config:
-        print(f"{type(config).__name__} for {args.algo} on {env} ({budget}):")
-        width = max(map(len, sources))
-        for field, origin in sources.items():
-            shown = getattr(config, field)
-            print(f"  {field:<{width}}  {shown!r:<24} {origin}")
+        print(f"{type(config).__name__} for {args.algo} on {env} ({plan.budget}):")
+        width = max(map(len, plan.sources))
+        for field, origin in plan.sources.items():
+            print(f"  {field:<{width}}  {getattr(config, field)!r:<24} {origin}")
         return 0
     device = resolve_device(args.device)
     _check_writable(out)
     done_before = ckpt["iteration"] + 1 if args.resume else 0
-    print(f"{'resuming' if args.resume else 'training'} {args.algo} on {env} ({kind} policy, seed {seed}, "
-          f"device {device}): {budget}; writing to {out}", flush=True)
+    print(f"{'resuming' if args.resume else 'training'} {args.algo} on {env} ({plan.policy_kind} policy, seed "
+          f"{seed}, device {device}): {plan.budget}; writing to {out}", flush=True)
     logger = None
     if args.tensorboard:
         from .tensorboard import TensorBoardLogger
@@ -302,8 +256,9 @@ def _cmd_train(args) -> int:
         logger = TensorBoardLogger(args.tensorboard, out.name)
     try:
         history = train(args.algo, env, config=config, seed=seed, device=device, out_dir=out, resume=args.resume,
-                        progress=True, policy_kind=kind, checkpoint_every=max(1, min(10, config.iterations // 100)),
-                        max_steps=args.steps, threads=args.threads, overrides=overrides, callback=logger,
+                        progress=True, policy_kind=plan.policy_kind,
+                        checkpoint_every=max(1, min(10, config.iterations // 100)), max_steps=plan.max_steps,
+                        threads=args.threads, overrides=plan.overrides, callback=logger,
                         env_modules=args.allow_env_module)
     finally:
         if logger is not None:
@@ -329,103 +284,19 @@ def _cmd_train(args) -> int:
     return 0
 
 
-def _video_check(ckpt: dict, path: str, seed: int, env_modules=()):
-    """Fail early, with one line, if a video of this checkpoint cannot be written; return the render env."""
-    from .checkpoint import checkpoint_plant
-    from .envs import check_env_name
-
-    env = ckpt.get("env")
-    if isinstance(env, str):
-        check_env_name(env, env_modules=env_modules)  # a name from a file imports nothing
-    plant = checkpoint_plant(ckpt)
-    if plant is None and not isinstance(env, str):
-        raise CLIError("cannot record a video: the checkpoint does not record its environment")
-    suffix = Path(path).suffix.lower()
-    try:
-        import imageio.v3  # noqa: F401
-    except ImportError:
-        raise CLIError("cannot record a video: the imageio package is not installed (pip install imageio)") from None
-    if suffix != ".gif":
-        import importlib.util
-
-        if not (importlib.util.find_spec("imageio_ffmpeg") or importlib.util.find_spec("av")):
-            raise CLIError(f"cannot write the video {path!r}: {suffix or 'this format'} needs imageio-ffmpeg "
-                           "(pip install imageio-ffmpeg) or PyAV; or give a .gif file name")
-    import gymnasium
-
-    if plant is not None:  # the plant's own renderer: the phase plane, or bars
-        from .envs import LinearGaussianEnv
-
-        e = LinearGaussianEnv(plant, render_mode="rgb_array")
-        e.reset(seed=seed)
-        return e
-    try:
-        try:  # MuJoCo tasks take a frame size; 320 x 320 keeps a 1000-step episode's frames ~300 MB
-            e = gymnasium.make(env, render_mode="rgb_array", width=320, height=320)
-        except TypeError:
-            e = gymnasium.make(env, render_mode="rgb_array")
-        e.reset(seed=seed)
-        frame = e.render()
-    except Exception as exc:  # noqa: BLE001 - renderers fail in many ways (no GL context, no display)
-        msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise CLIError(f"cannot render {env!r} headless ({type(exc).__name__}: {msg}); MuJoCo needs MUJOCO_GL=egl "
-                       f"or MUJOCO_GL=osmesa (now {os.environ.get('MUJOCO_GL')!r})") from None
-    if not (isinstance(frame, np.ndarray) and frame.ndim == 3):
-        raise CLIError(f"cannot record a video: {env!r} returned no rgb_array frame")
-    return e
-
-
-def _record_video(ckpt: dict, env, path: str, seed: int) -> int:
-    """Roll out one episode of the checkpoint's policy in ``env`` (render_mode rgb_array) and write it."""
-    import imageio.v3 as iio
-    import torch
-    from gymnasium.wrappers import NormalizeObservation
-
-    from .checkpoint import load_normaliser_state, policy_from_checkpoint
-    from .envs import clip_observations
-
-    policy = policy_from_checkpoint(ckpt)
-    normaliser = ckpt.get("normaliser") or {}
-    if "NormalizeObservation" in normaliser:
-        env = NormalizeObservation(env)
-        load_normaliser_state(env, normaliser, freeze=True)
-        bound = (ckpt.get("config") or {}).get("normalize_clip")
-        if bound is not None:  # as in training
-            env = clip_observations(env, bound)
-    gen = torch.Generator().manual_seed(seed)
-    obs, _ = env.reset(seed=seed)
-    frames = [env.render()]
-    done = False
-    while not done:
-        u, _ = policy.act(torch.as_tensor(np.asarray(obs)[None]), generator=gen)
-        obs, _, term, trunc, _ = env.step(u[0].numpy())
-        frames.append(env.render())
-        done = term or trunc
-    fps = int(env.metadata.get("render_fps") or 30)
-    try:
-        if Path(path).suffix.lower() == ".gif":
-            iio.imwrite(path, np.stack(frames), duration=1000.0 / fps, loop=0)
-        else:
-            iio.imwrite(path, np.stack(frames), fps=fps)
-    except Exception as exc:  # noqa: BLE001
-        raise CLIError(f"cannot write the video {path!r} ({type(exc).__name__}: "
-                       f"{(str(exc).strip().splitlines() or [''])[0]})") from None
-    env.close()
-    return len(frames)
-
-
 def _cmd_eval(args) -> int:
     if args.video:
         os.environ.setdefault("MUJOCO_GL", "egl")  # headless MuJoCo rendering; must be set before mujoco loads
     from .checkpoint import load_checkpoint
-    from .evaluate import evaluate
+    from .evaluate import evaluate, record_video, video_env
 
     ckpt = load_checkpoint(args.checkpoint)
-    render_env = _video_check(ckpt, args.video, args.seed, args.allow_env_module) if args.video else None
+    render_env = video_env(ckpt, args.video, seed=args.seed, env_modules=args.allow_env_module) if args.video else None
     res = evaluate(ckpt, args.episodes, seed=args.seed, env_modules=args.allow_env_module)
     if args.json:
         if render_env is not None:
-            res["video"], res["video_frames"] = args.video, _record_video(ckpt, render_env, args.video, args.seed)
+            res["video"], res["video_frames"] = args.video, record_video(ckpt, args.video, seed=args.seed,
+                                                                         env=render_env)
         print(json.dumps(json_safe(res), indent=1, allow_nan=False))  # standard JSON: non-finite values are null
         return 0
     print(f"checkpoint: {res['algo']} on {res['env']}, iteration {res['iteration']}, {res['steps']} environment steps")
@@ -447,7 +318,7 @@ def _cmd_eval(args) -> int:
               f"J* = {lq['J_opt']:.8g} the optimum")
         print(f"  cost gap (J(K) - J*)/J* = {lq['gap']:.6g}")
     if render_env is not None:
-        n = _record_video(ckpt, render_env, args.video, args.seed)
+        n = record_video(ckpt, args.video, seed=args.seed, env=render_env)
         print(f"video: {args.video} ({n} frames, one episode)")
     return 0
 

@@ -17,11 +17,13 @@ import numpy as np
 import torch
 
 from .algos import get_algorithm
-from .envs import episode_length
+from .envs import episode_length, is_plant
 from .errors import ConfigError
+from .plants import LinearGaussianPlant
+from .plants import make as make_plant
 
 __all__ = ["config_from_dict", "steps_per_iteration", "resolve_device", "set_threads", "check_run_settings",
-           "DEFAULT_THREADS", "PRESETS", "preset", "resolve_config", "default_budget"]
+           "DEFAULT_THREADS", "PRESETS", "preset", "resolve_config", "default_budget", "RunPlan", "plan_run"]
 
 DEFAULT_THREADS = 1
 """Torch intra-op threads used by ``train`` and the CLI unless asked otherwise.
@@ -257,3 +259,163 @@ def resolve_config(algo, env, values: dict | None = None, *, base: dict | None =
         else:
             sources[f.name] = "default"
     return config, sources
+
+
+# ---------------------------------------------------------------------- one run's plan
+
+
+@dataclasses.dataclass(frozen=True)
+class RunPlan:
+    """What a run is decided by before anything is built (:func:`plan_run`).
+
+    Attributes
+    ----------
+    config : frozen dataclass
+        The learner's ``Config``, its ``iterations`` set by the budget.
+    sources : dict
+        Where each field of ``config`` came from: ``"user"``, ``"run"`` (a resumed run's own), ``"preset"``,
+        ``"default"``, ``"--steps"`` or ``"budget"``.
+    seed : int
+    policy_kind : str or None
+        ``"linear"`` or ``"mlp"``; None when ``plan_run`` was given neither a kind nor a checkpoint
+        and the environment is not a plant name.
+    max_steps : int or None
+        The environment-step budget; None: ``config.iterations`` alone ends the run.
+    budget : str
+        One sentence saying how the budget became iterations (printed by ``pgcontrol train``).
+    overrides : dict or None
+        On a resume, ``{field: {"from": old, "to": new}}`` for the fields changed.
+    """
+
+    config: typing.Any
+    sources: dict
+    seed: int
+    policy_kind: str | None
+    max_steps: int | None
+    budget: str
+    overrides: dict | None = None
+
+
+def _env_name(env) -> str | None:
+    if isinstance(env, str):
+        return env
+    return env.name if isinstance(env, LinearGaussianPlant) else None
+
+
+def _check_resume(checkpoint: dict, algo_name: str, env, seed, policy_kind) -> tuple[int, str | None]:
+    """The resumed run's (seed, policy kind), after checking that the run asked for is the one in ``checkpoint``."""
+    from .checkpoint import policy_kind as kind_of  # the same floor: files
+
+    if checkpoint.get("algo") != algo_name:
+        raise ConfigError(f"the checkpoint is a {checkpoint.get('algo')!r} run, not {algo_name!r}")
+    ck_env = checkpoint.get("env")
+    ck_env = ck_env.get("name") if isinstance(ck_env, dict) else ck_env
+    name = _env_name(env)
+    if name is not None and ck_env != name:
+        raise ConfigError(f"the checkpoint was trained on {ck_env!r}, not {name!r}")
+    if seed is not None and seed != checkpoint.get("seed"):
+        raise ConfigError(f"the checkpoint was trained with seed {checkpoint.get('seed')}, not {seed}")
+    kind = kind_of(checkpoint)
+    if policy_kind is not None and policy_kind != kind:
+        raise ConfigError(f"the checkpoint holds a {kind!r} policy, not {policy_kind!r}")
+    return checkpoint.get("seed", 0), kind
+
+
+def plan_run(algo, env, *, config=None, values: dict | None = None, source: str = "config",
+             steps: int | None = None, seed: int | None = None, policy_kind: str | None = None,
+             checkpoint: dict | None = None, override=None) -> RunPlan:
+    """Decide a run before anything is built: its config, seed, policy kind and step budget.
+
+    The one place where :func:`pgcontrol.train.train` and ``pgcontrol train`` check a resume and turn a
+    step budget into iterations.
+
+    Parameters
+    ----------
+    algo, env : str
+        The learner and the environment (a plant name or object, a Gymnasium id, or a vector env).
+    config : frozen dataclass, optional
+        A ready ``Config``: used as it is, and ``steps`` only bounds it (the first of
+        ``config.iterations`` and ``steps`` ends the run).
+    values : dict, optional
+        Without ``config``: ``Config`` fields (a ``--config`` file) over the preset, or over a resumed
+        run's own config (:func:`resolve_config`). A budget then sets ``iterations``:
+        ``ceil(steps / steps_per_iteration)``; whole episodes that may end early (Gymnasium tasks)
+        take ``ceil(steps / num_envs)`` iterations and stop when ``steps`` are spent. With neither
+        ``steps`` nor ``iterations`` given, on a plant, the budget is :func:`default_budget`.
+    steps : int, optional
+        The environment-step budget.
+    seed : int, optional
+        Default 0, or a resumed run's own seed.
+    policy_kind : {"linear", "mlp"}, optional
+        Default ``"linear"`` on a plant, ``"mlp"`` on a Gymnasium id, or a resumed run's own kind.
+    checkpoint : dict, optional
+        The loaded checkpoint of the run to resume. Its algorithm, environment, seed and policy kind must
+        be the ones asked for (or not given), and its config is the base of ``values``.
+    override : list of str, optional
+        On a resume with ``values``: the keys ``values`` changes, exactly (recorded in the history). A
+        resume with ``values`` and no ``override`` is refused: the run continues with its own config.
+
+    Raises
+    ------
+    ConfigError
+        A resume that does not match its checkpoint, an ``override`` that does not list exactly the keys
+        of ``values``, or a bad config value or budget.
+    """
+    Algo, algo_name = get_algorithm(algo)
+    check_run_settings(seed=0 if seed is None else seed, max_steps=steps)
+    on_plant, named = is_plant(env), isinstance(env, (str, LinearGaussianPlant))
+    base = None
+    if checkpoint is not None:
+        seed, policy_kind = _check_resume(checkpoint, algo_name, env, seed, policy_kind)
+        base = checkpoint.get("config")
+    if override and not (checkpoint is not None and values):
+        raise ConfigError("override names the config keys that change a resumed run; it needs a checkpoint "
+                          "and the new values (--resume and --config)")
+    overrides = None
+    if checkpoint is not None and values and config is None:
+        if not override:
+            raise ConfigError("a new config for a resumed run would replace the run's own configuration; the "
+                              "run continues with the config it was started with. To change some keys, name "
+                              "them: --override KEY [KEY ...] (they are recorded in the history)")
+        unlisted, missing = sorted(set(values) - set(override)), sorted(set(override) - set(values))
+        if unlisted or missing:
+            raise ConfigError(f"--override {' '.join(override)} must list exactly the keys of {source!r}; "
+                              + (f"not listed: {', '.join(unlisted)}" if unlisted
+                                 else f"not in the file: {', '.join(missing)}"))
+        overrides = {k: {"from": base.get(k), "to": v} for k, v in values.items()}
+    seed = 0 if seed is None else seed
+    if policy_kind is None and named:
+        policy_kind = "linear" if on_plant else "mlp"
+
+    if config is not None or not named:  # a ready config, or a vector env: the budget only bounds the run
+        if config is None:
+            config, sources = resolve_config(algo, env, values, base=base, source=source)
+        elif not isinstance(config, Algo.Config):
+            raise ConfigError(f"config for {algo_name!r} must be a {Algo.Config.__name__}, "
+                              f"got {type(config).__name__}")
+        else:
+            sources = {f.name: "user" for f in dataclasses.fields(config)}
+        budget = f"{config.iterations} iterations (config)" + (f", at most {steps} steps" if steps else "")
+        return RunPlan(config, sources, seed, policy_kind, steps, budget, overrides)
+
+    config, sources = resolve_config(algo, env, values, base=base, source=source)
+    if steps is None and on_plant and checkpoint is None and "iterations" not in (values or {}):
+        steps, why = default_budget(make_plant(env)), "the plant's default budget"
+    else:
+        why = f"--steps {steps}"
+    if steps is None:
+        return RunPlan(config, sources, seed, policy_kind, None, f"{config.iterations} iterations (config)", overrides)
+    per = steps_per_iteration(algo, config, env)
+    if getattr(config, "n_steps", None) is None and not on_plant:
+        # whole episodes that may end early: iterate until the budget is spent (train's max_steps)
+        config = dataclasses.replace(config, iterations=max(1, math.ceil(steps / config.num_envs)))
+        budget = (f"{why}: iterations of {config.num_envs} whole episodes (at most {per} steps each) "
+                  "until the budget is spent")
+    else:
+        config = dataclasses.replace(config, iterations=max(1, math.ceil(steps / per)))
+        budget = f"{why}: {config.iterations} iterations x {per} steps per iteration"
+        if config.iterations * per != steps:
+            budget += (f" = {config.iterations * per} steps (rounded up to whole iterations; a batch is "
+                       "never cut short)")
+    sources["iterations"] = "--steps" if why.startswith("--steps") else "budget"
+    return RunPlan(config, sources, seed, policy_kind, steps, budget, overrides)

@@ -7,12 +7,17 @@
   summarise the returns;
 * :func:`evaluate_policy` — score any policy (a pgcontrol policy, a callable
   ``obs -> action``, a Stable-Baselines3 model) on a plant against J*, or on
-  a Gymnasium task by its returns.
+  a Gymnasium task by its returns;
+* :func:`record_video` — one episode of a checkpoint's policy as a video
+  (:func:`video_env` checks first that it can be written).
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
+import os
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -26,7 +31,7 @@ from .plants import LinearGaussianPlant
 from .plants import make as make_plant
 from .rollout import Collector
 
-__all__ = ["lq_report", "evaluate", "evaluate_policy", "MAX_EPISODES"]
+__all__ = ["lq_report", "lq_row", "evaluate", "evaluate_policy", "video_env", "record_video", "MAX_EPISODES"]
 
 MAX_EPISODES = 10_000_000
 MAX_PLANT_BATCH = 65_536
@@ -74,6 +79,18 @@ def lq_report(plant: LinearGaussianPlant, K, std, *, expected_return: bool = Tru
         out["expected_return"] = -lqr.policy_cost(plant.replace(gamma=1.0), K, std, horizon=plant.horizon)
         out["horizon"] = plant.horizon
     return out
+
+
+def lq_row(plant: LinearGaussianPlant, policy) -> dict:
+    """What ``train`` logs each iteration for a linear policy on a state-feedback plant (:func:`lq_report`).
+
+    ``J``, ``J_K``, ``gap``, ``gain_error``, and the gain ``K`` and ``std`` rounded to 8 digits. Reported
+    only: no learner reads them.
+    """
+    K, std = policy.K, policy.std
+    rep = lq_report(plant, K, std, expected_return=False)
+    return {"J": rep["J"], "J_K": rep["J_K"], "gap": rep["gap"], "gain_error": rep["gain_error"],
+            "K": K.round(8).tolist(), "std": std.round(8).tolist()}
 
 
 def _number(value):
@@ -290,3 +307,94 @@ def evaluate_policy(policy, env, *, episodes: int = 100, seed: int = 0, determin
     gap = float("nan") if np.isnan(out["J_T"]) else lqr.cost_gap(out["J_T"], J_opt)  # a NaN sample: no gap
     out.update(J_T_opt=J_opt, gap=gap, horizon=T, gamma=plant.gamma)
     return out
+
+
+def video_env(checkpoint: dict, path, *, seed: int = 0, env_modules=()):
+    """The render env (``render_mode="rgb_array"``) for a video of a checkpoint, or a one-line error.
+
+    Checks, before any episode is run, that the checkpoint names its environment, that imageio (and,
+    for a format other than ``.gif``, imageio-ffmpeg or PyAV) is installed, and that the environment
+    renders a frame headless. Plants render themselves (the phase plane, or bars); MuJoCo tasks need
+    ``MUJOCO_GL=egl`` or ``osmesa`` set before mujoco is imported (``pgcontrol eval --video`` sets egl).
+
+    Raises
+    ------
+    ConfigError
+        Naming what is missing.
+    """
+    import gymnasium
+
+    env = checkpoint.get("env")
+    if isinstance(env, str):
+        check_env_name(env, env_modules=env_modules)  # a name from a file imports nothing
+    plant = checkpoint_plant(checkpoint)
+    if plant is None and not isinstance(env, str):
+        raise ConfigError("cannot record a video: the checkpoint does not record its environment")
+    suffix = Path(path).suffix.lower()
+    try:
+        import imageio.v3  # noqa: F401  (only whether it is installed)
+    except ImportError:
+        raise ConfigError("cannot record a video: the imageio package is not installed (pip install imageio)") from None
+    if suffix != ".gif" and not (importlib.util.find_spec("imageio_ffmpeg") or importlib.util.find_spec("av")):
+        raise ConfigError(f"cannot write the video {str(path)!r}: {suffix or 'this format'} needs imageio-ffmpeg "
+                          "(pip install imageio-ffmpeg) or PyAV; or give a .gif file name")
+    if plant is not None:
+        e = LinearGaussianEnv(plant, render_mode="rgb_array")
+        e.reset(seed=seed)
+        return e
+    try:
+        try:  # MuJoCo tasks take a frame size; 320 x 320 keeps a 1000-step episode's frames ~300 MB
+            e = gymnasium.make(env, render_mode="rgb_array", width=320, height=320)
+        except TypeError:
+            e = gymnasium.make(env, render_mode="rgb_array")
+        e.reset(seed=seed)
+        frame = e.render()
+    except Exception as exc:  # noqa: BLE001 - renderers fail in many ways (no GL context, no display)
+        msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ConfigError(f"cannot render {env!r} headless ({type(exc).__name__}: {msg}); MuJoCo needs "
+                          f"MUJOCO_GL=egl or MUJOCO_GL=osmesa (now {os.environ.get('MUJOCO_GL')!r})") from None
+    if not (isinstance(frame, np.ndarray) and frame.ndim == 3):
+        raise ConfigError(f"cannot record a video: {env!r} returned no rgb_array frame")
+    return e
+
+
+def record_video(checkpoint: dict, path, *, seed: int = 0, env=None, env_modules=()) -> int:
+    """Write one episode of a checkpoint's (stochastic) policy as a video (``.gif``, ``.mp4``, ...).
+
+    ``env`` is the render env of :func:`video_env` (made here when None). Observation normalisation is
+    applied, frozen, as in training. Returns the number of frames (the episode's steps + 1).
+    """
+    import imageio.v3 as iio
+    from gymnasium.wrappers import NormalizeObservation
+
+    from .envs import clip_observations
+
+    env = video_env(checkpoint, path, seed=seed, env_modules=env_modules) if env is None else env
+    policy = policy_from_checkpoint(checkpoint)
+    normaliser = checkpoint.get("normaliser") or {}
+    if "NormalizeObservation" in normaliser:
+        env = NormalizeObservation(env)
+        load_normaliser_state(env, normaliser, freeze=True)
+        bound = (checkpoint.get("config") or {}).get("normalize_clip")
+        if bound is not None:  # as in training
+            env = clip_observations(env, bound)
+    gen = torch.Generator().manual_seed(seed)
+    obs, _ = env.reset(seed=seed)
+    frames = [env.render()]
+    done = False
+    while not done:
+        u, _ = policy.act(torch.as_tensor(np.asarray(obs)[None]), generator=gen)
+        obs, _, term, trunc, _ = env.step(u[0].numpy())
+        frames.append(env.render())
+        done = term or trunc
+    fps = int(env.metadata.get("render_fps") or 30)
+    try:
+        if Path(path).suffix.lower() == ".gif":
+            iio.imwrite(path, np.stack(frames), duration=1000.0 / fps, loop=0)
+        else:
+            iio.imwrite(path, np.stack(frames), fps=fps)
+    except Exception as exc:  # noqa: BLE001
+        raise ConfigError(f"cannot write the video {str(path)!r} ({type(exc).__name__}: "
+                          f"{(str(exc).strip().splitlines() or [''])[0]})") from None
+    env.close()
+    return len(frames)

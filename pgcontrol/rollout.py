@@ -40,6 +40,7 @@ __all__ = [
     "explained_variance",
     "discounts",
     "concat_batches",
+    "BatchSource",
 ]
 
 
@@ -282,6 +283,57 @@ def concat_batches(batches: list) -> Batch:
     return Batch(**fields_, episode_returns=[r for b in batches for r in b.episode_returns],
                  episode_lengths=[n for b in batches for n in b.episode_lengths],
                  diverged=any(b.diverged for b in batches), means=means)
+
+
+class BatchSource:
+    """The batch a learner asks for (its ``collect_spec()``), kept within a step budget.
+
+    A spec is the keyword arguments of :meth:`Collector.collect`, plus, for
+    the adaptive learners, ``rounds`` (a batch of ``rounds × num_envs`` whole
+    episodes, :mod:`pgcontrol.algos.vpg`) or an ``n_steps`` grown beyond the
+    config's (:mod:`pgcontrol.algos.ppo`). A grown batch never overshoots the
+    budget: with ``left`` steps to go it is cut to what fits, and never below
+    the config's own batch. On a plant, ``rounds`` whole episodes are one
+    pass of a vector env ``rounds`` times wider (``widen(k)``); elsewhere
+    they are ``rounds`` passes, side by side (:func:`concat_batches`).
+
+    Parameters
+    ----------
+    collector : Collector
+    num_envs : int
+        The config's ``num_envs``.
+    n_steps : int, optional
+        The config's ``n_steps``.
+    horizon : int, optional
+        Episode length on a plant.
+    widen : callable, optional
+        ``widen(k)``: a vector env of ``k × num_envs`` copies of the plant (None elsewhere).
+    """
+
+    def __init__(self, collector: Collector, *, num_envs: int, n_steps: int | None = None,
+                 horizon: int | None = None, widen=None):
+        self.collector, self.num_envs, self.n_steps, self.horizon = collector, num_envs, n_steps, horizon
+        self.widen, self._wide = widen, {}
+
+    def __call__(self, spec: dict, left: int | None = None) -> Batch:
+        spec = dict(spec)
+        rounds = spec.pop("rounds", 1)
+        if left is not None and rounds > 1 and self.horizon:
+            rounds = max(1, min(rounds, left // (self.num_envs * self.horizon)))
+        base = self.n_steps
+        if left is not None and spec.get("n_steps") and base and spec["n_steps"] > base:
+            spec["n_steps"] = max(base, min(spec["n_steps"], left // (self.num_envs * base) * base))
+        if rounds == 1 or not spec.get("episodes") or self.widen is None:
+            return concat_batches([self.collector.collect(**spec) for _ in range(rounds)])
+        if rounds not in self._wide:
+            self._wide[rounds] = self.widen(rounds)
+        c = self.collector
+        envs = c.envs
+        c.envs = self._wide[rounds]
+        try:
+            return c.collect(**spec)
+        finally:  # the next collection resets (whole episodes): nothing in flight to save
+            c.envs, c._obs = envs, None
 
 
 def batch_from_rollout(ro, logp=None) -> Batch:

@@ -129,7 +129,7 @@ def test_train_resume_continues_the_run(npg_run, tmp_path, capsys):
     for args, message in [
         (("--algo", "vpg", "--env", "scalar-lqg", "--resume"), "is a 'npg' run, not 'vpg'"),
         (("--algo", "npg", "--env", "double-integrator", "--resume"), "trained on 'scalar-lqg', not 'double-integrator'"),
-        (("--algo", "npg", "--env", "scalar-lqg", "--resume", "--seed", "4"), "trained with --seed 0, not 4"),
+        (("--algo", "npg", "--env", "scalar-lqg", "--resume", "--seed", "4"), "trained with seed 0, not 4"),
         (("--algo", "npg", "--env", "scalar-lqg", "--resume", "--policy", "mlp"), "holds a 'linear' policy"),
         (("--algo", "npg", "--env", "scalar-lqg"), "already holds a run"),
     ]:

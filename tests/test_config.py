@@ -60,3 +60,63 @@ def test_devices_and_threads():
             set_threads(0)
     finally:
         torch.set_num_threads(before)
+
+
+# ------------------------------------------------------------------ plan_run: one plan for train and the CLI
+
+
+def test_a_budget_becomes_iterations_the_same_way_for_train_and_the_cli():
+    from pgcontrol.config import default_budget, plan_run
+    from pgcontrol.plants import make
+
+    p = plan_run("npg", "scalar-lqg", values={"num_envs": 8}, steps=2000)
+    assert p.config.iterations == 5 and p.max_steps == 2000 and p.sources["iterations"] == "--steps"
+    assert "5 iterations x 400 steps per iteration" in p.budget
+    p = plan_run("npg", "scalar-lqg", values={"num_envs": 8}, steps=1100)  # rounded up: a batch is never cut
+    assert p.config.iterations == 3 and "= 1200 steps (rounded up" in p.budget
+    # no budget, no iterations, a plant: the plant's default budget, for the CLI as for train(config=None)
+    p = plan_run("ppo", "double-integrator")
+    assert p.max_steps == default_budget(make("double-integrator")) and p.sources["iterations"] == "budget"
+    assert p.policy_kind == "linear" and p.seed == 0
+    # iterations given: they are the budget
+    p = plan_run("ppo", "double-integrator", values={"iterations": 7})
+    assert p.max_steps is None and p.config.iterations == 7
+    # a ready config is used as it is; the budget only bounds it
+    cfg = NPGConfig(num_envs=2, iterations=9)
+    p = plan_run("npg", "scalar-lqg", config=cfg, steps=50)
+    assert p.config is cfg and p.max_steps == 50
+    # episodes that may end early: iterations until the budget is spent
+    p = plan_run("vpg", "InvertedPendulum-v5", values={"num_envs": 4}, steps=1000)
+    assert p.config.iterations == 250 and p.policy_kind == "mlp"
+
+
+def test_a_resume_must_match_its_checkpoint(tmp_path):
+    from pgcontrol.checkpoint import load_checkpoint
+    from pgcontrol.config import plan_run
+    from pgcontrol.errors import ConfigError
+    from pgcontrol.train import train
+
+    cfg = NPGConfig(num_envs=2, iterations=2)
+    train("npg", "scalar-lqg", config=cfg, seed=3, out_dir=tmp_path, progress=False, checkpoint_every=1)
+    ck = load_checkpoint(tmp_path)
+    assert plan_run("npg", "scalar-lqg", checkpoint=ck).seed == 3  # the run's own seed by default
+    for kwargs, message in [(dict(algo="vpg"), "is a 'npg' run, not 'vpg'"),
+                            (dict(env="double-integrator"), "trained on 'scalar-lqg', not 'double-integrator'"),
+                            (dict(seed=4), "trained with seed 3, not 4"),
+                            (dict(policy_kind="mlp"), "holds a 'linear' policy, not 'mlp'"),
+                            (dict(values={"lr": 0.1}), "would replace the run's own configuration"),
+                            (dict(values={"lr": 0.1}, override=["kl_bound"]), "must list exactly the keys"),
+                            (dict(override=["lr"]), "needs a checkpoint and the new values")]:
+        args = {"algo": "npg", "env": "scalar-lqg", "checkpoint": ck, **kwargs}
+        if message.startswith("needs"):
+            args.pop("checkpoint")
+        with pytest.raises(ConfigError, match=message):
+            plan_run(args.pop("algo"), args.pop("env"), **args)
+    p = plan_run("npg", "scalar-lqg", checkpoint=ck, values={"kl_bound": 0.02}, override=["kl_bound"])
+    assert p.config.kl_bound == 0.02 and p.overrides == {"kl_bound": {"from": ck["config"]["kl_bound"], "to": 0.02}}
+    # train resumes through the same checks
+    with pytest.raises(ConfigError, match="trained with seed 3, not 0"):
+        train("npg", "scalar-lqg", config=cfg, seed=0, out_dir=tmp_path, progress=False, resume=True)
+    h = train("npg", "scalar-lqg", config=NPGConfig(num_envs=2, iterations=3), out_dir=tmp_path, progress=False,
+              resume=True)
+    assert [r["iteration"] for r in h] == [0, 1, 2] and load_checkpoint(tmp_path)["seed"] == 3

@@ -141,3 +141,15 @@ def test_evaluate_clips_the_normalised_observations_as_training_did(tmp_path):
     unclipped = evaluate({**ckpt, "config": {**ckpt["config"], "normalize_clip": None}}, episodes=4)["returns"]
     assert clipped == evaluate(ckpt, episodes=4)["returns"]
     assert clipped != unclipped
+
+
+def test_record_video_is_one_episode_of_the_checkpoints_policy(frozen, tmp_path):
+    """The library writes the video (pgcontrol eval --video only calls it): T + 1 frames, refusals in one line."""
+    iio = pytest.importorskip("imageio.v3")
+    from pgcontrol.evaluate import record_video, video_env
+
+    ckpt = load_checkpoint(frozen[0])
+    assert record_video(ckpt, tmp_path / "v.gif", seed=1) == 51  # scalar-lqg: T = 50 steps, and x0
+    assert iio.imread(tmp_path / "v.gif").shape[0] == 51
+    with pytest.raises(ConfigError, match="does not record its environment"):
+        video_env({**ckpt, "env": None}, tmp_path / "w.gif")

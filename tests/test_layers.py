@@ -25,13 +25,14 @@ FLOORS = [
     ["critics"],                # 6: value functions, the least-squares fit
     ["rollout"],                # 7: the collector, returns and advantages
     ["algos"],                  # 8: one file per learner
-    ["config", "checkpoint"],   # 9: settings at the boundary; files
-    ["evaluate"],               # 10: scoring a trained policy
-    ["train", "tensorboard"],   # 11: the training loop; its optional TensorBoard logger
-    ["labs", "plot", "sweep"],  # 12: the course lab; pictures of runs; grids of runs
-    ["reproduce"],              # 13: the figures, each a sweep
-    ["cli"],                    # 14: the command line
-    ["__main__"],               # 15: python -m pgcontrol
+    ["checkpoint"],             # 9: run files (checkpoints, history)
+    ["config"],                 # 10: settings at the boundary; a run's plan (budget, resume checks)
+    ["evaluate"],               # 11: scoring a trained policy
+    ["train", "tensorboard"],   # 12: the training loop; its optional TensorBoard logger
+    ["labs", "plot", "sweep"],  # 13: the course lab; pictures of runs; grids of runs
+    ["reproduce"],              # 14: the figures, each a sweep
+    ["cli"],                    # 15: the command line
+    ["__main__"],               # 16: python -m pgcontrol
 ]
 RANK = {name: i for i, names in enumerate(FLOORS) for name in names}
 

@@ -570,7 +570,7 @@ def test_library_calls_raise_value_errors(k):
 
 def test_train_out_dir_a_file(tmp_path):
     (tmp_path / "f").write_text("")
-    with pytest.raises(ConfigError, match="not a folder"):
+    with pytest.raises(ConfigError, match="a folder path \\(not a file\\)"):
         train("npg", "scalar-lqg", out_dir=tmp_path / "f", progress=False)
 
 
