@@ -81,15 +81,12 @@ def train(algo, env, policy=None, config=None, *, seed: int | None = None, devic
     policy_kind : {"linear", "mlp"}, optional
         Default: linear on a plant, an MLP on a Gymnasium task.
     max_steps : int, optional
-        An environment-step budget: stop after the iteration in which the total number of (valid)
-        steps reaches it. Without a ``config``, on a plant, it defaults to
-        :func:`pgcontrol.config.default_budget` (n, m and horizon). A run ends at the first of
-        ``config.iterations``, ``max_steps`` and the learner's own stopping rule (the adaptive
-        learners stop once the gradient is not statistically different from zero at the largest
-        batch, :mod:`pgcontrol.algos.vpg`). The last history row says why in ``stop_reason``:
-        ``"iterations"``, ``"max_steps"`` or the learner's sentence. A row with ``rejected`` is an
-        update that was taken back and halved (the rollouts after it blew up, or, the last guard on
-        plants, the exact spectral radius of the new gain was ≥ 1).
+        An environment-step budget: stop after the iteration in which the total number of (valid) steps
+        reaches it (without a ``config``, on a plant: :func:`pgcontrol.config.default_budget`). A run ends
+        at the first of ``config.iterations``, ``max_steps`` and the learner's stopping rule (the gradient
+        is not statistically different from zero at the largest batch, :mod:`pgcontrol.algos.vpg`); the
+        last row's ``stop_reason`` says which. A row with ``rejected`` is an update taken back and halved
+        (its rollouts blew up, or, the last guard on plants, √γ(A − BK) was not Schur stable).
     threads : int, optional
         Torch intra-op threads and NumPy BLAS threads during training (default one).
     overrides : dict, optional
