@@ -34,9 +34,8 @@ def test_analytic_scores_give_the_vpg_surrogate_gradient():
 
 
 @pytest.fixture(scope="module")
-def variance_summary(tmp_path_factory):
-    out = tmp_path_factory.mktemp("variance")
-    s = run("variance", quick=True, out=out, progress=False)
+def variance_summary(variance_quick):
+    s, out = variance_quick
     assert (out / "variance.png").stat().st_size > 10_000
     assert json.loads((out / "variance.json").read_text())["headline"] == s["headline"]
     return s

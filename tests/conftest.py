@@ -1,0 +1,16 @@
+"""Fixtures shared by several test files.
+
+``variance_quick`` runs ``reproduce variance --quick`` once per test session: the reproduction's
+claims (``test_reproduce_variance_lqg.py``) and the command line's end-to-end run
+(``test_cli.py``, which resumes it: every finished run is reused) read the same runs.
+"""
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def variance_quick(tmp_path_factory):
+    from pgcontrol.reproduce import run
+
+    out = tmp_path_factory.mktemp("variance")
+    return run("variance", quick=True, out=out, progress=False), out
