@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import TrainingDiverged
+from .names import ALGORITHMS
 from .files import atomic_write, json_safe
 
 
@@ -104,7 +105,6 @@ class CLIError(ValueError):
     """A command-line input that cannot be used (printed as one line, exit status 2)."""
 
 
-ALGORITHMS = ("vpg", "npg", "trpo", "ac", "ppo")
 
 STEPS_HELP = """\
 --steps N is a budget of environment steps; it sets the number of iterations

@@ -120,3 +120,14 @@ def test_a_resume_must_match_its_checkpoint(tmp_path):
     h = train("npg", "scalar-lqg", config=NPGConfig(num_envs=2, iterations=3), out_dir=tmp_path, progress=False,
               resume=True)
     assert [r["iteration"] for r in h] == [0, 1, 2] and load_checkpoint(tmp_path)["seed"] == 3
+
+
+def test_one_list_of_the_learners():
+    """pgcontrol.names.ALGORITHMS (torch-free, for --help) is the learners' own names, in order, and --algo's."""
+    from pgcontrol.algos import LEARNERS
+    from pgcontrol.cli import build_parser
+    from pgcontrol.names import ALGORITHMS
+
+    assert tuple(LEARNERS) == ALGORITHMS and all(LEARNERS[k].name == k for k in ALGORITHMS)
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    assert tuple(next(a for a in train._actions if a.dest == "algo").choices) == ALGORITHMS

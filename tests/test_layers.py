@@ -16,7 +16,7 @@ import pgcontrol
 ROOT = Path(pgcontrol.__file__).parent
 
 FLOORS = [
-    ["errors", "files", "registration"],  # 0: exceptions; atomic file writes; Gymnasium ids
+    ["errors", "files", "registration", "names"],  # 0: exceptions; atomic file writes; Gymnasium ids; learner names
     ["plants"],                 # 1: linear-Gaussian plants (NumPy)
     ["lqr"],                    # 2: all model-based control (NumPy/SciPy)
     ["sim"],                    # 3: the batched torch simulator

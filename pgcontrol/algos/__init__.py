@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
+from ..names import ALGORITHMS
 from .ac import ActorCritic
 from .npg import NPG, TRPO
 from .ppo import PPO
 from .vpg import VPG
 
-LEARNERS = {"vpg": VPG, "npg": NPG, "trpo": TRPO, "ac": ActorCritic, "ppo": PPO}
-ALGORITHMS = tuple(LEARNERS)
-"""The learners' names, in order: the one list ``get_algorithm`` and the CLI's ``--algo`` take."""
+LEARNERS = {cls.name: cls for cls in (VPG, NPG, TRPO, ActorCritic, PPO)}
+"""Each learner's class under its name, in the order of :data:`pgcontrol.names.ALGORITHMS` (the one list)."""
 
 
 def get_algorithm(algo):
