@@ -79,9 +79,8 @@ def test_biased_estimators_are_detected(variance_summary):
 
 
 @pytest.fixture(scope="module")
-def lqg_summary(tmp_path_factory):
-    out = tmp_path_factory.mktemp("lqg")
-    s = run("lqg", quick=True, out=out, progress=False)
+def lqg_summary(lqg_quick):
+    s, out = lqg_quick
     assert (out / "lqg.png").stat().st_size > 10_000
     assert json.loads((out / "lqg.json").read_text())["headline"] == s["headline"]
     return s

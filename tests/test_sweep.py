@@ -134,11 +134,12 @@ def test_results_keep_non_finite_numbers_and_stale_runs_are_recomputed(tmp_path,
     assert run_sweep([spec], tmp_path, workers=1, progress=False)[0]["output"]["gap"] == 1.0 and len(calls) == 1
 
 
-def test_a_reproduction_is_the_same_on_any_backend_and_resumes(tmp_path, monkeypatch):
-    """``reproduce lqg`` (2 seeds) serially and on two workers: the same numbers; a rerun reuses every run."""
+def test_a_reproduction_is_the_same_on_any_backend_and_resumes(tmp_path, monkeypatch, lqg_quick):
+    """``reproduce lqg`` (2 seeds) serially (the session's run) and on two workers: the same numbers; a rerun
+    reuses every run."""
     from pgcontrol.reproduce import run
 
-    serial = run("lqg", quick=True, out=tmp_path / "serial", progress=False, workers=1)
+    serial = lqg_quick[0]
     pooled = run("lqg", quick=True, out=tmp_path / "pool", progress=False, workers=2)
     strip = lambda s: {k: v for k, v in s.items() if k not in ("seconds", "headline", "wall_s")}  # noqa: E731
     assert strip(serial) == strip(pooled)
