@@ -125,6 +125,9 @@ def _discounted_lyapunov(F: np.ndarray, M: np.ndarray, gamma: float, *, transpos
     diverges). Uses :func:`scipy.linalg.solve_discrete_lyapunov`.
     """
     Fg = np.sqrt(gamma) * F
+    if Fg.shape == (1, 1):  # one state: x = m / (1 − γf²), in closed form (scipy's solver costs 0.3 ms a call)
+        f2 = float(Fg[0, 0]) ** 2
+        return None if not f2 < 1.0 else M / (1.0 - f2)
     if spectral_radius(Fg) >= 1.0:
         return None
     X = scipy.linalg.solve_discrete_lyapunov(Fg.T if transpose else Fg, M)
