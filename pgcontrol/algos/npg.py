@@ -25,10 +25,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
-from torch.func import functional_call, grad, vmap
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from .. import lqr
+from .base import per_sample_scores
 from .vpg import VPG, ReinforceConfig, state_weights  # noqa: F401  (state_weights: re-exported)
 
 
@@ -94,14 +94,8 @@ def conjugate_gradient(Av, b: torch.Tensor, iters: int, tol: float = 1e-12) -> t
 
 
 def sample_fisher(policy, obs, actions, weights) -> torch.Tensor:
-    """F̂ = Σ_i w_i ∇log π(u_i|x_i) ∇log π(u_i|x_i)ᵀ (per-sample scores by ``torch.func``)."""
-    params = {k: v.detach() for k, v in policy.named_parameters()}
-
-    def logp(p, x, u):
-        return functional_call(policy, p, (x[None],)).log_prob(u[None]).squeeze(0)
-
-    scores = vmap(grad(logp), in_dims=(None, 0, 0))(params, obs, actions)
-    S = torch.cat([scores[k].reshape(obs.shape[0], -1) for k, _ in policy.named_parameters()], dim=1)
+    """F̂ = Σ_i w_i ∇log π(u_i|x_i) ∇log π(u_i|x_i)ᵀ (per-sample scores: :func:`~.base.per_sample_scores`)."""
+    S, _ = per_sample_scores(policy, obs, actions, torch.ones_like(weights, dtype=torch.bool))
     return (S * weights[:, None]).T @ S
 
 
