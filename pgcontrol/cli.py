@@ -382,6 +382,19 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+def _env_module_option(p) -> None:
+    p.add_argument("--allow-env-module", action="append", default=[], metavar="MODULE",
+                   help="let a Gymnasium 'MODULE:EnvId' environment name import MODULE (runs its code; repeatable). "
+                        "Without it such a name is refused: names read from checkpoints and sweep files are data")
+
+
+def _runner_options(p) -> None:
+    p.add_argument("--workers", type=_positive_int, metavar="N", help="local worker processes (default: the cores)")
+    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                   help="run each run as a Ray task: no ADDRESS starts a local Ray, 'auto' or an address joins a "
+                        "cluster (pip install -e \".[ray]\")")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from .sweep import MAX_RUNS
 
@@ -430,9 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "then exit")
     p.add_argument("--threads", type=_positive_int, metavar="N",
                    help="torch intra-op threads (default 1: faster for these small tensors, see README)")
-    p.add_argument("--allow-env-module", action="append", default=[], metavar="MODULE",
-                   help="let a Gymnasium 'MODULE:EnvId' environment name import MODULE (runs its code; repeatable). "
-                        "Without it such a name is refused: names read from checkpoints and sweep files are data")
+    _env_module_option(p)
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser(
@@ -444,11 +455,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=_seed, default=0, metavar="S", help="random seed (default 0)")
     p.add_argument("--video", metavar="FILE",
                    help="also record one episode (rgb_array rendering; .gif, or .mp4 with imageio-ffmpeg); "
-                        "not available for plants")
+                        "plants draw their phase plane, or bars")
     p.add_argument("--json", action="store_true", help="print the results (every episode's return included) as JSON")
-    p.add_argument("--allow-env-module", action="append", default=[], metavar="MODULE",
-                   help="let a Gymnasium 'MODULE:EnvId' environment name import MODULE (runs its code; repeatable). "
-                        "Without it such a name is refused: names read from checkpoints and sweep files are data")
+    _env_module_option(p)
     p.set_defaults(func=_cmd_eval)
 
     from .reproduce import EXPERIMENTS
@@ -464,10 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="output folder (default figures; figures/quick with --quick, so that "
                                                  "the committed full-run files are never overwritten); the runs go "
                                                  "to DIR/runs/NAME, where a rerun finds the finished ones")
-    p.add_argument("--workers", type=_positive_int, metavar="N", help="local worker processes (default: the cores)")
-    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
-                   help="run the experiment's runs as Ray tasks: no ADDRESS starts a local Ray, 'auto' or an "
-                        "address joins a cluster (pip install -e \".[ray]\")")
+    _runner_options(p)
     p.set_defaults(func=_cmd_reproduce)
 
     p = sub.add_parser(
@@ -476,18 +482,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "is a dimension) as independent runs, skipping the ones already finished, and write "
                     "summary.csv and summary.md (final gap, gain error, return, steps, time; medians per setting).")
     p.add_argument("file", metavar="FILE.toml")
-    p.add_argument("--workers", type=_positive_int, metavar="N", help="local worker processes (default: the cores)")
-    p.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
-                   help="run each run as a Ray task: no ADDRESS starts a local Ray, 'auto' or an address joins a "
-                        "cluster (pip install -e \".[ray]\")")
+    _runner_options(p)
     p.add_argument("--retries", type=_int_at_least(0, "non-negative"), default=0, metavar="K",
                    help="try a failed run again up to K times")
     p.add_argument("--out", metavar="DIR", help="folder of the runs and the summary (default sweeps/<file name>)")
     p.add_argument("--max-runs", type=_positive_int, default=MAX_RUNS, metavar="N",
                    help=f"refuse a grid of more than N runs (default {MAX_RUNS})")
-    p.add_argument("--allow-env-module", action="append", default=[], metavar="MODULE",
-                   help="let a Gymnasium 'MODULE:EnvId' environment name import MODULE (runs its code; repeatable). "
-                        "Without it such a name is refused: names read from checkpoints and sweep files are data")
+    _env_module_option(p)
     p.set_defaults(func=_cmd_sweep)
 
     p = sub.add_parser(
