@@ -34,7 +34,7 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from ..critics import LeastSquaresStep
 from ..errors import ConfigError
 from ..rollout import discounts, explained_variance, gae, pg_advantages
-from .base import (CommonConfig, SampleSize, StepGuard, check_least_squares_critic, fit_critic, flat_parameters,
+from .base import (CommonConfig, SampleSize, StepAgreement, StepGuard, check_least_squares_critic, fit_critic, flat_parameters,
                    gradient_noise, lr_fraction, make_critic, make_optimizer, per_sample_scores, uses_adaptive_rules,
                    values_of)
 
@@ -238,8 +238,11 @@ class VPG:
                 self.critic_opt = torch.optim.Adam([flat_parameters(self.critic.parameters())], lr=config.critic_lr)
         self.generator = torch.Generator().manual_seed(0)
         self.adaptive = uses_adaptive_rules(config, policy) and config.n_steps is None
-        self.size = SampleSize(config)  # the batch is size.rounds × num_envs episodes (norm test)
+        self.size = SampleSize(config, shrink=True)  # the batch is size.rounds × num_envs episodes (norm test)
         self.guard = StepGuard() if self.adaptive else None
+        self.agreement = StepAgreement()  # the step's radius from the slope along the last step
+        if self.adaptive and getattr(policy, "is_linear", False):
+            policy.raw_std.requires_grad_(False)  # σ held at its start (module docstring, "Adaptive rules")
         self.opt = self._policy_optimizer()
 
     def _policy_optimizer(self):
@@ -315,15 +318,19 @@ class VPG:
         cfg = self.cfg
         st = self.gradient_statistics(batch)
         F = self.metric(st, batch)
-        g, _, total, noise = gradient_noise(st["G"], F if self.natural else None)
+        g, C, total, noise = gradient_noise(st["G"], F if self.natural else None)
         x = self.direction(g, F)
+        asked = self.size.rounds * cfg.num_envs  # the batch the norm test asked for
         rho = self.size.update(total, noise, f"{st['M']} episodes")  # norm test and stopping rule
-        eps = cfg.kl_bound * rho * self.guard.shrink  # ε shrunk by the signal fraction, and by the guard
+        radius = self.agreement.update(g, C)  # halved after a step that went past the best point on its line
+        eps = cfg.kl_bound * rho * self.guard.shrink * radius  # ε shrunk by the signal fraction, guard and radius
+        if st["M"] < asked:  # the last batch, cut short by the step budget: too noisy to step on
+            eps = 0.0
         xFx = float(x @ F @ x)
         step = math.sqrt(2 * eps / xFx) * x if eps > 0 and xFx > 0 and math.isfinite(xFx) else torch.zeros_like(x)
         out = {"loss_policy": st["loss"], "grad_norm": float(g.norm()), "signal_fraction": rho, "kl_target": eps,
                "batch_episodes": st["M"], "next_batch_episodes": self.size.rounds * cfg.num_envs,
-               "step_shrink": self.guard.shrink}
+               "step_shrink": self.guard.shrink, "step_radius": radius, "slope": self.agreement.slope}
         if self.natural:
             out["gFg"] = float(total)  # ĝᵀF⁻¹ĝ, as the plain natural step reports it
         return out, st, step, eps
@@ -352,6 +359,7 @@ class VPG:
         params = st["params"]
         with torch.no_grad():
             vector_to_parameters(parameters_to_vector(params) + step, params)
+        self.agreement.taken(step)
         out.update(self.fit_value(batch))
         return out
 
@@ -425,7 +433,8 @@ class VPG:
         return {"opt": self.opt.state_dict() if self.opt else None, "critic": self.critic.state_dict() if self.critic else None,
                 "critic_opt": self.critic_opt.state_dict() if hasattr(self.critic_opt, "state_dict") else None,
                 "generator": self.generator.get_state(),
-                "adaptive": {"size": self.size.state_dict(), "guard": self.guard.state_dict() if self.guard else None}}
+                "adaptive": {"size": self.size.state_dict(), "guard": self.guard.state_dict() if self.guard else None,
+                             "agreement": self.agreement.state_dict()}}
 
     def load_state_dict(self, state: dict) -> None:
         if self.opt is not None:
@@ -440,3 +449,4 @@ class VPG:
             self.size.load_state_dict(ad["size"])
             if self.guard is not None:
                 self.guard.load_state_dict(ad["guard"])
+            self.agreement.load_state_dict(ad.get("agreement"))
