@@ -197,10 +197,38 @@ def test_the_reinforce_family_holds_sigma_under_the_adaptive_rules(algo):
     assert not np.allclose(pol2.std, 0.5)  # without the adaptive rules σ is learned
 
 
-def test_the_natural_step_converges_near_the_optimum_instead_of_jumping_across_it():
-    """cartpole-linearized from the default start: a fixed-KL step ends jumping across K* (gaps ~1 %)."""
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_natural_step_converges_near_the_optimum_instead_of_jumping_across_it(seed):
+    """cartpole-linearized from the default start, 600 k steps: with the radius held at 1 the fixed-KL
+    step keeps jumping across K* (final gaps 0.6 % and 1.8 % on these seeds); with it, below 0.2 %."""
     p = plants.make("cartpole-linearized")
-    hist = train("npg", p, seed=0, progress=False, max_steps=300_000)
+    hist = train("npg", p, seed=seed, progress=False, max_steps=600_000)
     gaps = [r["gap"] for r in hist if "gap" in r]
-    assert gaps[-1] < 0.004, gaps[-1]
+    assert gaps[-1] < 0.002, gaps[-1]
     assert min(r.get("step_radius", 1.0) for r in hist) < 1.0
+
+
+@pytest.mark.parametrize("algo", ["npg", "vpg", "ac"])
+def test_a_batch_cut_short_by_the_budget_takes_no_step(algo):
+    """The last batch of a run is cut to the step budget: smaller than the norm test asked, it is not stepped on."""
+    from pgcontrol.algos import get_algorithm
+    from pgcontrol.envs import make_vec_env
+    from pgcontrol.rollout import Collector
+
+    p = plants.random(3, 1, 1)
+    Algo, _ = get_algorithm(algo)
+    config = Algo.Config(num_envs=8)
+    pol = build_policy("linear", p.n, p.m, plant=p)
+    learner = Algo(pol, config, gamma=p.gamma, obs_dim=p.n, device="cpu", plant=p)
+    vec = make_vec_env(p, config.num_envs, device="cpu", gamma=p.gamma)
+    col = Collector(vec, pol, "cpu", seed=0)
+    spec = {k: v for k, v in learner.collect_spec().items() if k != "rounds"}  # one round: num_envs episodes
+    batch = col.collect(**spec)
+    learner.size.rounds = 2  # the norm test asked for twice this batch
+    K0 = pol.K.copy()
+    out = learner.update(batch, 0)
+    assert out["kl_target"] == 0.0
+    np.testing.assert_allclose(pol.K, K0)
+    learner.size.rounds = 1
+    learner.update(col.collect(**spec), 1)  # a full batch steps
+    assert np.abs(pol.K - K0).max() > 0

@@ -365,10 +365,15 @@ class StepAgreement:
     falls: the decreasing steps of stochastic approximation, set by the
     rollouts alone. The sign of the inner product of consecutive gradients
     is Pflug's test for the stationary phase of stochastic approximation
-    (G. Ch. Pflug 1983; Chee & Toulis, "Convergence diagnostics for
-    stochastic gradient descent with constant learning rate", AISTATS
-    2018); growing a step while consecutive gradients agree and cutting it
-    when they disagree is Jacobs' (1988) delta-bar-delta rule on one scalar.
+    (as in Chee & Toulis, "Convergence diagnostics for stochastic gradient
+    descent with constant learning rate", AISTATS 2018); growing a step
+    while consecutive gradients agree and cutting it when they disagree is
+    Jacobs' (1988) delta-bar-delta rule on one scalar.
+
+    Not used by AC and PPO: their Adam steps are not along ĝ and their
+    windows of continuing episodes give slopes that the per-environment
+    standard error does not describe (the radius collapsed on
+    cartpole-linearized when it was tried).
     """
 
     def __init__(self, grow: float = 1.5, cut: float = 0.5, most: float = 8.0):
@@ -528,7 +533,9 @@ def signal_controlled_start(policy, batch, adv, size: "SampleSize", guard: "Step
     give the signal fraction ρ of ‖ĝ‖²_{F⁻¹}; ``size`` takes its norm test and
     stopping rule, ``guard`` remembers θ_old. Returns ``(params, theta_old,
     old_dist, extra)``: what :meth:`KLControl.limit` needs after the step, and
-    the metrics, with the step's KL target ε × ρ × the guard's shrink.
+    the metrics, with the step's KL target ε × ρ × the guard's shrink, or 0
+    for a batch smaller than the norm test asked for (the last one, cut short
+    by the step budget: too noisy to step on).
     """
     G, F, params = per_environment_gradients(policy, batch, adv)
     F = F + 1e-8 * (float(F.diagonal().mean()) or 1.0) * torch.eye(F.shape[0], dtype=F.dtype)

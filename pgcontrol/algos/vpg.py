@@ -14,12 +14,21 @@ Adaptive rules (``adaptive``; on for linear policies with whole episodes):
 * one estimate of ∇J per episode, ĝ_m = Σ_t ∇log π(u_t|x_t) Ψ_t (their mean is ĝ of (3.26)), gives
   Var ĝ; in the step's metric (the identity here, F⁻¹ in NPG) ‖ĝ‖² splits into a noise part
   tr(A Var ĝ) and a signal part;
-* the step's mean KL is ε' = ``kl_bound`` × signal fraction (× the guard's shrink): with ``lr=None``
-  (the default) δθ = sqrt(2ε' / ĝᵀF̂ĝ) ĝ, the vanilla direction (3.19)/(4.11) with a length that does
-  not depend on the plant's cost scale (F the Fisher of the slides, the Hessian of the mean KL);
-* the norm test of Byrd, Chin, Nocedal & Wu (2012) grows the number of episodes
-  (:class:`~pgcontrol.algos.base.SampleSize`), and the run stops once ĝ is no larger than its own
-  standard error at the largest batch (``stop_reason``);
+* the step's mean KL is ε' = ``kl_bound`` × signal fraction × step radius (× the guard's shrink):
+  with ``lr=None`` (the default) δθ = sqrt(2ε' / ĝᵀF̂ĝ) ĝ, the vanilla direction (3.19)/(4.11) with a
+  length that does not depend on the plant's cost scale (F the Fisher of the slides, the Hessian of
+  the mean KL);
+* the step radius follows the slope ĝ_kᵀδθ_{k−1} of the new gradient along the last step: halved
+  after a negative slope (the step went past the best point on its line), ×1.5 up to 8 after a
+  positive one above its standard error (:class:`~pgcontrol.algos.base.StepAgreement`), so a
+  fixed-KL step does not keep jumping across the optimum;
+* σ is held at its start (the LQ cost only falls with σ: a learned σ shrinks, and with it the
+  rollouts' information and the step in K; ``adaptive=False`` learns it);
+* the norm test of Byrd, Chin, Nocedal & Wu (2012) sets the number of episodes
+  (:class:`~pgcontrol.algos.base.SampleSize`: at most twice, at least half the last batch, never
+  below ``num_envs``), and the run stops once ĝ is no larger than its own standard error at the
+  largest batch (``stop_reason``); a batch smaller than the norm test asked for (the last one, cut
+  short by the step budget) takes no step;
 * a step whose rollouts blow up is taken back and halved (:class:`~pgcontrol.algos.base.StepGuard`).
 """
 
@@ -159,9 +168,11 @@ class VPGConfig(ReinforceConfig):
         ``lr / iterations`` at the last iteration (as ``ACConfig.anneal_lr``).
         Default False.
     learn_std : bool
-        Learn the exploration σ (default). False holds σ at its start: plain
-        gradient ascent otherwise drives σ onto its floor, the plateau of zero
-        exploration, because ∂J/∂σ dwarfs ∂J/∂K on the LQ plants.
+        Learn the exploration σ (default) where the adaptive rules are off;
+        under them (linear policies) σ is held at its start whatever this
+        says. False holds σ at its start: plain gradient ascent otherwise
+        drives σ onto its floor, the plateau of zero exploration, because
+        ∂J/∂σ dwarfs ∂J/∂K on the LQ plants.
     """
 
     lr: float | None = None
