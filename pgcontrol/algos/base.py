@@ -383,7 +383,7 @@ class StepAgreement:
         self.slope = float("nan")
 
     def update(self, g: torch.Tensor, cov: torch.Tensor) -> float:
-        """The radius for the step at ĝ = ``g`` (``cov`` = Var ĝ), from the slope ĝᵀδθ_{k−1} along the last step.
+        """The radius for the step at ĝ = ``g`` (``cov`` = Var ĝ), from the slope ĝᵀδθ_{k−1}.
 
         Any negative slope cuts; only a positive slope above its standard
         error sqrt(δθᵀ Var ĝ δθ) grows, so that noise alone lets the radius fall.

@@ -43,9 +43,9 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from ..critics import LeastSquaresStep
 from ..errors import ConfigError
 from ..rollout import discounts, explained_variance, gae, pg_advantages
-from .base import (CommonConfig, SampleSize, StepAgreement, StepGuard, check_least_squares_critic, fit_critic, flat_parameters,
-                   gradient_noise, lr_fraction, make_critic, make_optimizer, per_sample_scores, uses_adaptive_rules,
-                   values_of)
+from .base import (CommonConfig, SampleSize, StepAgreement, StepGuard, check_least_squares_critic, fit_critic,
+                   flat_parameters, gradient_noise, lr_fraction, make_critic, make_optimizer, per_sample_scores,
+                   uses_adaptive_rules, values_of)
 
 
 @dataclass(frozen=True)
