@@ -124,7 +124,7 @@ def test_a_destabilising_step_is_shortened_not_the_end_of_training():
     cfg = VPGConfig(num_envs=4, iterations=12, lr=0.05, estimator="rtg", baseline="mean")
     hist = train("vpg", "double-integrator", config=cfg, seed=3, progress=False)
     assert any("rejected" in r for r in hist)
-    assert math.isfinite(hist[-1]["gap"])
+    assert math.isfinite([r["gap"] for r in hist if "gap" in r][-1])  # a taken-back last update has no gap row
 
 
 def test_the_stopping_rule_ends_a_run_at_the_optimum_and_says_why():
@@ -151,3 +151,84 @@ def test_the_far_start_is_stabilising_and_far(name):
     K = far_initial_gain(p)
     gap = lqr.cost_gap(lqr.policy_cost(p, K, 0.0), lqr.policy_cost(p, lqr.optimal_gain(p)[0], 0.0))
     assert 0.4 <= gap <= 10, gap
+
+
+def test_the_episodic_batch_may_fall_to_half_when_the_noise_allows_and_never_below_the_first():
+    size = SampleSize(NPGConfig(num_envs=4, max_rounds=16, norm_test=0.5), shrink=True)
+    size.update(total=2.0, noise=1.0, what="x")
+    size.update(total=2.0, noise=1.0, what="x")
+    assert size.rounds == 4
+    size.update(total=10.0, noise=0.01, what="x")  # wants 4·0.01/(0.25·9.99) < 1 round: at most halves
+    assert size.rounds == 2
+    size.update(total=10.0, noise=0.01, what="x")
+    size.update(total=10.0, noise=0.01, what="x")
+    assert size.rounds == 1
+    kept = SampleSize(NPGConfig(num_envs=4, max_rounds=16), shrink=False)  # AC, PPO: only grows
+    kept.update(total=2.0, noise=1.0, what="x")
+    kept.update(total=10.0, noise=0.01, what="x")
+    assert kept.rounds == 2
+
+
+def test_the_step_agreement_cuts_after_a_significant_overshoot_and_grows_after_a_short_step():
+    from pgcontrol.algos.base import StepAgreement
+
+    a = StepAgreement(grow=1.5, cut=0.5, most=2.0)
+    cov = 0.01 * torch.eye(2, dtype=torch.float64)
+    assert a.update(torch.tensor([1.0, 0.0], dtype=torch.float64), cov) == 1.0  # no step yet
+    a.taken(torch.tensor([1.0, 0.0], dtype=torch.float64))
+    assert a.update(torch.tensor([-1.0, 0.0], dtype=torch.float64), cov) == 0.5  # slope −1, se 0.1: went past
+    assert a.slope == pytest.approx(-1.0)
+    assert a.update(torch.tensor([0.05, 3.0], dtype=torch.float64), cov) == 0.5  # slope 0.05 < se 0.1: kept
+    assert a.update(torch.tensor([1.0, 0.0], dtype=torch.float64), cov) == 0.75  # stopped short: grows
+    for _ in range(5):
+        a.update(torch.tensor([1.0, 0.0], dtype=torch.float64), cov)
+    assert a.radius == 2.0  # at most ``most``
+    a.taken(torch.zeros(2, dtype=torch.float64))  # a zero step is not remembered
+    assert torch.equal(a.last, torch.tensor([1.0, 0.0], dtype=torch.float64))
+
+
+@pytest.mark.parametrize("algo", ["vpg", "npg", "trpo"])
+def test_the_reinforce_family_holds_sigma_under_the_adaptive_rules(algo):
+    p = plants.make("double-integrator")
+    pol, learner, out = _one_update(algo, p, num_envs=8)
+    np.testing.assert_allclose(pol.std, 0.5)
+    assert out["kl"] > 0 if "kl" in out else np.abs(pol.K - build_policy("linear", 2, 1, plant=p).K).max() > 0
+    pol2, _, _ = _one_update(algo, p, num_envs=8, adaptive=False, **({"lr": None} if algo == "vpg" else {}))
+    assert not np.allclose(pol2.std, 0.5)  # without the adaptive rules σ is learned
+
+
+@pytest.mark.parametrize("seed", [pytest.param(0, marks=pytest.mark.slow), 1])
+def test_the_natural_step_converges_near_the_optimum_instead_of_jumping_across_it(seed):
+    """cartpole-linearized from the default start, 600 k steps: with the radius held at 1 the fixed-KL
+    step keeps jumping across K* (final gaps 0.6 % and 1.8 % on these seeds); with it, below 0.2 %."""
+    p = plants.make("cartpole-linearized")
+    hist = train("npg", p, seed=seed, progress=False, max_steps=600_000)
+    gaps = [r["gap"] for r in hist if "gap" in r]
+    assert gaps[-1] < 0.002, gaps[-1]
+    assert min(r.get("step_radius", 1.0) for r in hist) < 1.0
+
+
+@pytest.mark.parametrize("algo", ["npg", "vpg", "ac"])
+def test_a_batch_cut_short_by_the_budget_takes_no_step(algo):
+    """The last batch of a run is cut to the step budget: smaller than the norm test asked, it is not stepped on."""
+    from pgcontrol.algos import get_algorithm
+    from pgcontrol.envs import make_vec_env
+    from pgcontrol.rollout import Collector
+
+    p = plants.random(3, 1, 1)
+    Algo, _ = get_algorithm(algo)
+    config = Algo.Config(num_envs=8)
+    pol = build_policy("linear", p.n, p.m, plant=p)
+    learner = Algo(pol, config, gamma=p.gamma, obs_dim=p.n, device="cpu", plant=p)
+    vec = make_vec_env(p, config.num_envs, device="cpu", gamma=p.gamma)
+    col = Collector(vec, pol, "cpu", seed=0)
+    spec = {k: v for k, v in learner.collect_spec().items() if k != "rounds"}  # one round: num_envs episodes
+    batch = col.collect(**spec)
+    learner.size.rounds = 2  # the norm test asked for twice this batch
+    K0 = pol.K.copy()
+    out = learner.update(batch, 0)
+    assert out["kl_target"] == 0.0
+    np.testing.assert_allclose(pol.K, K0)
+    learner.size.rounds = 1
+    learner.update(col.collect(**spec), 1)  # a full batch steps
+    assert np.abs(pol.K - K0).max() > 0

@@ -28,7 +28,7 @@ def test_reinforce_estimators_are_unbiased_and_baselines_reduce_variance(name, K
 def test_vpg_surrogate_gradient_is_the_estimator():
     """The autograd gradient of the VPG loss (3.26) is -ĝ, the mean of the per-episode terms."""
     p, pol, batch = episodes("double-integrator", [[0.3, 0.9]], 0.4, 64)
-    vpg = VPG(pol, VPGConfig(num_envs=64), gamma=p.gamma, obs_dim=2, device="cpu")
+    vpg = VPG(pol, VPGConfig(num_envs=64, adaptive=False), gamma=p.gamma, obs_dim=2, device="cpu")  # σ learned
     _, psi = vpg.gradient_estimate(batch)
     auto = np.concatenate([pol.gain.grad.numpy().ravel(), pol.raw_std.grad.numpy()])
     np.testing.assert_allclose(auto, per_episode_cost_gradients(pol, batch, psi).mean(0), rtol=1e-8)

@@ -43,7 +43,8 @@ gradient of (4.22) per environment gives its standard error; the norm test of By
 Wu (2012) grows ``n_steps``; the actor's step is held to the mean KL ε' = ``kl_bound`` × signal
 fraction (shortened toward θ_old where it is above), and its learning rate follows the KL of its
 steps (Schulman et al. 2017, §4; :class:`~pgcontrol.algos.base.KLControl`); σ is held at its
-start; the run stops once the gradient is not significant at the largest batch; a step whose
+start; the run stops once the gradient is not significant at the largest batch; a batch smaller than
+the norm test asked for (the last one, cut short by the step budget) takes no step; a step whose
 rollouts blow up is taken back and halved (:class:`~pgcontrol.algos.base.StepGuard`).
 """
 

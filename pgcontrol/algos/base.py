@@ -348,6 +348,71 @@ class StepGuard:
             self.shrink, self.rejected = state["shrink"], state["rejected"]
 
 
+class StepAgreement:
+    """The step's radius from the sign of the slope along the last step (VPG, NPG, TRPO).
+
+    After a step δθ_{k−1}, the gradient estimate at the new point gives the
+    slope of J along that step, ĝ_kᵀδθ_{k−1} (a number that needs no metric:
+    ĝ pairs with a step). Positive: the step stopped short of the best point
+    on its line; negative: it went past it. :meth:`update` multiplies
+    :attr:`radius` (the learner multiplies its step's KL by it) by ``cut``
+    after a negative slope and by ``grow`` (up to ``most``) after a positive
+    one larger than its standard error sqrt(δθᵀ Var ĝ δθ). Far from the
+    optimum consecutive steps agree and the radius grows; where a fixed-KL
+    step jumps across the optimum the slopes turn negative and the radius
+    falls until the steps fit the distance left; at the optimum the slope's
+    sign is a coin toss, growth needs a significant slope, and the radius
+    falls: the decreasing steps of stochastic approximation, set by the
+    rollouts alone. The sign of the inner product of consecutive gradients
+    is Pflug's test for the stationary phase of stochastic approximation
+    (as in Chee & Toulis, "Convergence diagnostics for stochastic gradient
+    descent with constant learning rate", AISTATS 2018); growing a step
+    while consecutive gradients agree and cutting it when they disagree is
+    Jacobs' (1988) delta-bar-delta rule on one scalar.
+
+    Not used by AC and PPO: their Adam steps are not along ĝ and their
+    windows of continuing episodes give slopes that the per-environment
+    standard error does not describe (the radius collapsed on
+    cartpole-linearized when it was tried).
+    """
+
+    def __init__(self, grow: float = 1.5, cut: float = 0.5, most: float = 8.0):
+        self.grow, self.cut, self.most = grow, cut, most
+        self.radius = 1.0
+        self.last = None  # the last step δθ (None: no step yet)
+        self.slope = float("nan")
+
+    def update(self, g: torch.Tensor, cov: torch.Tensor) -> float:
+        """The radius for the step at ĝ = ``g`` (``cov`` = Var ĝ), from the slope ĝᵀδθ_{k−1}.
+
+        Any negative slope cuts; only a positive slope above its standard
+        error sqrt(δθᵀ Var ĝ δθ) grows, so that noise alone lets the radius fall.
+        """
+        self.slope = float("nan")
+        if self.last is not None and self.last.shape == g.shape:
+            d = self.last.to(g.dtype)
+            self.slope = float(g.detach() @ d)
+            se = math.sqrt(max(float(d @ cov.detach() @ d), 0.0))
+            if self.slope < 0:
+                self.radius *= self.cut
+            elif self.slope > se:
+                self.radius = min(self.most, self.radius * self.grow)
+        return self.radius
+
+    def taken(self, step: torch.Tensor) -> None:
+        """Remember the step actually taken (zero steps are not remembered: no slope to read)."""
+        step = step.detach().clone()
+        if bool(step.abs().sum() > 0):
+            self.last = step
+
+    def state_dict(self) -> dict:
+        return {"radius": self.radius, "last": self.last}
+
+    def load_state_dict(self, state: dict | None) -> None:
+        if state:
+            self.radius, self.last = state["radius"], state["last"]
+
+
 @torch.no_grad()
 def assign_vector(vec: torch.Tensor, params) -> None:
     """Copy ``vec`` into the parameters in place (they may be views of one flat tensor, :func:`flat_parameters`)."""
@@ -406,13 +471,20 @@ class SampleSize:
     After an iteration with batch ``rounds`` × the first, of noise part ν and
     signal part s = ‖ĝ‖² − ν (any metric), the batch that satisfies
     ν·M/M' ≤ θ²·s is M' = M·ν/(θ²s); the next batch is that, never smaller
-    than now, at most twice now and at most ``max_rounds``. At the largest
+    than now (with ``shrink``: never smaller than half of now, nor than the
+    first), at most twice now and at most ``max_rounds``. ``shrink`` is for
+    batches of whole, independent episodes (VPG, NPG, TRPO): where the norm
+    test says a smaller batch holds the noise at θ² of the signal, the budget
+    buys more steps. AC and PPO only grow theirs: their per-environment
+    estimates come from windows of episodes that run on across batches, and
+    their spread misses the variation from one window to the next. At the largest
     batch, ``stop_patience`` iterations in a row with s ≤ ν (ĝ not larger
     than its own standard error) set :attr:`stop_reason`.
     """
 
-    def __init__(self, config):
+    def __init__(self, config, shrink: bool = False):
         self.theta, self.max_rounds, self.patience = config.norm_test, config.max_rounds, config.stop_patience
+        self.shrink = shrink  # the batch may also fall, at most to half of now (independent episodes)
         self.rounds, self.quiet, self.stop_reason = 1, 0, None
 
     def update(self, total: float, noise: float, what: str) -> float:
@@ -421,7 +493,8 @@ class SampleSize:
         at_max = self.rounds >= self.max_rounds
         need = self.rounds * noise / (self.theta ** 2 * signal) if signal > 0 else float("inf")
         want = math.ceil(min(need, 1e12))
-        self.rounds = int(min(max(want, self.rounds), 2 * self.rounds, self.max_rounds))
+        least = max(self.rounds // 2, 1) if self.shrink else self.rounds
+        self.rounds = int(min(max(want, least), 2 * self.rounds, self.max_rounds))
         self.quiet = self.quiet + 1 if at_max and signal <= noise else 0
         if self.quiet >= self.patience:
             self.stop_reason = (f"gradient not significant at the largest batch ({what}) for "
@@ -460,17 +533,21 @@ def signal_controlled_start(policy, batch, adv, size: "SampleSize", guard: "Step
     give the signal fraction ρ of ‖ĝ‖²_{F⁻¹}; ``size`` takes its norm test and
     stopping rule, ``guard`` remembers θ_old. Returns ``(params, theta_old,
     old_dist, extra)``: what :meth:`KLControl.limit` needs after the step, and
-    the metrics, with the step's KL target ε × ρ × the guard's shrink.
+    the metrics, with the step's KL target ε × ρ × the guard's shrink, or 0
+    for a batch smaller than the norm test asked for (the last one, cut short
+    by the step budget: too noisy to step on).
     """
     G, F, params = per_environment_gradients(policy, batch, adv)
     F = F + 1e-8 * (float(F.diagonal().mean()) or 1.0) * torch.eye(F.shape[0], dtype=F.dtype)
     _, _, total, noise = gradient_noise(G, F)
+    asked = size.rounds * config.n_steps * config.num_envs  # the batch the norm test asked for
     rho = size.update(total, noise, f"{batch.n_valid} steps")
     guard.remember(policy.parameters())
     theta_old = torch.nn.utils.parameters_to_vector(params).detach().clone()
     with torch.no_grad():
         old_dist = policy(batch.obs[batch.valid])
-    extra = {"signal_fraction": rho, "kl_target": config.kl_bound * rho * guard.shrink,
+    full = batch.valid.numel() >= asked  # the last batch, cut short by the step budget, is too noisy to step on
+    extra = {"signal_fraction": rho, "kl_target": config.kl_bound * rho * guard.shrink * full,
              "next_batch_steps": size.rounds * config.n_steps * config.num_envs}
     return params, theta_old, old_dist, extra
 

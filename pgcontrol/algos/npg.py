@@ -216,6 +216,7 @@ class NPG(VPG):
             else:
                 frac = 0.0
         vector_to_parameters(theta + frac * step, params)
+        self.agreement.taken(frac * step)
         with torch.no_grad():
             out["kl"] = float(mean_kl(self.policy, old, obs, w))
         out["step_fraction"] = frac

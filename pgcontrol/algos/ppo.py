@@ -54,8 +54,9 @@ test of Byrd, Chin, Nocedal & Wu (2012) grows ``n_steps``; after the epochs the 
 KL(π_old ‖ π_θ) is held to ε' = ``kl_bound`` × signal fraction (the step shortened toward θ_old where
 it is above), and the learning rate follows the KL the epochs produced (Schulman et al. 2017, §4;
 :class:`~pgcontrol.algos.base.KLControl`); σ is held at its start; the run stops once the gradient
-is not significant at the largest batch; a step whose rollouts blow up is taken back and halved
-(:class:`~pgcontrol.algos.base.StepGuard`). ``docs/learners.md`` has the details.
+is not significant at the largest batch; a batch smaller than the norm test asked for (the last
+one, cut short by the step budget) takes no step; a step whose rollouts blow up is taken back and
+halved (:class:`~pgcontrol.algos.base.StepGuard`). ``docs/learners.md`` has the details.
 """
 
 from __future__ import annotations

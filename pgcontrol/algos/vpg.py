@@ -14,12 +14,21 @@ Adaptive rules (``adaptive``; on for linear policies with whole episodes):
 * one estimate of ∇J per episode, ĝ_m = Σ_t ∇log π(u_t|x_t) Ψ_t (their mean is ĝ of (3.26)), gives
   Var ĝ; in the step's metric (the identity here, F⁻¹ in NPG) ‖ĝ‖² splits into a noise part
   tr(A Var ĝ) and a signal part;
-* the step's mean KL is ε' = ``kl_bound`` × signal fraction (× the guard's shrink): with ``lr=None``
-  (the default) δθ = sqrt(2ε' / ĝᵀF̂ĝ) ĝ, the vanilla direction (3.19)/(4.11) with a length that does
-  not depend on the plant's cost scale (F the Fisher of the slides, the Hessian of the mean KL);
-* the norm test of Byrd, Chin, Nocedal & Wu (2012) grows the number of episodes
-  (:class:`~pgcontrol.algos.base.SampleSize`), and the run stops once ĝ is no larger than its own
-  standard error at the largest batch (``stop_reason``);
+* the step's mean KL is ε' = ``kl_bound`` × signal fraction × step radius (× the guard's shrink):
+  with ``lr=None`` (the default) δθ = sqrt(2ε' / ĝᵀF̂ĝ) ĝ, the vanilla direction (3.19)/(4.11) with a
+  length that does not depend on the plant's cost scale (F the Fisher of the slides, the Hessian of
+  the mean KL);
+* the step radius follows the slope ĝ_kᵀδθ_{k−1} of the new gradient along the last step: halved
+  after a negative slope (the step went past the best point on its line), ×1.5 up to 8 after a
+  positive one above its standard error (:class:`~pgcontrol.algos.base.StepAgreement`), so a
+  fixed-KL step does not keep jumping across the optimum;
+* σ is held at its start (the LQ cost only falls with σ: a learned σ shrinks, and with it the
+  rollouts' information and the step in K; ``adaptive=False`` learns it);
+* the norm test of Byrd, Chin, Nocedal & Wu (2012) sets the number of episodes
+  (:class:`~pgcontrol.algos.base.SampleSize`: at most twice, at least half the last batch, never
+  below ``num_envs``), and the run stops once ĝ is no larger than its own standard error at the
+  largest batch (``stop_reason``); a batch smaller than the norm test asked for (the last one, cut
+  short by the step budget) takes no step;
 * a step whose rollouts blow up is taken back and halved (:class:`~pgcontrol.algos.base.StepGuard`).
 """
 
@@ -34,9 +43,9 @@ from torch.nn.utils import parameters_to_vector, vector_to_parameters
 from ..critics import LeastSquaresStep
 from ..errors import ConfigError
 from ..rollout import discounts, explained_variance, gae, pg_advantages
-from .base import (CommonConfig, SampleSize, StepGuard, check_least_squares_critic, fit_critic, flat_parameters,
-                   gradient_noise, lr_fraction, make_critic, make_optimizer, per_sample_scores, uses_adaptive_rules,
-                   values_of)
+from .base import (CommonConfig, SampleSize, StepAgreement, StepGuard, check_least_squares_critic, fit_critic,
+                   flat_parameters, gradient_noise, lr_fraction, make_critic, make_optimizer, per_sample_scores,
+                   uses_adaptive_rules, values_of)
 
 
 @dataclass(frozen=True)
@@ -159,9 +168,11 @@ class VPGConfig(ReinforceConfig):
         ``lr / iterations`` at the last iteration (as ``ACConfig.anneal_lr``).
         Default False.
     learn_std : bool
-        Learn the exploration σ (default). False holds σ at its start: plain
-        gradient ascent otherwise drives σ onto its floor, the plateau of zero
-        exploration, because ∂J/∂σ dwarfs ∂J/∂K on the LQ plants.
+        Learn the exploration σ (default) where the adaptive rules are off;
+        under them (linear policies) σ is held at its start whatever this
+        says. False holds σ at its start: plain gradient ascent otherwise
+        drives σ onto its floor, the plateau of zero exploration, because
+        ∂J/∂σ dwarfs ∂J/∂K on the LQ plants.
     """
 
     lr: float | None = None
@@ -238,8 +249,11 @@ class VPG:
                 self.critic_opt = torch.optim.Adam([flat_parameters(self.critic.parameters())], lr=config.critic_lr)
         self.generator = torch.Generator().manual_seed(0)
         self.adaptive = uses_adaptive_rules(config, policy) and config.n_steps is None
-        self.size = SampleSize(config)  # the batch is size.rounds × num_envs episodes (norm test)
+        self.size = SampleSize(config, shrink=True)  # the batch is size.rounds × num_envs episodes (norm test)
         self.guard = StepGuard() if self.adaptive else None
+        self.agreement = StepAgreement()  # the step's radius from the slope along the last step
+        if self.adaptive and getattr(policy, "is_linear", False):
+            policy.raw_std.requires_grad_(False)  # σ held at its start (module docstring, "Adaptive rules")
         self.opt = self._policy_optimizer()
 
     def _policy_optimizer(self):
@@ -315,15 +329,19 @@ class VPG:
         cfg = self.cfg
         st = self.gradient_statistics(batch)
         F = self.metric(st, batch)
-        g, _, total, noise = gradient_noise(st["G"], F if self.natural else None)
+        g, C, total, noise = gradient_noise(st["G"], F if self.natural else None)
         x = self.direction(g, F)
+        asked = self.size.rounds * cfg.num_envs  # the batch the norm test asked for
         rho = self.size.update(total, noise, f"{st['M']} episodes")  # norm test and stopping rule
-        eps = cfg.kl_bound * rho * self.guard.shrink  # ε shrunk by the signal fraction, and by the guard
+        radius = self.agreement.update(g, C)  # halved after a step that went past the best point on its line
+        eps = cfg.kl_bound * rho * self.guard.shrink * radius  # ε shrunk by the signal fraction, guard and radius
+        if st["M"] < asked:  # the last batch, cut short by the step budget: too noisy to step on
+            eps = 0.0
         xFx = float(x @ F @ x)
         step = math.sqrt(2 * eps / xFx) * x if eps > 0 and xFx > 0 and math.isfinite(xFx) else torch.zeros_like(x)
         out = {"loss_policy": st["loss"], "grad_norm": float(g.norm()), "signal_fraction": rho, "kl_target": eps,
                "batch_episodes": st["M"], "next_batch_episodes": self.size.rounds * cfg.num_envs,
-               "step_shrink": self.guard.shrink}
+               "step_shrink": self.guard.shrink, "step_radius": radius, "slope": self.agreement.slope}
         if self.natural:
             out["gFg"] = float(total)  # ĝᵀF⁻¹ĝ, as the plain natural step reports it
         return out, st, step, eps
@@ -352,6 +370,7 @@ class VPG:
         params = st["params"]
         with torch.no_grad():
             vector_to_parameters(parameters_to_vector(params) + step, params)
+        self.agreement.taken(step)
         out.update(self.fit_value(batch))
         return out
 
@@ -425,7 +444,8 @@ class VPG:
         return {"opt": self.opt.state_dict() if self.opt else None, "critic": self.critic.state_dict() if self.critic else None,
                 "critic_opt": self.critic_opt.state_dict() if hasattr(self.critic_opt, "state_dict") else None,
                 "generator": self.generator.get_state(),
-                "adaptive": {"size": self.size.state_dict(), "guard": self.guard.state_dict() if self.guard else None}}
+                "adaptive": {"size": self.size.state_dict(), "guard": self.guard.state_dict() if self.guard else None,
+                             "agreement": self.agreement.state_dict()}}
 
     def load_state_dict(self, state: dict) -> None:
         if self.opt is not None:
@@ -440,3 +460,4 @@ class VPG:
             self.size.load_state_dict(ad["size"])
             if self.guard is not None:
                 self.guard.load_state_dict(ad["guard"])
+            self.agreement.load_state_dict(ad.get("agreement"))
