@@ -85,7 +85,7 @@ def test_without_discount_weighting_the_fisher_and_kl_weigh_states_equally():
     g = torch.tensor([1.0, -2.0, 0.5], dtype=w.dtype)
     directions = []
     for dw in (False, True):
-        npg = NPG(pol, NPGConfig(num_envs=64, fisher="sample", damping=1e-3, discount_weighting=dw),
+        npg = NPG(pol, NPGConfig(num_envs=64, fisher="sample", damping=1e-3, discount_weighting=dw, adaptive=False),
                   gamma=p.gamma, obs_dim=2, device="cpu", plant=p)
         weights = state_weights(batch, p.gamma, discounted=dw)
         F = sample_fisher(pol, batch.obs[m], batch.actions[m], weights[m]) + 1e-3 * torch.eye(3, dtype=w.dtype)
