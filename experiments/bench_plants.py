@@ -6,7 +6,7 @@ max_steps=CAP)`` with no config (the learner's defaults), then the exact cost ga
 (:func:`pgcontrol.policies.default_initial_gain`) and a far stabilising one
 (:func:`pgcontrol.policies.far_initial_gain`, the LQR gain with R₀ = 100 R). With the ``bench`` extra,
 SB3 PPO and A2C and sb3-contrib TRPO run with a linear policy from the same K0 and σ0 with the same budget
-(``experiments/bench_vs_sb3.py``'s linear-policy setup) where ``--learners`` names them.
+and SB3's defaults otherwise (``experiments/sb3_linear.py``) where ``--learners`` names them.
 
 Per learner the table gives the fraction of runs below 1 % gap, the median and 90th-percentile final
 gap, the fraction ending worse than their start (final gap > start gap and >= 0.1 %), divergences, and
@@ -93,9 +93,9 @@ def run_one(key: str, start: str, learner: str, seed: int, cap: int) -> dict:
 
 
 def _run_sb3(plant, learner, K0, std0, seed, cap) -> dict:  # pragma: no cover - needs the bench extra
-    import bench_vs_sb3 as B  # experiments/bench_vs_sb3.py, next to this file
+    import sb3_linear  # experiments/sb3_linear.py, next to this file
 
-    K, diverged, steps = B.linear_run(learner.removeprefix("sb3-"), plant, K0, std0, seed, cap)
+    K, diverged, steps = sb3_linear.linear_run(learner.removeprefix("sb3-"), plant, K0, std0, seed, cap)
     gap = float("inf") if diverged else lq_report(plant, K, std0, expected_return=False)["gap"]
     return {"diverged": bool(diverged), "final_gap": gap, "steps": steps}
 
