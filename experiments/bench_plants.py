@@ -100,6 +100,16 @@ def _run_sb3(plant, learner, K0, std0, seed, cap) -> dict:  # pragma: no cover -
     return {"diverged": bool(diverged), "final_gap": gap, "steps": steps}
 
 
+def percentile(values, q: float) -> float:
+    """NumPy's (linear) percentile, except that a quantile reaching a diverged run's infinite gap is inf, not nan."""
+    s = np.sort(np.asarray(values, float))
+    h = (len(s) - 1) * q / 100
+    lo, hi = int(np.floor(h)), int(np.ceil(h))
+    if lo == hi or s[lo] == s[hi]:
+        return float(s[lo])
+    return float(s[lo] + (h - lo) * (s[hi] - s[lo]))  # inf where s[hi] is inf and s[lo] is not
+
+
 def table(rows: list[dict]) -> str:
     by: dict[str, list[dict]] = {}
     for r in rows:
@@ -113,7 +123,7 @@ def table(rows: list[dict]) -> str:
         worse = sum(1 for r in rs if r["final_gap"] > r["start_gap"] and r["final_gap"] >= 1e-3)
         steps = [r["steps"] for r in rs if r.get("steps") is not None]
         lines.append(f"| {k} | {len(rs)} | {np.mean(g < 0.01):.0%} | {np.median(g):.3%} | "
-                     f"{np.percentile(g, 90):.3%} | {worse}/{len(rs)} | {sum(r['diverged'] for r in rs)} | "
+                     f"{percentile(g, 90):.3%} | {worse}/{len(rs)} | {sum(r['diverged'] for r in rs)} | "
                      f"{int(np.median(steps)) if steps else '-'} |")
     return "\n".join(lines)
 
