@@ -6,7 +6,7 @@ max_steps=CAP)`` with no config (the learner's defaults), then the exact cost ga
 (:func:`pgcontrol.policies.default_initial_gain`) and a far stabilising one
 (:func:`pgcontrol.policies.far_initial_gain`, the LQR gain with R₀ = 100 R). With the ``bench`` extra,
 SB3 PPO and A2C and sb3-contrib TRPO run with a linear policy from the same K0 and σ0 with the same budget
-(``experiments/bench_vs_sb3.py``'s linear-policy setup) where ``--learners`` names them.
+and SB3's defaults otherwise (``experiments/sb3_linear.py``) where ``--learners`` names them.
 
 Per learner the table gives the fraction of runs below 1 % gap, the median and 90th-percentile final
 gap, the fraction ending worse than their start (final gap > start gap and >= 0.1 %), divergences, and
@@ -93,11 +93,21 @@ def run_one(key: str, start: str, learner: str, seed: int, cap: int) -> dict:
 
 
 def _run_sb3(plant, learner, K0, std0, seed, cap) -> dict:  # pragma: no cover - needs the bench extra
-    import bench_vs_sb3 as B  # experiments/bench_vs_sb3.py, next to this file
+    import sb3_linear  # experiments/sb3_linear.py, next to this file
 
-    K, diverged, steps = B.linear_run(learner.removeprefix("sb3-"), plant, K0, std0, seed, cap)
+    K, diverged, steps = sb3_linear.linear_run(learner.removeprefix("sb3-"), plant, K0, std0, seed, cap)
     gap = float("inf") if diverged else lq_report(plant, K, std0, expected_return=False)["gap"]
     return {"diverged": bool(diverged), "final_gap": gap, "steps": steps}
+
+
+def percentile(values, q: float) -> float:
+    """NumPy's (linear) percentile, except that a quantile reaching a diverged run's infinite gap is inf, not nan."""
+    s = np.sort(np.asarray(values, float))
+    h = (len(s) - 1) * q / 100
+    lo, hi = int(np.floor(h)), int(np.ceil(h))
+    if lo == hi or s[lo] == s[hi]:
+        return float(s[lo])
+    return float(s[lo] + (h - lo) * (s[hi] - s[lo]))  # inf where s[hi] is inf and s[lo] is not
 
 
 def table(rows: list[dict]) -> str:
@@ -113,7 +123,7 @@ def table(rows: list[dict]) -> str:
         worse = sum(1 for r in rs if r["final_gap"] > r["start_gap"] and r["final_gap"] >= 1e-3)
         steps = [r["steps"] for r in rs if r.get("steps") is not None]
         lines.append(f"| {k} | {len(rs)} | {np.mean(g < 0.01):.0%} | {np.median(g):.3%} | "
-                     f"{np.percentile(g, 90):.3%} | {worse}/{len(rs)} | {sum(r['diverged'] for r in rs)} | "
+                     f"{percentile(g, 90):.3%} | {worse}/{len(rs)} | {sum(r['diverged'] for r in rs)} | "
                      f"{int(np.median(steps)) if steps else '-'} |")
     return "\n".join(lines)
 
