@@ -33,11 +33,12 @@ import torch
 from pgcontrol import plants as P
 from pgcontrol.errors import TrainingDiverged
 from pgcontrol.evaluate import lq_report
+from pgcontrol.names import ALGORITHMS
 from pgcontrol.policies import build_policy, default_initial_gain, default_std0, far_initial_gain
 from pgcontrol.train import train
 
 CATALOG = ("scalar-lqg", "double-integrator", "laplacian-3", "cartpole-linearized", "mass-spring-damper")
-LEARNERS = ("vpg", "npg", "trpo", "ac", "ppo")
+LEARNERS = ALGORITHMS  # pgcontrol.names: the one list of the learners
 SB3 = ("sb3-ppo", "sb3-a2c", "sb3-trpo")
 CAP = 1_000_000
 
