@@ -341,7 +341,9 @@ class VPG:
         step = math.sqrt(2 * eps / xFx) * x if eps > 0 and xFx > 0 and math.isfinite(xFx) else torch.zeros_like(x)
         out = {"loss_policy": st["loss"], "grad_norm": float(g.norm()), "signal_fraction": rho, "kl_target": eps,
                "batch_episodes": st["M"], "next_batch_episodes": self.size.rounds * cfg.num_envs,
-               "step_shrink": self.guard.shrink, "step_radius": radius, "slope": self.agreement.slope}
+               "step_shrink": self.guard.shrink, "step_radius": radius}
+        if math.isfinite(self.agreement.slope):  # none before the first step (history rows hold no NaN)
+            out["slope"] = self.agreement.slope
         if self.natural:
             out["gFg"] = float(total)  # ĝᵀF⁻¹ĝ, as the plain natural step reports it
         return out, st, step, eps
