@@ -58,7 +58,8 @@ from ..errors import ConfigError
 from ..rollout import explained_variance, gae
 from ..critics import LeastSquaresStep
 from .base import (CommonConfig, KLControl, SampleSize, StepGuard, lr_fraction, make_critic, make_optimizer,
-                   signal_controlled_start, uses_adaptive_rules, values_of)
+                   kl_controlled_state, load_kl_controlled_state, signal_controlled_start,
+                   uses_adaptive_rules, values_of)
 
 
 @dataclass(frozen=True)
@@ -334,8 +335,7 @@ class ActorCritic:
         """Optimisers and critic (for checkpoints)."""
         return {"opt": self.opt.state_dict(), "critic": self.critic.state_dict(),
                 "critic_opt": self.critic_opt.state_dict() if hasattr(self.critic_opt, "state_dict") else None,
-                "adaptive": {"size": self.size.state_dict(), "lr_scale": self.kl.scale,
-                             "guard": self.guard.state_dict() if self.guard else None}}
+                "adaptive": kl_controlled_state(self.size, self.kl, self.guard)}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` saved."""
@@ -343,9 +343,4 @@ class ActorCritic:
         self.critic.load_state_dict(state["critic"])
         if hasattr(self.critic_opt, "load_state_dict"):
             self.critic_opt.load_state_dict(state["critic_opt"])
-        ad = state.get("adaptive")
-        if ad:
-            self.size.load_state_dict(ad["size"])
-            self.kl.scale = ad["lr_scale"]
-            if self.guard is not None:
-                self.guard.load_state_dict(ad["guard"])
+        load_kl_controlled_state(state.get("adaptive"), self.size, self.kl, self.guard)

@@ -526,6 +526,20 @@ def per_environment_gradients(policy, batch, adv) -> tuple[torch.Tensor, torch.T
 
 
 
+def kl_controlled_state(size: "SampleSize", kl: "KLControl", guard: "StepGuard | None") -> dict:
+    """The adaptive rules' state of AC and PPO (batch size, KL-controlled learning-rate scale, guard), for checkpoints."""
+    return {"size": size.state_dict(), "lr_scale": kl.scale, "guard": guard.state_dict() if guard else None}
+
+
+def load_kl_controlled_state(state: dict | None, size: "SampleSize", kl: "KLControl", guard: "StepGuard | None") -> None:
+    """Restore what :func:`kl_controlled_state` saved (nothing for a checkpoint without it)."""
+    if state:
+        size.load_state_dict(state["size"])
+        kl.scale = state["lr_scale"]
+        if guard is not None:
+            guard.load_state_dict(state["guard"])
+
+
 def signal_controlled_start(policy, batch, adv, size: "SampleSize", guard: "StepGuard", config) -> tuple:
     """The adaptive rules' statistics at θ_old for AC and PPO, before their step.
 

@@ -69,7 +69,8 @@ from ..critics import LeastSquaresStep
 from ..errors import ConfigError
 from ..rollout import explained_variance, gae
 from .base import (CommonConfig, KLControl, SampleSize, StepGuard, check_least_squares_critic, flat_parameters,
-                   lr_fraction, make_critic, signal_controlled_start, uses_adaptive_rules, values_of)
+                   lr_fraction, make_critic, kl_controlled_state, load_kl_controlled_state, signal_controlled_start,
+                   uses_adaptive_rules, values_of)
 from .ppo_numpy import NumpyStep, supports
 
 
@@ -403,17 +404,11 @@ class PPO:
         """Optimiser, critic and minibatch-shuffling generator (for checkpoints)."""
         return {"opt": self.opt.state_dict(), "critic": self.critic.state_dict(),
                 "generator": self.generator.get_state(),
-                "adaptive": {"size": self.size.state_dict(), "lr_scale": self.kl.scale,
-                             "guard": self.guard.state_dict() if self.guard else None}}
+                "adaptive": kl_controlled_state(self.size, self.kl, self.guard)}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` saved."""
         self.opt.load_state_dict(state["opt"])
         self.critic.load_state_dict(state["critic"])
         self.generator.set_state(state["generator"])
-        ad = state.get("adaptive")
-        if ad:
-            self.size.load_state_dict(ad["size"])
-            self.kl.scale = ad["lr_scale"]
-            if self.guard is not None:
-                self.guard.load_state_dict(ad["guard"])
+        load_kl_controlled_state(state.get("adaptive"), self.size, self.kl, self.guard)
