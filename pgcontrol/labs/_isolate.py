@@ -89,17 +89,24 @@ def _probe(cmd: list[str]) -> bool:
         return False
 
 
-def _probe_setuid(uid: int) -> bool:
+def _as_user(uid: int, action=None) -> bool:
+    """Run ``action()`` in a forked child that has become ``uid`` (no groups); True if the child got through."""
     pid = os.fork()
     if pid == 0:  # pragma: no cover (child)
         try:
             os.setgroups([])
             os.setgid(uid)
             os.setuid(uid)
+            if action is not None:
+                action()
             os._exit(0)
         except BaseException:  # noqa: BLE001
             os._exit(1)
     return os.waitpid(pid, 0)[1] == 0
+
+
+def _probe_setuid(uid: int) -> bool:
+    return _as_user(uid)
 
 
 @functools.lru_cache(maxsize=None)
@@ -233,18 +240,12 @@ def _children() -> set[int]:
 
 def _kill_uid(uid: int) -> None:
     """SIGKILL every process of ``uid`` (a user of the student's own), from a helper running as that user."""
-    pid = os.fork()
-    if pid == 0:  # pragma: no cover (child)
-        try:
-            os.setgroups([])
-            os.setgid(uid)
-            os.setuid(uid)
-            for _ in range(1000):
-                os.kill(-1, signal.SIGKILL)
-        except BaseException:  # noqa: BLE001 (ESRCH: none left)
-            pass
-        os._exit(0)
-    os.waitpid(pid, 0)
+
+    def kill_all():
+        for _ in range(1000):  # ends with ESRCH once none is left
+            os.kill(-1, signal.SIGKILL)
+
+    _as_user(uid, kill_all)
 
 
 def _python_path() -> list[str]:
