@@ -232,3 +232,62 @@ def test_a_batch_cut_short_by_the_budget_takes_no_step(algo):
     learner.size.rounds = 1
     learner.update(col.collect(**spec), 1)  # a full batch steps
     assert np.abs(pol.K - K0).max() > 0
+
+
+def test_the_ac_default_step_is_natural_with_the_kl_of_its_target():
+    """AC's default actor step under the adaptive rules: δθ ∝ F⁻¹ĝ with ĝ, F the batch's per-environment
+    estimate of (4.22) and its sample Fisher, of second-order KL ε' (the mean KL of a mean shift of a
+    Gaussian with σ held is ½ δθᵀF_exact δθ; the sample F differs from it by noise)."""
+    from pgcontrol.algos.base import per_environment_gradients
+    from pgcontrol.algos.ac import td_targets
+    from pgcontrol.envs import make_vec_env
+    from pgcontrol.rollout import Collector
+    from pgcontrol.algos.ac import ACConfig, ActorCritic
+
+    p = plants.random(3, 2, 5)
+    pol = build_policy("linear", p.n, p.m, plant=p)
+    learner = ActorCritic(pol, ACConfig(kl_bound=1e-3), gamma=p.gamma, obs_dim=p.n, device="cpu", plant=p)
+    assert learner.natural and learner.opt is None
+    vec = make_vec_env(p, 64, device="cpu", gamma=p.gamma)
+    batch = Collector(vec, pol, "cpu", seed=0).collect(n_steps=16)
+    _, adv, _ = td_targets(learner.critic, batch, p.gamma)
+    G, F, params = per_environment_gradients(pol, batch, adv)
+    theta0 = torch.nn.utils.parameters_to_vector(params).detach().clone()
+    out = learner.update(batch, 0)
+    step = torch.nn.utils.parameters_to_vector(params).detach() - theta0
+    direction = torch.linalg.solve(F, G.mean(0))
+    cos = float(step @ direction / (step.norm() * direction.norm()))
+    assert cos == pytest.approx(1.0, abs=1e-6)
+    assert out["step_fraction"] == 1.0 and out["kl_target"] > 0
+    assert out["kl"] == pytest.approx(out["kl_target"], rel=0.3)
+
+
+def test_ac_with_adam_keeps_adam_and_natural_needs_the_adaptive_rules():
+    from pgcontrol.algos.ac import ACConfig, ActorCritic
+    from pgcontrol.errors import ConfigError
+
+    p = plants.make("double-integrator")
+    pol = build_policy("linear", p.n, p.m, plant=p)
+    learner = ActorCritic(pol, ACConfig(optimizer="adam"), gamma=p.gamma, obs_dim=p.n, device="cpu", plant=p)
+    assert not learner.natural and isinstance(learner.opt, torch.optim.Adam)
+    assert not ActorCritic(pol, ACConfig(adaptive=False), gamma=p.gamma, obs_dim=p.n, device="cpu").natural
+    with pytest.raises(ConfigError, match="optimizer='natural'.*adaptive"):
+        ActorCritic(pol, ACConfig(optimizer="natural", adaptive=False), gamma=p.gamma, obs_dim=p.n, device="cpu")
+
+
+@pytest.mark.parametrize("algo,optimizer", [("ac", None), ("ac", "adam"), ("ppo", None)])
+def test_the_ac_and_ppo_step_radius_scales_the_kl_target(algo, optimizer):
+    """AC's and PPO's KL target is ε × signal fraction × step radius (× the guard's shrink ≤ 1), the radius
+    read from the slope along the last step: after a step that went past the best point on its line, it halves."""
+    from pgcontrol.algos.ac import ACConfig
+
+    config = ACConfig(optimizer=optimizer) if algo == "ac" else None
+    hist = train(algo, plants.random(3, 1, 4), seed=0, progress=False, max_steps=60_000, config=config)
+    rows = [r for r in hist if "step_radius" in r]
+    assert min(r["step_radius"] for r in rows) < 1.0
+    for r in rows:
+        assert r["kl_target"] <= 0.02 * r["signal_fraction"] * r["step_radius"] * (1 + 1e-12)
+    pairs = [(a, b) for a, b in zip(rows, rows[1:]) if b.get("slope", 0.0) < 0]
+    assert pairs
+    for a, b in pairs:
+        assert b["step_radius"] == pytest.approx(0.5 * a["step_radius"])

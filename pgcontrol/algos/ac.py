@@ -41,15 +41,29 @@ rejects ``online=True`` with ``critic_lr <= lr``.
 Adaptive rules (``adaptive``; on for linear policies, not with ``online``): one estimate of the
 gradient of (4.22) per environment gives its standard error; the norm test of Byrd, Chin, Nocedal &
 Wu (2012) grows ``n_steps``; the actor's step is held to the mean KL ε' = ``kl_bound`` × signal
-fraction (shortened toward θ_old where it is above), and its learning rate follows the KL of its
-steps (Schulman et al. 2017, §4; :class:`~pgcontrol.algos.base.KLControl`); σ is held at its
-start; the run stops once the gradient is not significant at the largest batch; a batch smaller than
-the norm test asked for (the last one, cut short by the step budget) takes no step; a step whose
-rollouts blow up is taken back and halved (:class:`~pgcontrol.algos.base.StepGuard`).
+fraction × step radius (:class:`~pgcontrol.algos.base.StepAgreement`, from the slope along the
+last step), shortened toward θ_old where it is above; σ is held at its start; the run stops once
+the gradient is not significant at the largest batch; a batch smaller than the norm test asked for
+(the last one, cut short by the step budget) takes no step; a step whose rollouts blow up is taken
+back and halved (:class:`~pgcontrol.algos.base.StepGuard`).
+
+Under these rules the actor's step is, by default (``optimizer=None``), the **natural** one along
+the same estimate ĝ of the gradient of (4.22) (natural actor-critic: Kakade 2002; Peters & Schaal
+2008), with the length that puts its second-order KL at ε'::
+
+    δθ = sqrt(2ε' / ĝᵀF⁻¹ĝ) F⁻¹ĝ,   F = mean_i ∇log π(u_i|x_i) ∇log π(u_i|x_i)ᵀ
+
+(slides 004: the Fisher information and the natural step; the same step as NPG's, with the TD
+advantage (4.21) in place of the Monte-Carlo return). ``optimizer="adam"`` keeps one Adam step on
+(4.22) whose learning rate follows the KL it produced (Schulman et al. 2017, §4;
+:class:`~pgcontrol.algos.base.KLControl`). Measured on the LQ plants (``docs/benchmarks-plants.md``):
+Adam's per-coordinate step crosses the narrow valleys of ill-conditioned plants
+(cartpole-linearized, laplacian-3) where the natural step follows them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -57,9 +71,9 @@ import torch
 from ..errors import ConfigError
 from ..rollout import explained_variance, gae
 from ..critics import LeastSquaresStep
-from .base import (CommonConfig, KLControl, SampleSize, StepGuard, lr_fraction, make_critic, make_optimizer,
-                   kl_controlled_state, load_kl_controlled_state, signal_controlled_start,
-                   uses_adaptive_rules, values_of)
+from .base import (CommonConfig, KLControl, SampleSize, StepAgreement, StepGuard, assign_vector, lr_fraction,
+                   make_critic, make_optimizer, kl_controlled_state, load_kl_controlled_state,
+                   signal_controlled_start, uses_adaptive_rules, values_of)
 
 
 @dataclass(frozen=True)
@@ -87,8 +101,11 @@ class ACConfig(CommonConfig):
     iterations : int
         Default 1000 (a step budget, ``max_steps``, usually ends the run first).
     optimizer : str or None
-        Actor optimiser: ``"sgd"`` (the plain step (4.23)) or ``"adam"``.
-        Default (None): ``"adam"``, or ``"sgd"`` with ``online``.
+        Actor step: ``"sgd"`` (the plain step (4.23)), ``"adam"``, or
+        ``"natural"`` (the natural step of the module docstring; it takes its
+        length from the adaptive rules' KL and needs them on). Default (None):
+        ``"natural"`` under the adaptive rules (linear policies), ``"adam"``
+        otherwise, ``"sgd"`` with ``online``.
     critic : str
         ``"quadratic"`` (default; :class:`~pgcontrol.critics.QuadraticValue`)
         or ``"mlp"``. Ignored when ``train`` is given a critic module.
@@ -160,7 +177,7 @@ class ACConfig(CommonConfig):
         super().__post_init__()
         # None means "the mode's default"; an explicit value that contradicts the mode is an error, never overridden
         mode = {"n_steps": 1, "optimizer": "sgd", "critic_optimizer": "sgd"} if self.online else \
-            {"n_steps": 16, "optimizer": "adam", "critic_optimizer": "lstsq"}
+            {"n_steps": 16, "critic_optimizer": "lstsq"}  # optimizer None: decided by the learner (adaptive rules)
         for name, default in mode.items():
             v = getattr(self, name)
             if v is None:
@@ -169,7 +186,8 @@ class ACConfig(CommonConfig):
                 raise ConfigError(f"ACConfig.{name} must be {default!r} (or unset) with online=True, the slides' "
                                   f"one-transition SGD variant; got {v!r}")
         self._positive_ints("n_steps", "critic_steps")
-        self._choice("optimizer", ("sgd", "adam"))
+        if self.optimizer is not None:  # None: "natural" under the adaptive rules, else "adam" (the learner decides)
+            self._choice("optimizer", ("sgd", "adam", "natural"))
         self._choice("critic_optimizer", ("lstsq", "sgd", "adam"))
         self._choice("critic", ("quadratic", "mlp"))
         self._lstsq_needs_linear_critic()
@@ -253,15 +271,21 @@ class ActorCritic:
         self.policy, self.cfg, self.gamma = policy, config, gamma
         dtype = next(policy.parameters()).dtype
         self.critic = critic if critic is not None else make_critic(config, obs_dim, device, dtype)
-        self.opt = make_optimizer(config.optimizer, policy.parameters(), config.lr)
+        self.adaptive = uses_adaptive_rules(config, policy) and not config.online
+        self.natural = config.optimizer == "natural" or (config.optimizer is None and self.adaptive)
+        if self.natural and not self.adaptive:
+            raise ConfigError("ACConfig.optimizer='natural' takes its step length from the adaptive rules' KL and "
+                              "needs them on (a linear policy, or adaptive=True); got adaptive="
+                              f"{config.adaptive!r} with a {type(policy).__name__}")
+        self.opt = None if self.natural else make_optimizer(config.optimizer or "adam", policy.parameters(), config.lr)
         if config.critic_optimizer == "lstsq":
             self.critic_opt = LeastSquaresStep(self.critic, config.critic_step)
         else:
             self.critic_opt = make_optimizer(config.critic_optimizer, self.critic.parameters(), config.critic_lr)
-        self.adaptive = uses_adaptive_rules(config, policy) and not config.online
         self.size = SampleSize(config)  # the batch is size.rounds × n_steps steps of every environment
         self.guard = StepGuard(factor=10.0) if self.adaptive else None
         self.kl = KLControl()
+        self.agreement = StepAgreement()  # the step's radius from the slope along the last step
         if self.adaptive and getattr(policy, "is_linear", False):
             policy.raw_std.requires_grad_(False)  # σ held at its start (module docstring, "Adaptive rules")
 
@@ -297,6 +321,8 @@ class ActorCritic:
         if cfg.anneal_lr or self.adaptive:
             frac = lr_fraction(cfg, iteration)
             for opt, lr, scale in ((self.opt, cfg.lr, self.kl.scale), (self.critic_opt, cfg.critic_lr, 1.0)):
+                if opt is None:
+                    continue
                 for group in getattr(opt, "param_groups", ()):
                     group["lr"] = frac * lr * scale
         # TD targets (4.19) and advantages (4.21) with the critic before this iteration's update
@@ -309,14 +335,23 @@ class ActorCritic:
         extra = {}
         if self.adaptive:  # per-environment estimates of (4.22): signal fraction, norm test, stopping rule
             params, theta_old, old_dist, extra = signal_controlled_start(self.policy, batch, adv, self.size,
-                                                                         self.guard, cfg)
+                                                                         self.guard, cfg, self.agreement)
+            g, F = extra.pop("gradient"), extra.pop("fisher")
         # actor: one step
         loss_pi = actor_loss(self.policy, batch, adv)
         entropy = self.policy(batch.obs[m]).entropy().mean()
         loss = loss_pi - cfg.ent_coef * entropy  # actor loss (4.22) − entropy bonus
-        grad_norm = self._gradient_step(self.opt, self.policy.parameters(), loss)  # θ ← θ − α ∇loss (4.23)
-        if self.adaptive:  # the step held to the KL ε × signal fraction (KLControl)
+        if self.natural:  # δθ = sqrt(2ε'/ĝᵀF⁻¹ĝ) F⁻¹ĝ (module docstring; slides 004, the natural step)
+            x = torch.linalg.solve(F, g)
+            gFg = float(g @ x)
+            length = math.sqrt(2 * extra["kl_target"] / gFg) if gFg > 0 and math.isfinite(gFg) else 0.0
+            assign_vector(theta_old + length * x, params)
+            grad_norm = float(g.norm())
+        else:
+            grad_norm = self._gradient_step(self.opt, self.policy.parameters(), loss)  # θ ← θ − α ∇loss (4.23)
+        if self.adaptive:  # the step held to the KL ε' (KLControl); its radius read at the next batch
             extra.update(self.kl.limit(self.policy, params, theta_old, batch.obs[m], old_dist, extra["kl_target"]))
+            self.agreement.taken(torch.nn.utils.parameters_to_vector(params).detach() - theta_old)
         # critic: steps on (4.20), the targets recomputed from the current V_φ before each
         obs_m = batch.obs[m]
         for k in range(cfg.critic_steps):
@@ -333,14 +368,15 @@ class ActorCritic:
 
     def state_dict(self) -> dict:
         """Optimisers and critic (for checkpoints)."""
-        return {"opt": self.opt.state_dict(), "critic": self.critic.state_dict(),
+        return {"opt": self.opt.state_dict() if self.opt is not None else None, "critic": self.critic.state_dict(),
                 "critic_opt": self.critic_opt.state_dict() if hasattr(self.critic_opt, "state_dict") else None,
-                "adaptive": kl_controlled_state(self.size, self.kl, self.guard)}
+                "adaptive": kl_controlled_state(self.size, self.kl, self.guard, self.agreement)}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` saved."""
-        self.opt.load_state_dict(state["opt"])
+        if self.opt is not None:
+            self.opt.load_state_dict(state["opt"])
         self.critic.load_state_dict(state["critic"])
         if hasattr(self.critic_opt, "load_state_dict"):
             self.critic_opt.load_state_dict(state["critic_opt"])
-        load_kl_controlled_state(state.get("adaptive"), self.size, self.kl, self.guard)
+        load_kl_controlled_state(state.get("adaptive"), self.size, self.kl, self.guard, self.agreement)

@@ -349,7 +349,7 @@ class StepGuard:
 
 
 class StepAgreement:
-    """The step's radius from the sign of the slope along the last step (VPG, NPG, TRPO).
+    """The step's radius from the sign of the slope along the last step (VPG, NPG, TRPO, AC, PPO).
 
     After a step δθ_{k−1}, the gradient estimate at the new point gives the
     slope of J along that step, ĝ_kᵀδθ_{k−1} (a number that needs no metric:
@@ -370,10 +370,11 @@ class StepAgreement:
     while consecutive gradients agree and cutting it when they disagree is
     Jacobs' (1988) delta-bar-delta rule on one scalar.
 
-    Not used by AC and PPO: their Adam steps are not along ĝ and their
-    windows of continuing episodes give slopes that the per-environment
-    standard error does not describe (the radius collapsed on
-    cartpole-linearized when it was tried).
+    AC and PPO use it too (ĝ and Var ĝ from their per-environment
+    estimates, :func:`signal_controlled_start`). With AC's Adam step in place
+    of the natural one the radius collapses far from the optimum on
+    ill-conditioned plants (cartpole-linearized), Adam's per-coordinate
+    steps crossing the valley; PPO's clipped epochs did not show it there.
     """
 
     def __init__(self, grow: float = 1.5, cut: float = 0.5, most: float = 8.0):
@@ -526,34 +527,44 @@ def per_environment_gradients(policy, batch, adv) -> tuple[torch.Tensor, torch.T
 
 
 
-def kl_controlled_state(size: "SampleSize", kl: "KLControl", guard: "StepGuard | None") -> dict:
-    """The adaptive rules' state of AC and PPO (batch size, KL-controlled learning-rate scale, guard), for checkpoints."""
-    return {"size": size.state_dict(), "lr_scale": kl.scale, "guard": guard.state_dict() if guard else None}
+def kl_controlled_state(size: "SampleSize", kl: "KLControl", guard: "StepGuard | None",
+                        agreement: "StepAgreement | None" = None) -> dict:
+    """The adaptive rules' state of AC and PPO (batch size, KL-controlled learning-rate scale, guard, step
+    radius), for checkpoints."""
+    return {"size": size.state_dict(), "lr_scale": kl.scale, "guard": guard.state_dict() if guard else None,
+            "agreement": agreement.state_dict() if agreement else None}
 
 
-def load_kl_controlled_state(state: dict | None, size: "SampleSize", kl: "KLControl", guard: "StepGuard | None") -> None:
+def load_kl_controlled_state(state: dict | None, size: "SampleSize", kl: "KLControl", guard: "StepGuard | None",
+                             agreement: "StepAgreement | None" = None) -> None:
     """Restore what :func:`kl_controlled_state` saved (nothing for a checkpoint without it)."""
     if state:
         size.load_state_dict(state["size"])
         kl.scale = state["lr_scale"]
         if guard is not None:
             guard.load_state_dict(state["guard"])
+        if agreement is not None:
+            agreement.load_state_dict(state.get("agreement"))
 
 
-def signal_controlled_start(policy, batch, adv, size: "SampleSize", guard: "StepGuard", config) -> tuple:
+def signal_controlled_start(policy, batch, adv, size: "SampleSize", guard: "StepGuard", config,
+                            agreement: "StepAgreement | None" = None) -> tuple:
     """The adaptive rules' statistics at θ_old for AC and PPO, before their step.
 
     Per-environment estimates of (4.22) (:func:`per_environment_gradients`)
     give the signal fraction ρ of ‖ĝ‖²_{F⁻¹}; ``size`` takes its norm test and
     stopping rule, ``guard`` remembers θ_old. Returns ``(params, theta_old,
     old_dist, extra)``: what :meth:`KLControl.limit` needs after the step, and
-    the metrics, with the step's KL target ε × ρ × the guard's shrink, or 0
-    for a batch smaller than the norm test asked for (the last one, cut short
-    by the step budget: too noisy to step on).
+    the metrics, with the step's KL target ε × ρ × the guard's shrink (× the
+    step radius of ``agreement``, read from the slope ĝᵀδθ_{k−1}), or 0 for a
+    batch smaller than the norm test asked for (the last one, cut short by the
+    step budget: too noisy to step on). ``extra`` also holds ``gradient`` ĝ
+    and ``fisher`` F, which the caller pops (AC's natural step).
     """
     G, F, params = per_environment_gradients(policy, batch, adv)
     F = F + 1e-8 * (float(F.diagonal().mean()) or 1.0) * torch.eye(F.shape[0], dtype=F.dtype)
-    _, _, total, noise = gradient_noise(G, F)
+    g, C, total, noise = gradient_noise(G, F)
+    radius = agreement.update(g, C) if agreement is not None else 1.0
     asked = size.rounds * config.n_steps * config.num_envs  # the batch the norm test asked for
     rho = size.update(total, noise, f"{batch.n_valid} steps")
     guard.remember(policy.parameters())
@@ -561,8 +572,12 @@ def signal_controlled_start(policy, batch, adv, size: "SampleSize", guard: "Step
     with torch.no_grad():
         old_dist = policy(batch.obs[batch.valid])
     full = batch.valid.numel() >= asked  # the last batch, cut short by the step budget, is too noisy to step on
-    extra = {"signal_fraction": rho, "kl_target": config.kl_bound * rho * guard.shrink * full,
-             "next_batch_steps": size.rounds * config.n_steps * config.num_envs}
+    extra = {"signal_fraction": rho, "kl_target": config.kl_bound * rho * radius * guard.shrink * full,
+             "next_batch_steps": size.rounds * config.n_steps * config.num_envs, "gradient": g, "fisher": F}
+    if agreement is not None:
+        extra["step_radius"] = radius
+        if math.isfinite(agreement.slope):  # none before the first step (history rows hold no NaN)
+            extra["slope"] = agreement.slope
     return params, theta_old, old_dist, extra
 
 class KLControl:

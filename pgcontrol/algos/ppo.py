@@ -51,8 +51,9 @@ what a 64-sample minibatch costs.
 Adaptive rules (``adaptive``; on for linear policies, :class:`~pgcontrol.algos.base.CommonConfig`):
 one estimate of the gradient of (4.22) at θ_old per environment gives its standard error; the norm
 test of Byrd, Chin, Nocedal & Wu (2012) grows ``n_steps``; after the epochs the exact mean
-KL(π_old ‖ π_θ) is held to ε' = ``kl_bound`` × signal fraction (the step shortened toward θ_old where
-it is above), and the learning rate follows the KL the epochs produced (Schulman et al. 2017, §4;
+KL(π_old ‖ π_θ) is held to ε' = ``kl_bound`` × signal fraction × step radius (the radius read from
+the slope ĝᵀδθ_{k−1} along the last step, :class:`~pgcontrol.algos.base.StepAgreement`; the step
+shortened toward θ_old where it is above), and the learning rate follows the KL the epochs produced (Schulman et al. 2017, §4;
 :class:`~pgcontrol.algos.base.KLControl`); σ is held at its start; the run stops once the gradient
 is not significant at the largest batch; a batch smaller than the norm test asked for (the last
 one, cut short by the step budget) takes no step; a step whose rollouts blow up is taken back and
@@ -68,7 +69,7 @@ import torch
 from ..critics import LeastSquaresStep
 from ..errors import ConfigError
 from ..rollout import explained_variance, gae
-from .base import (CommonConfig, KLControl, SampleSize, StepGuard, check_least_squares_critic, flat_parameters,
+from .base import (CommonConfig, KLControl, SampleSize, StepAgreement, StepGuard, check_least_squares_critic, flat_parameters,
                    lr_fraction, make_critic, kl_controlled_state, load_kl_controlled_state, signal_controlled_start,
                    uses_adaptive_rules, values_of)
 from .ppo_numpy import NumpyStep, supports
@@ -262,6 +263,7 @@ class PPO:
         self.size = SampleSize(config)  # the batch is size.rounds × n_steps steps of every environment
         self.guard = StepGuard(factor=10.0) if self.adaptive else None
         self.kl = KLControl()
+        self.agreement = StepAgreement()  # the step's radius from the slope along the last step
         if self.adaptive and getattr(policy, "is_linear", False):
             policy.raw_std.requires_grad_(False)  # σ held at its start (module docstring, "Adaptive rules")
         dtype = next(policy.parameters()).dtype
@@ -328,7 +330,8 @@ class PPO:
             full = torch.zeros_like(batch.rewards, dtype=adv.dtype)
             full[m] = adv
             params, theta_old, old_dist, extra = signal_controlled_start(self.policy, batch, full, self.size,
-                                                                         self.guard, cfg)
+                                                                         self.guard, cfg, self.agreement)
+            del extra["gradient"], extra["fisher"]
         obs, actions, logp_old = batch.obs[m], batch.actions[m], batch.logp[m]
         self.step, split = self.minibatch_steps(obs, actions, logp_old, adv, returns, values)
         keys = ("loss_policy", "loss_value", "entropy", "approx_kl", "clip_fraction")
@@ -352,6 +355,7 @@ class PPO:
         out = {k: v / max(count, 1) for k, v in sums.items()}
         if self.adaptive:  # the step held to the KL ε × signal fraction (KLControl)
             extra.update(self.kl.limit(self.policy, params, theta_old, batch.obs[m], old_dist, extra["kl_target"]))
+            self.agreement.taken(torch.nn.utils.parameters_to_vector(params).detach() - theta_old)
             out.update(extra)
         if self.critic_fit is not None:
             self.critic_fit.fit(obs, returns)  # the minimiser of (4.20)
@@ -404,11 +408,11 @@ class PPO:
         """Optimiser, critic and minibatch-shuffling generator (for checkpoints)."""
         return {"opt": self.opt.state_dict(), "critic": self.critic.state_dict(),
                 "generator": self.generator.get_state(),
-                "adaptive": kl_controlled_state(self.size, self.kl, self.guard)}
+                "adaptive": kl_controlled_state(self.size, self.kl, self.guard, self.agreement)}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` saved."""
         self.opt.load_state_dict(state["opt"])
         self.critic.load_state_dict(state["critic"])
         self.generator.set_state(state["generator"])
-        load_kl_controlled_state(state.get("adaptive"), self.size, self.kl, self.guard)
+        load_kl_controlled_state(state.get("adaptive"), self.size, self.kl, self.guard, self.agreement)
