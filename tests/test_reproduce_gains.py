@@ -2,11 +2,9 @@
 
 Checks the files and the qualitative claims of the figure: the exact references
 (policy iteration, exact-gradient descent) reach K* to < 1e-6 from the same
-initial gain; every learner keeps every seed stabilising and ends with a small
-gain error and cost gap on the double integrator, and NPG, actor-critic and PPO
-also on scalar-lqg (VPG there stalls on the zero-exploration plateau, which
-is what the figure shows, so only "it improved on K0" is asserted for it).
-The quick run takes about 36 s (load average 2-4 on two shared cores).
+initial gain; every learner, with its default config, keeps every seed
+stabilising and ends within 1 % of the optimal cost and 10 % of K* on both plants
+within 100 k steps. The quick run takes about 45 s of CPU.
 """
 
 from __future__ import annotations
@@ -34,7 +32,8 @@ def test_files_and_headline(quick):
     data = json.loads((out / "gains.json").read_text())
     assert data["plants"] == ["scalar-lqg", "double-integrator"] and data["seeds"] == 2
     table = (out / "gains.md").read_text()
-    for method in ("policy iteration", "exact-gradient descent", "VPG", "NPG", "actor-critic", "PPO"):
+    for method in ("policy iteration", "exact-gradient descent", "VPG", "NPG", "TRPO", "actor-critic", "PPO",
+                   "default config"):
         assert method in table
     assert len(summary["headline"]) == 2 and all(isinstance(s, str) for s in summary["headline"])
 
@@ -62,15 +61,7 @@ def test_learners_stabilise_and_approach_k_star(quick):
             s = entry["summary"]
             assert s["seeds"] == 2 and s["stabilising"] == 1.0 and s["diverged"] == 0, (p, name)
             assert s["steps"] > 0
-            assert s["gain_error"]["max"] < k0_error, (p, name)
-            if p == "double-integrator" or name != "VPG":
-                assert s["gap"]["median"] < 0.05, (p, name, s["gap"])
-                assert s["gain_error"]["median"] < 0.3, (p, name, s["gain_error"])
-
-
-def test_budget_in_words():
-    from pgcontrol.algos.npg import NPGConfig
-    from pgcontrol.reproduce.gains import budget
-
-    assert budget(NPGConfig(num_envs=32, iterations=20)) == "20 it × 32 episodes"
-    assert budget(NPGConfig(num_envs=4, iterations=20, n_steps=64)) == "20 it × 4 envs × 64 steps"
+            assert s["gain_error"]["max"] < min(0.1, k0_error), (p, name, s["gain_error"])
+            assert s["gap"]["max"] < 0.01, (p, name, s["gap"])
+            assert s["steps"] <= 1.01 * gains.QUICK_CAP  # the last batch rounds up to whole episodes / env steps
+            assert all(r["stop_reason"] for r in entry["runs"])

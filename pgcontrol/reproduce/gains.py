@@ -1,10 +1,13 @@
 """Figure 2: learned linear gains of every learner against the Riccati gain K*.
 
-For each plant (``scalar-lqg``, ``double-integrator``, ``laplacian-3``,
-``cartpole-linearized``) and each learner (VPG, NPG, actor-critic, PPO) with a
-linear Gaussian policy ``u = -K x + eps`` started from the documented gain
-(:func:`pgcontrol.policies.default_initial_gain`), over several seeds, this
-experiment records
+For each state-feedback catalog plant (``scalar-lqg``, ``double-integrator``,
+``laplacian-3``, ``cartpole-linearized``, ``mass-spring-damper``) and each
+learner (VPG, NPG, TRPO, actor-critic, PPO) **with its default config** (no
+preset and no config: ``train(algo, plant, seed=s, max_steps=1_000_000)``, the
+adaptive rules of ``docs/learners.md``) and a linear Gaussian policy
+``u = -K x + eps`` started from the documented gain
+(:func:`pgcontrol.policies.default_initial_gain`) and σ₀, over several seeds,
+this experiment records
 
 * the relative gain error ``‖K − K*‖_F / ‖K*‖_F`` (``K*`` from the discounted
   Riccati equation, :func:`pgcontrol.lqr.optimal_gain`),
@@ -14,7 +17,8 @@ experiment records
   :class:`~pgcontrol.errors.TrainingDiverged` *and* every logged iterate had
   ``ρ(A − BK) < 1`` (a diverged run is recorded, counts as not stabilising and
   enters the medians with gain error and gap ``+inf``),
-* the environment steps used (``history[-1]["steps"]``).
+* the environment steps used (``history[-1]["steps"]``) and why the run
+  stopped (the step budget, or the stopping rule's sentence).
 
 Two exact, model-based reference rows start from the same initial gain:
 
@@ -31,15 +35,10 @@ Two exact, model-based reference rows start from the same initial gain:
   search at gain errors ~1e-8); until the gain error is below 1e-7
   (≤ 5000 iterations).
 
-The learner configurations (:func:`configs`) are those of the learning tests
-(``tests/test_learning_lq.py``, ``tests/test_ac.py``, ``tests/test_ppo.py``,
-``tests/test_learners.py``) where they exist; each carries a note of where it
-comes from. Its budget (iterations × environments × steps) is in the table.
-
-Cost, measured on two CPU cores shared with other jobs: the full run (5 seeds,
-four plants, two worker processes) took 749 s wall and 537 s CPU in training;
-``--quick`` (scalar-lqg and double-integrator, 2 seeds, shorter runs, one
-process) about 36 s.
+The budget is 1 M environment steps per run (:data:`CAP`, the cap of
+``experiments/bench_plants.py``); ``--quick`` runs scalar-lqg and
+double-integrator, 2 seeds, 100 k steps (:data:`QUICK_CAP`). The cost of a run
+is in ``gains.md``.
 
 Outputs: ``gains.md`` (table), ``gains.png`` (one panel per plant: gain error
 vs environment steps, median and min–max band over seeds, one colour per
@@ -49,155 +48,37 @@ including every run's curve).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import lqr, plants
-from ..algos.ac import ACConfig
-from ..algos.npg import NPGConfig
-from ..algos.ppo import PPOConfig
-from ..algos.vpg import VPGConfig
 from ..checkpoint import atomic_write
 from ..errors import TrainingDiverged
-from ..policies import build_policy, default_initial_gain
+from ..policies import default_initial_gain
 from ..sweep import TaskSpec
 from ..train import train
 from . import save_figure, save_json, sweep
 
-PLANTS = ["scalar-lqg", "double-integrator", "laplacian-3", "cartpole-linearized"]
+PLANTS = ["scalar-lqg", "double-integrator", "laplacian-3", "cartpole-linearized", "mass-spring-damper"]
 QUICK_PLANTS = ["scalar-lqg", "double-integrator"]
-LEARNERS = {"VPG": "vpg", "NPG": "npg", "actor-critic": "ac", "PPO": "ppo"}
-COLORS = {"VPG": "tab:blue", "NPG": "tab:orange", "actor-critic": "tab:green", "PPO": "tab:red"}
-DEFAULT_SEEDS, QUICK_SEEDS = 5, 2
+LEARNERS = {"VPG": "vpg", "NPG": "npg", "TRPO": "trpo", "actor-critic": "ac", "PPO": "ppo"}
+COLORS = {"VPG": "tab:blue", "NPG": "tab:orange", "TRPO": "tab:purple", "actor-critic": "tab:green", "PPO": "tab:red"}
+DEFAULT_SEEDS, QUICK_SEEDS = 3, 2
+CAP, QUICK_CAP = 1_000_000, 100_000
 
 PI_TOL, PI_MAX_ITER = 1e-12, 100
 GD_TOL, GD_MAX_ITER = 1e-7, 5000
 REACHED = 1e-6  # "K* reached": the reference rows report the iterations to get below this gain error
 
 
-@dataclass(frozen=True)
-class Setting:
-    """One learner's configuration on one plant, with where it comes from."""
-
-    config: object
-    note: str
-    fixed_std: bool = False  # hold σ at its start value (the policy's raw_std is not trained)
-
-
-# ---------------------------------------------------------------- configurations
-
-# One config per (plant, learner). Sources are the learning tests; the measured gaps
-# quoted there are for their seeds, the ones in figures/gains.md are re-measured here.
-# adaptive=False: the plain algorithms with these hand-chosen steps (the learners' adaptive defaults are
-# benchmarked by experiments/bench_plants.py); _RTG: the estimator these configs were chosen with
-_PPO_LQ = dict(lr=0.005, lam=0.0, critic="quadratic", critic_optimizer="lstsq", max_grad_norm=None, adaptive=False)
-_AC_LQ = dict(center_advantage=True, anneal_lr=True, adaptive=False)
-_RTG = dict(estimator="rtg", baseline="mean", adaptive=False)
-# tests/test_learning_lq.py LAPLACIAN_REINFORCE: closed-form quadratic critic fitted before the advantages, GAE λ = 0.9
-_REINFORCE_LSTSQ = dict(estimator="gae", baseline="value", critic="quadratic", critic_optimizer="lstsq", lam=0.9,
-                        adaptive=False)
-
-
-def configs(quick: bool = False) -> dict[tuple[str, str], Setting]:
-    """``{(plant, learner): Setting}`` for the full run (or the quick one)."""
-    c: dict[tuple[str, str], Setting] = {
-        # ---- scalar-lqg (Peters & Schaal: k0 = -0.2, σ0 = 0.1, T = 50)
-        ("scalar-lqg", "VPG"): Setting(
-            VPGConfig(num_envs=10, iterations=40, lr=0.05, optimizer="adam", **_RTG),
-            "double-integrator's Adam VPG; σ collapses onto its floor (the zero-exploration plateau) "
-            "and K stalls short of K*"),
-        ("scalar-lqg", "NPG"): Setting(
-            NPGConfig(num_envs=5, iterations=40, kl_bound=0.01, **_RTG),
-            "tests/test_learners.py (Peters & Schaal: 5 rollouts per update, ε = 0.01)"),
-        ("scalar-lqg", "actor-critic"): Setting(
-            ACConfig(num_envs=16, n_steps=16, iterations=60, lr=0.05, ent_coef=0.5, **_AC_LQ),
-            "tests/test_ac.py double-integrator config with 16 envs, 60 iterations"),
-        ("scalar-lqg", "PPO"): Setting(
-            PPOConfig(num_envs=16, n_steps=64, iterations=30, **_PPO_LQ),
-            "tests/test_ppo.py LQ_CONFIG with 16 envs"),
-        # ---- double-integrator
-        ("double-integrator", "VPG"): Setting(
-            VPGConfig(num_envs=32, iterations=20, lr=0.05, optimizer="adam", **_RTG),
-            "tests/test_learning_lq.py::test_vpg_adam_double_integrator"),
-        ("double-integrator", "NPG"): Setting(
-            NPGConfig(num_envs=32, iterations=16, kl_bound=0.01, **_RTG),
-            "tests/test_learning_lq.py::test_npg_double_integrator"),
-        ("double-integrator", "actor-critic"): Setting(
-            ACConfig(num_envs=64, n_steps=16, iterations=80, lr=0.05, ent_coef=0.5, **_AC_LQ),
-            "tests/test_ac.py DI_CONFIG"),
-        ("double-integrator", "PPO"): Setting(
-            PPOConfig(num_envs=64, n_steps=64, iterations=30, **_PPO_LQ),
-            "tests/test_ppo.py LQ_CONFIG"),
-        # ---- laplacian-3
-        ("laplacian-3", "VPG"): Setting(
-            VPGConfig(num_envs=128, iterations=24, lr=0.002, optimizer="sgd", anneal_lr=True, **_REINFORCE_LSTSQ),
-            "tests/test_learning_lq.py::test_vpg_laplacian3 (σ held at 0.5: a learned σ collapses and "
-            "stalls K; an earlier run here with Adam lr 0.02, 32 envs × 30 it, learned σ, mean baseline "
-            "ended at gap 0.4–0.86 with 2/5 seeds leaving ρ(A − BK) < 1)", fixed_std=True),
-        ("laplacian-3", "NPG"): Setting(
-            NPGConfig(num_envs=64, iterations=18, kl_bound=0.03, fisher="exact", **_REINFORCE_LSTSQ),
-            "tests/test_learning_lq.py::test_npg_laplacian3 (exact Fisher; an earlier run here with the "
-            "mean baseline, 256 envs × 40 it, kl 0.02 ended at gap 0.012–0.039, 9× the samples)"),
-        ("laplacian-3", "actor-critic"): Setting(
-            ACConfig(num_envs=256, n_steps=16, iterations=200, lr=0.005, ent_coef=0.1, **_AC_LQ),
-            "tests/test_ac.py LAPLACIAN_CONFIG"),
-        ("laplacian-3", "PPO"): Setting(
-            PPOConfig(num_envs=64, n_steps=64, iterations=30, **_PPO_LQ),
-            "tests/test_ppo.py LQ_CONFIG"),
-        # ---- cartpole-linearized (no tested configs: chosen for this figure)
-        ("cartpole-linearized", "VPG"): Setting(
-            VPGConfig(num_envs=64, iterations=30, lr=5.0, optimizer="sgd", anneal_lr=True, **_REINFORCE_LSTSQ),
-            "chosen here, σ held at 0.5 as for laplacian-3 (seed 0: lr 2 gap 1.5, lr 5 1.3; learned σ with "
-            "Adam lr 0.05-0.1 and the mean baseline: 2.1-2.2). The cost is ill-conditioned in K (Hessian "
-            "eigenvalues at K*, σ = 0.5: 0.003-0.31, so a stable step is < 6 and first-order progress "
-            "~1/(ημ) ≈ 50 iterations per e-fold; exact GD needs ~750 iterations)", fixed_std=True),
-        ("cartpole-linearized", "NPG"): Setting(
-            NPGConfig(num_envs=64, iterations=40, kl_bound=0.05, fisher="exact", **_REINFORCE_LSTSQ),
-            "chosen here: laplacian-3's NPG recipe (exact Fisher, closed-form quadratic critic, GAE 0.9) "
-            "with kl 0.05, 40 it (seeds 0, 4: gap 0.049, 0.020; with the mean baseline, 60 it: 0.065-1.15)"),
-        ("cartpole-linearized", "actor-critic"): Setting(
-            ACConfig(num_envs=64, n_steps=16, iterations=150, lr=0.3, ent_coef=0.1, **_AC_LQ),
-            "chosen here (seed 0: lr 0.05, ent 0.5, 100 it: gap 2.5; lr 0.1, ent 0.1, 150 it: 2.0)"),
-        ("cartpole-linearized", "PPO"): Setting(
-            PPOConfig(num_envs=64, n_steps=64, iterations=30, **{**_PPO_LQ, "lr": 0.1}),
-            "tests/test_ppo.py LQ_CONFIG with lr 0.1 (seed 0: lr 0.005 gap 2.1, lr 0.03 1.7, lr 0.1 1.6; "
-            "σ collapses)"),
-    }
-    if quick:
-        c = {k: v for k, v in c.items() if k[0] in QUICK_PLANTS}
-        for key, n in QUICK_ITERATIONS.items():
-            s = c[key]
-            c[key] = dataclasses.replace(s, config=dataclasses.replace(s.config, iterations=n),
-                                         note=f"{s.note}; quick mode: {n} iterations")
-    return c
-
-
-# Quick mode (CI, about a minute on two shared cores): the first two plants, shorter runs.
-QUICK_ITERATIONS = {
-    ("scalar-lqg", "VPG"): 20, ("scalar-lqg", "NPG"): 25, ("scalar-lqg", "actor-critic"): 40,
-    ("scalar-lqg", "PPO"): 12, ("double-integrator", "actor-critic"): 60, ("double-integrator", "PPO"): 15,
-}
-
-
-def _changed(config) -> dict:
-    """The fields of a config that differ from the class defaults."""
-    default = type(config)()
-    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)
-            if getattr(config, f.name) != getattr(default, f.name)}
-
-
-def budget(config) -> str:
-    """The sampling budget of a config in words (iterations × batch)."""
-    if getattr(config, "n_steps", None) is not None:
-        return f"{config.iterations} it × {config.num_envs} envs × {config.n_steps} steps"
-    return f"{config.iterations} it × {config.num_envs} episodes"
+def cap(quick: bool = False) -> int:
+    """Environment steps a run may spend (``max_steps``): 1 M, as in ``experiments/bench_plants.py``; 100 k quick."""
+    return QUICK_CAP if quick else CAP
 
 
 # ---------------------------------------------------------------- references
@@ -243,17 +124,12 @@ def _reference_result(plant, K, K_star, errors) -> dict:
 # ---------------------------------------------------------------- learners
 
 
-def run_learner(plant_name: str, setting: Setting, algo: str, seed: int) -> dict:
-    """One training run; a ``TrainingDiverged`` is recorded, not raised."""
+def run_learner(plant_name: str, algo: str, seed: int, max_steps: int) -> dict:
+    """One run of the learner's default config from the documented start; a ``TrainingDiverged`` is recorded, not raised."""
     plant = plants.make(plant_name)
     t0, c0 = time.perf_counter(), time.process_time()
-    policy = None
-    if setting.fixed_std:
-
-        policy = build_policy("linear", plant.n, plant.m, plant=plant)  # default_initial_gain, default σ0
-        policy.raw_std.requires_grad_(False)
     try:
-        history = train(algo, plant_name, policy=policy, config=setting.config, seed=seed, progress=False)
+        history = train(algo, plant_name, seed=seed, max_steps=max_steps, progress=False)
     except TrainingDiverged as exc:
         return {"seed": seed, "diverged": str(exc), "stabilising": False, "gain_error": math.inf,
                 "gap": math.inf, "steps": None, "iterations": None,
@@ -270,6 +146,7 @@ def run_learner(plant_name: str, setting: Setting, algo: str, seed: int) -> dict
         "gap": float(last["gap"]),
         "steps": int(last["steps"]),
         "iterations": len(history),
+        "stop_reason": last.get("stop_reason"),
         "K": last["K"],
         "std": last["std"],
         "max_spectral_radius": float(max(rho)),
@@ -339,6 +216,11 @@ def markdown(result: dict) -> str:
         "(ρ(A) = 1.024) and with γ = 0.99 a gain with 1 ≤ ρ(A − BK) < 1/√γ ≈ 1.005 still has a finite "
         "discounted cost, so a run can end with a finite gap and still count as not stabilising.",
         "",
+        "Every learner runs its default config (no preset, no config: `train(algo, plant, seed=s, "
+        f"max_steps={result['max_steps']})`, the adaptive rules of docs/learners.md) from the documented start "
+        "`policies.default_initial_gain` with the default σ₀; env steps are the median over seeds of what the "
+        "run used (its stopping rule may end it before the budget).",
+        "",
         "| plant | method | seeds | gain error | cost gap | stabilising | env steps | iterations | budget |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -359,18 +241,17 @@ def markdown(result: dict) -> str:
             lines.append(
                 f"| {p} | {name} | {s['seeds']} | {_range(s['gain_error'])} | {_range(s['gap'])} | "
                 f"{n_stab}/{s['seeds']} | {_f(s['steps'], 3) if s['steps'] else '—'} | {s['iterations'] or '—'} | "
-                f"{entry['budget']} |")
+                f"≤ {entry['max_steps']:,} steps |")
     lines += ["", "CPU seconds for all seeds of a learner: " + "; ".join(
         f"{p} " + ", ".join(f"{n} {result['learners'][p][n]['summary']['cpu_s']:.0f}"
                            for n in LEARNERS if n in result["learners"][p]) for p in result["plants"]) + "."]
-    lines += ["", "Configurations (`pgcontrol.reproduce.gains.configs`):", ""]
+    lines += ["", "Why each run stopped (seeds 0, 1, …):", ""]
     for p in result["plants"]:
         for name in LEARNERS:
             entry = result["learners"][p].get(name)
             if entry is not None:
-                cfg = ", ".join(f"{k}={v!r}" for k, v in entry["config_changed"].items())
-                fixed = " with σ held at σ₀" if entry.get("fixed_std") else ""
-                lines.append(f"* {p}, {name}: `{entry['config_class']}({cfg})`{fixed} — {entry['note']}")
+                why = "; ".join(str(r.get("stop_reason") or r.get("diverged")) for r in entry["runs"])
+                lines.append(f"* {p}, {name}: {why}")
     if result.get("notes"):
         lines += ["", *result["notes"]]
     return "\n".join(lines) + "\n"
@@ -435,7 +316,7 @@ def figure(result: dict):
 
 def learner_run(plant: str, learner: str, quick: bool, seed: int) -> dict:
     """:func:`run_learner` as a sweep task (:class:`pgcontrol.sweep.TaskSpec`): ``learner`` is a key of :data:`LEARNERS`."""
-    return run_learner(plant, configs(quick)[plant, learner], LEARNERS[learner], seed)
+    return run_learner(plant, LEARNERS[learner], seed, cap(quick))
 
 
 def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: bool = True,
@@ -454,7 +335,6 @@ def run(*, quick: bool = False, seeds: int | None = None, out: Path, progress: b
 def _run(*, quick: bool, seeds: int | None, out: Path, progress: bool, workers, ray) -> dict:
     t_start = time.perf_counter()
     n_seeds = seeds if seeds is not None else (QUICK_SEEDS if quick else DEFAULT_SEEDS)
-    settings = configs(quick)
     plant_names = QUICK_PLANTS if quick else PLANTS
     log = (lambda msg: print(msg, file=sys.stderr, flush=True)) if progress else (lambda msg: None)
 
@@ -477,26 +357,13 @@ def _run(*, quick: bool, seeds: int | None, out: Path, progress: bool, workers, 
             f"(err {r['gradient_descent']['gain_error']:.1e})")
     # the learners: one sweep run per (plant, learner, seed)
     specs = [TaskSpec.make(f"{__name__}:learner_run", seed, plant=p, learner=name, quick=quick)
-             for p in plant_names for name in LEARNERS if (p, name) in settings for seed in range(n_seeds)]
+             for p in plant_names for name in LEARNERS for seed in range(n_seeds)]
     results = iter(sweep("gains", specs, out, workers=workers, ray=ray, progress=progress))
     for p in plant_names:
         learners[p] = {}
         for name, algo in LEARNERS.items():
-            setting = settings.get((p, name))
-            if setting is None:
-                continue
             runs = [next(results)["output"] for _ in range(n_seeds)]
-            learners[p][name] = {
-                "algo": algo,
-                "config_class": type(setting.config).__name__,
-                "config": dataclasses.asdict(setting.config),
-                "config_changed": _changed(setting.config),
-                "note": setting.note,
-                "fixed_std": setting.fixed_std,
-                "budget": budget(setting.config),
-                "summary": summarise(runs),
-                "runs": runs,
-            }
+            learners[p][name] = {"algo": algo, "max_steps": cap(quick), "summary": summarise(runs), "runs": runs}
     result = _result(quick, seeds, n_seeds, plant_names, references, learners, t_start,
                      (workers or os.cpu_count() or 1) if ray is None else f"Ray ({ray or 'local'})")
     _write(out, result)
@@ -511,6 +378,7 @@ def _result(quick, seeds, n_seeds, done, references, learners, t_start, workers)
         "quick": quick,
         "seeds": n_seeds,
         "plants": list(done),
+        "max_steps": cap(quick),
         "command": command,
         "references": references,
         "learners": learners,
