@@ -37,7 +37,7 @@ from ..sweep import failures, run_sweep
 
 EXPERIMENTS = {
     "plateau": "Peters & Schaal's scalar LQG: vanilla PG stalls on the zero-exploration plateau, NPG converges",
-    "gains": "learned linear gains of every learner against the Riccati gain K* on four LQ plants",
+    "gains": "every learner with its default config: learned linear gains against the Riccati gain K* on five LQ plants",
     "variance": "variance and bias of the REINFORCE / baseline / GAE gradient estimators vs rollouts",
     "lqg": "learned static output feedback against the Kalman-filter LQG controller",
     "mujoco": "learning curves of the four learners on InvertedPendulum-v5 and HalfCheetah-v5",
