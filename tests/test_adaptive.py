@@ -273,6 +273,8 @@ def test_ac_with_adam_keeps_adam_and_natural_needs_the_adaptive_rules():
     assert not ActorCritic(pol, ACConfig(adaptive=False), gamma=p.gamma, obs_dim=p.n, device="cpu").natural
     with pytest.raises(ConfigError, match="optimizer='natural'.*adaptive"):
         ActorCritic(pol, ACConfig(optimizer="natural", adaptive=False), gamma=p.gamma, obs_dim=p.n, device="cpu")
+    with pytest.raises(ConfigError, match="ent_coef must be 0 with the natural step"):
+        ActorCritic(pol, ACConfig(ent_coef=0.1), gamma=p.gamma, obs_dim=p.n, device="cpu")
 
 
 @pytest.mark.parametrize("algo,optimizer,plant", [("ac", None, (3, 1, 4)), ("ac", "adam", (3, 1, 4)),

@@ -142,7 +142,8 @@ class ACConfig(CommonConfig):
         Weight of the entropy bonus subtracted from the actor loss. Default 0.
         Without it σ shrinks fast (exploration costs), and with it the
         information that moves K; on the LQ plants σ settles near
-        sqrt(ent_coef / (2 (R + γBᵀPB)_jj)).
+        sqrt(ent_coef / (2 (R + γBᵀPB)_jj)). The natural step follows (4.22)
+        alone, so ``ent_coef`` must be 0 with it (σ is held there anyway).
     max_grad_norm : float or None
         Clip the actor's and the (gradient) critic's gradient norms
         separately. Default None (no clipping).
@@ -282,6 +283,10 @@ class ActorCritic:
             raise ConfigError("ACConfig.optimizer='natural' takes its step length from the adaptive rules' KL and "
                               "needs them on (a linear policy, or adaptive=True); got adaptive="
                               f"{config.adaptive!r} with a {type(policy).__name__}")
+        if self.natural and config.ent_coef:
+            raise ConfigError("ACConfig.ent_coef must be 0 with the natural step (optimizer='natural', the default "
+                              f"under the adaptive rules), which follows (4.22) alone; got ent_coef={config.ent_coef!r} "
+                              "(set optimizer='adam' for an entropy bonus)")
         self.opt = None if self.natural else make_optimizer(config.optimizer or "adam", policy.parameters(), config.lr)
         if config.critic_optimizer == "lstsq":
             self.critic_opt = LeastSquaresStep(self.critic, config.critic_step)
