@@ -248,6 +248,7 @@ def test_the_ac_default_step_is_natural_with_the_kl_of_its_target():
     pol = build_policy("linear", p.n, p.m, plant=p)
     learner = ActorCritic(pol, ACConfig(kl_bound=1e-3), gamma=p.gamma, obs_dim=p.n, device="cpu", plant=p)
     assert learner.natural and learner.opt is None
+    learner.critic_ready = True  # the step alone: no first fit of the critic on this batch
     vec = make_vec_env(p, 64, device="cpu", gamma=p.gamma)
     batch = Collector(vec, pol, "cpu", seed=0).collect(n_steps=16)
     _, adv, _ = td_targets(learner.critic, batch, p.gamma)
@@ -294,3 +295,15 @@ def test_the_ac_and_ppo_step_radius_scales_the_kl_target(algo, optimizer, plant)
     assert pairs
     for a, b in pairs:
         assert b["step_radius"] == pytest.approx(0.5 * a["step_radius"])
+
+
+def test_ac_fits_its_critic_on_the_first_batch_before_the_advantages():
+    """With V_φ = 0 the TD advantage (4.21) of the first batch would be the bare reward: under the adaptive
+    rules the critic is fitted on that batch first, so the values it gives explain the TD targets."""
+    from pgcontrol.algos.ac import ACConfig
+
+    p = plants.random(3, 1, 4)
+    hist = train("ac", p, seed=0, progress=False, config=ACConfig(iterations=1))
+    assert hist[0]["explained_variance"] > 0.5
+    plain = train("ac", p, seed=0, progress=False, config=ACConfig(iterations=1, adaptive=False))
+    assert abs(plain[0]["explained_variance"]) < 1e-6  # the zero critic explains nothing

@@ -42,8 +42,10 @@ Adaptive rules (``adaptive``; on for linear policies, not with ``online``): one 
 gradient of (4.22) per environment gives its standard error; the norm test of Byrd, Chin, Nocedal &
 Wu (2012) grows ``n_steps``; the actor's step is held to the mean KL ε' = ``kl_bound`` × signal
 fraction × step radius (:class:`~pgcontrol.algos.base.StepAgreement`, from the slope along the
-last step), shortened toward θ_old where it is above; σ is held at its start; the run stops once
-the gradient is not significant at the largest batch; a batch smaller than the norm test asked for
+last step), shortened toward θ_old where it is above; σ is held at its start; the first batch fits
+the critic before its advantages are computed (with V_φ = 0, (4.21) is the bare reward r_i and its
+gradient points at the myopic gain: measured, a start 0.07 % from the optimum moved to 1.6 %); the
+run stops once the gradient is not significant at the largest batch; a batch smaller than the norm test asked for
 (the last one, cut short by the step budget) takes no step; a step whose rollouts blow up is taken
 back and halved (:class:`~pgcontrol.algos.base.StepGuard`).
 
@@ -296,6 +298,7 @@ class ActorCritic:
         self.guard = StepGuard(factor=10.0) if self.adaptive else None
         self.kl = KLControl()
         self.agreement = StepAgreement()  # the step's radius from the slope along the last step
+        self.critic_ready = False  # adaptive rules: has V_φ been fitted on a batch yet?
         if self.adaptive and getattr(policy, "is_linear", False):
             policy.raw_std.requires_grad_(False)  # σ held at its start (module docstring, "Adaptive rules")
 
@@ -335,6 +338,9 @@ class ActorCritic:
                     continue
                 for group in getattr(opt, "param_groups", ()):
                     group["lr"] = frac * lr * scale
+        if self.adaptive and not self.critic_ready:  # a zero V_φ would make (4.21) the bare reward r_i, whose
+            self._fit_critic(batch)  # gradient points at the myopic gain: the first batch fits V_φ first
+            self.critic_ready = True
         # TD targets (4.19) and advantages (4.21) with the critic before this iteration's update
         values, adv, targets = td_targets(self.critic, batch, self.gamma, cfg.lam)
         ev = explained_variance(values, targets, m)
@@ -363,24 +369,31 @@ class ActorCritic:
             extra.update(self.kl.limit(self.policy, params, theta_old, batch.obs[m], old_dist, extra["kl_target"]))
             self.agreement.taken(torch.nn.utils.parameters_to_vector(params).detach() - theta_old)
         # critic: steps on (4.20), the targets recomputed from the current V_φ before each
-        obs_m = batch.obs[m]
-        for k in range(cfg.critic_steps):
-            if k:
-                _, _, targets = td_targets(self.critic, batch, self.gamma, cfg.lam)
-            if isinstance(self.critic_opt, LeastSquaresStep):
-                self.critic_opt.fit(obs_m, targets[m])  # Φ factorised once per batch
-            else:
-                self._gradient_step(self.critic_opt, self.critic.parameters(), critic_loss(self.critic, batch, targets))
+        targets = self._fit_critic(batch, targets)
         with torch.no_grad():
             loss_v = critic_loss(self.critic, batch, targets)
         return {"loss_policy": float(loss_pi.detach()), "loss_value": float(loss_v), "entropy": float(entropy.detach()),
                 "explained_variance": ev, "grad_norm": grad_norm, **extra}
 
+    def _fit_critic(self, batch, targets=None):
+        """``critic_steps`` steps on (4.20), the TD targets recomputed from the current V_φ before each
+        (``targets``: those of the current V_φ, if already computed); returns the last targets."""
+        m = batch.valid
+        for k in range(self.cfg.critic_steps):
+            if k or targets is None:
+                _, _, targets = td_targets(self.critic, batch, self.gamma, self.cfg.lam)
+            if isinstance(self.critic_opt, LeastSquaresStep):
+                self.critic_opt.fit(batch.obs[m], targets[m])  # Φ factorised once per batch
+            else:
+                self._gradient_step(self.critic_opt, self.critic.parameters(), critic_loss(self.critic, batch, targets))
+        return targets
+
     def state_dict(self) -> dict:
         """Optimisers and critic (for checkpoints)."""
         return {"opt": self.opt.state_dict() if self.opt is not None else None, "critic": self.critic.state_dict(),
                 "critic_opt": self.critic_opt.state_dict() if hasattr(self.critic_opt, "state_dict") else None,
-                "adaptive": kl_controlled_state(self.size, self.kl, self.guard, self.agreement)}
+                "adaptive": kl_controlled_state(self.size, self.kl, self.guard, self.agreement),
+                "critic_ready": self.critic_ready}
 
     def load_state_dict(self, state: dict) -> None:
         """Restore what :meth:`state_dict` saved."""
@@ -390,3 +403,4 @@ class ActorCritic:
         if hasattr(self.critic_opt, "load_state_dict"):
             self.critic_opt.load_state_dict(state["critic_opt"])
         load_kl_controlled_state(state.get("adaptive"), self.size, self.kl, self.guard, self.agreement)
+        self.critic_ready = state.get("critic_ready", True)
