@@ -155,7 +155,7 @@ def test_lstsq_critic_fits_the_returns():
 
 def test_config_is_frozen_and_validated():
     cfg = PPOConfig()
-    assert (cfg.num_envs, cfg.n_steps, cfg.update_epochs, cfg.num_minibatches, cfg.lr) == (64, 16, 10, 4, 3e-4)
+    assert (cfg.num_envs, cfg.n_steps, cfg.update_epochs, cfg.num_minibatches, cfg.lr) == (8, 64, 10, 4, 3e-4)
     assert (cfg.normalize_obs, cfg.normalize_reward, cfg.critic) == (False, False, None)  # None: by the policy
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.clip_coef = 0.3

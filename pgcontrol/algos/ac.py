@@ -102,10 +102,6 @@ class ACConfig(CommonConfig):
         the signal fraction. Default 0.02.
     iterations : int
         Default 1000 (a step budget, ``max_steps``, usually ends the run first).
-    max_rounds : int
-        The largest batch, in multiples of the first (``num_envs × n_steps``).
-        Default 128 (131 072 steps): at 32, the stopping rule ended runs on
-        laplacian-3 (horizon 500, γ 0.99) at gaps of 1–1.7 %.
     optimizer : str or None
         Actor step: ``"sgd"`` (the plain step (4.23)), ``"adam"``, or
         ``"natural"`` (the natural step of the module docstring; it takes its
@@ -163,7 +159,6 @@ class ACConfig(CommonConfig):
 
     num_envs: int = 64
     iterations: int = 1000
-    max_rounds: int = 128
     n_steps: int | None = None
     lr: float = 0.01
     kl_bound: float = 0.02

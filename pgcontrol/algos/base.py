@@ -94,7 +94,7 @@ class CommonConfig:
         Default 0.5.
     max_rounds : int
         The largest batch, in multiples of the first (``num_envs`` episodes,
-        or ``num_envs × n_steps`` steps). Default 32 (AC and PPO: 128).
+        or ``num_envs × n_steps`` steps). Default 32.
     stop_patience : int
         Stop after this many consecutive iterations at the largest batch whose
         gradient is not significant (its signal part no larger than its

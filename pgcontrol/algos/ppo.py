@@ -80,13 +80,8 @@ class PPOConfig(CommonConfig):
     """PPO settings.
 
     The defaults follow CleanRL's ``ppo_continuous_action`` (MuJoCo scale)
-    except ``num_envs=64``, ``n_steps=16`` (CleanRL: 1 × 2048; the MuJoCo
-    presets set their own), ``num_minibatches=4`` (32), ``clip_vloss=False``
-    (True) and ``max_rounds=128``. 64 environments give the adaptive rules 64
-    independent estimates of the gradient per batch (with 8, the noise estimate
-    from 8 of them let the stopping rule end runs at gaps of 1–4 %: measured on
-    laplacian-3, mass-spring-damper and random plants, ``docs/benchmarks-plants.md``),
-    and a wide vector environment collects the batch faster. For linear
+    except ``num_envs=8``, ``n_steps=64`` (CleanRL: 1 × 2048),
+    ``num_minibatches=4`` (32) and ``clip_vloss=False`` (True). For linear
     policies on the LQ plants use the exact quadratic critic fitted in closed
     form and TD advantages, e.g. ``PPOConfig(num_envs=64, lr=5e-3, lam=0.0,
     critic="quadratic", critic_optimizer="lstsq", max_grad_norm=None)``, which
@@ -96,9 +91,9 @@ class PPOConfig(CommonConfig):
     Attributes
     ----------
     num_envs : int
-        Parallel environments. Default 64.
+        Parallel environments. Default 8.
     n_steps : int
-        Steps per environment and iteration (batch ``n_steps * num_envs``). Default 16.
+        Steps per environment and iteration (batch ``n_steps * num_envs``). Default 64.
     lr : float
         Adam step size of the policy (and of the critic unless ``critic_lr``). Default 3e-4; with the
         adaptive rules the starting value of a step size that follows the step's KL (no annealing).
@@ -161,10 +156,9 @@ class PPOConfig(CommonConfig):
         (``tests/test_ppo_numpy.py``); a run is reproducible on either.
     """
 
-    num_envs: int = 64
+    num_envs: int = 8
     iterations: int = 2000
-    n_steps: int = 16
-    max_rounds: int = 128
+    n_steps: int = 64
     lr: float = 3e-4
     kl_bound: float = 0.02
     critic_lr: float | None = None
