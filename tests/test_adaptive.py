@@ -278,14 +278,15 @@ def test_ac_with_adam_keeps_adam_and_natural_needs_the_adaptive_rules():
         ActorCritic(pol, ACConfig(ent_coef=0.1), gamma=p.gamma, obs_dim=p.n, device="cpu")
 
 
-@pytest.mark.parametrize("algo,optimizer", [("ac", None), ("ac", "adam"), ("ppo", None)])
-def test_the_ac_and_ppo_step_radius_scales_the_kl_target(algo, optimizer):
+@pytest.mark.parametrize("algo,optimizer,plant,steps", [("ac", None, (3, 1, 4), 60_000), ("ac", "adam", (3, 1, 4), 60_000),
+                                                        ("ppo", None, (3, 2, 5), 25_000)])
+def test_the_ac_and_ppo_step_radius_scales_the_kl_target(algo, optimizer, plant, steps):
     """AC's and PPO's KL target is ε × signal fraction × step radius (× the guard's shrink ≤ 1), the radius
     read from the slope along the last step: after a step that went past the best point on its line, it halves."""
     from pgcontrol.algos.ac import ACConfig
 
     config = ACConfig(optimizer=optimizer) if algo == "ac" else None
-    hist = train(algo, plants.random(3, 1, 4), seed=0, progress=False, max_steps=60_000, config=config)
+    hist = train(algo, plants.random(*plant), seed=0, progress=False, max_steps=steps, config=config)
     rows = [r for r in hist if "step_radius" in r]
     assert min(r["step_radius"] for r in rows) < 1.0
     for r in rows:
