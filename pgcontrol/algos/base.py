@@ -528,35 +528,34 @@ def per_environment_gradients(policy, batch, adv) -> tuple[torch.Tensor, torch.T
 
 
 def kl_controlled_state(size: "SampleSize", kl: "KLControl", guard: "StepGuard | None",
-                        agreement: "StepAgreement | None" = None) -> dict:
+                        agreement: "StepAgreement") -> dict:
     """The adaptive rules' state of AC and PPO (batch size, KL-controlled learning-rate scale, guard, step
     radius), for checkpoints."""
     return {"size": size.state_dict(), "lr_scale": kl.scale, "guard": guard.state_dict() if guard else None,
-            "agreement": agreement.state_dict() if agreement else None}
+            "agreement": agreement.state_dict()}
 
 
 def load_kl_controlled_state(state: dict | None, size: "SampleSize", kl: "KLControl", guard: "StepGuard | None",
-                             agreement: "StepAgreement | None" = None) -> None:
+                             agreement: "StepAgreement") -> None:
     """Restore what :func:`kl_controlled_state` saved (nothing for a checkpoint without it)."""
     if state:
         size.load_state_dict(state["size"])
         kl.scale = state["lr_scale"]
         if guard is not None:
             guard.load_state_dict(state["guard"])
-        if agreement is not None:
-            agreement.load_state_dict(state.get("agreement"))
+        agreement.load_state_dict(state.get("agreement"))
 
 
 def signal_controlled_start(policy, batch, adv, size: "SampleSize", guard: "StepGuard", config,
-                            agreement: "StepAgreement | None" = None) -> tuple:
+                            agreement: "StepAgreement") -> tuple:
     """The adaptive rules' statistics at θ_old for AC and PPO, before their step.
 
     Per-environment estimates of (4.22) (:func:`per_environment_gradients`)
     give the signal fraction ρ of ‖ĝ‖²_{F⁻¹}; ``size`` takes its norm test and
     stopping rule, ``guard`` remembers θ_old. Returns ``(params, theta_old,
     old_dist, extra)``: what :meth:`KLControl.limit` needs after the step, and
-    the metrics, with the step's KL target ε × ρ × the guard's shrink (× the
-    step radius of ``agreement``, read from the slope ĝᵀδθ_{k−1}), or 0 for a
+    the metrics, with the step's KL target ε × ρ × the step radius of
+    ``agreement`` (read from the slope ĝᵀδθ_{k−1}) × the guard's shrink, or 0 for a
     batch smaller than the norm test asked for (the last one, cut short by the
     step budget: too noisy to step on). ``extra`` also holds ``gradient`` ĝ
     and ``fisher`` F, which the caller pops (AC's natural step).
@@ -564,7 +563,7 @@ def signal_controlled_start(policy, batch, adv, size: "SampleSize", guard: "Step
     G, F, params = per_environment_gradients(policy, batch, adv)
     F = F + 1e-8 * (float(F.diagonal().mean()) or 1.0) * torch.eye(F.shape[0], dtype=F.dtype)
     g, C, total, noise = gradient_noise(G, F)
-    radius = agreement.update(g, C) if agreement is not None else 1.0
+    radius = agreement.update(g, C)
     asked = size.rounds * config.n_steps * config.num_envs  # the batch the norm test asked for
     rho = size.update(total, noise, f"{batch.n_valid} steps")
     guard.remember(policy.parameters())
@@ -574,10 +573,9 @@ def signal_controlled_start(policy, batch, adv, size: "SampleSize", guard: "Step
     full = batch.valid.numel() >= asked  # the last batch, cut short by the step budget, is too noisy to step on
     extra = {"signal_fraction": rho, "kl_target": config.kl_bound * rho * radius * guard.shrink * full,
              "next_batch_steps": size.rounds * config.n_steps * config.num_envs, "gradient": g, "fisher": F}
-    if agreement is not None:
-        extra["step_radius"] = radius
-        if math.isfinite(agreement.slope):  # none before the first step (history rows hold no NaN)
-            extra["slope"] = agreement.slope
+    extra["step_radius"] = radius
+    if math.isfinite(agreement.slope):  # none before the first step (history rows hold no NaN)
+        extra["slope"] = agreement.slope
     return params, theta_old, old_dist, extra
 
 class KLControl:
