@@ -65,3 +65,17 @@ def test_learners_stabilise_and_approach_k_star(quick):
             assert s["gap"]["max"] < 0.01, (p, name, s["gap"])
             assert s["steps"] <= 1.01 * gains.QUICK_CAP  # the last batch rounds up to whole episodes / env steps
             assert all(r["stop_reason"] for r in entry["runs"])
+
+
+def test_a_run_with_taken_back_updates_is_summarised_from_its_gains(monkeypatch):
+    """A history row of an update the guard took back holds no gain: the run's gain, gap and curve come
+    from the rows that do, its steps and stop reason from the last row."""
+    rows = [{"iteration": 0, "steps": 100, "K": [[0.5, 1.0]], "std": [0.5], "gain_error": 0.3, "gap": 0.2},
+            {"iteration": 1, "steps": 200, "rejected": "cost blow-up in the rollouts", "step_shrink": 0.5},
+            {"iteration": 2, "steps": 300, "K": [[0.6, 1.1]], "std": [0.5], "gain_error": 0.1, "gap": 0.05},
+            {"iteration": 3, "steps": 400, "rejected": "cost blow-up in the rollouts", "step_shrink": 0.5,
+             "stop_reason": "max_steps"}]
+    monkeypatch.setattr(gains, "train", lambda *a, **k: rows)
+    out = gains.run_learner("double-integrator", "npg", 0, 400)
+    assert out["gap"] == 0.05 and out["K"] == [[0.6, 1.1]] and out["steps"] == 400
+    assert out["stop_reason"] == "max_steps" and out["curve"]["steps"] == [100, 300]

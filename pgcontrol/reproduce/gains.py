@@ -135,26 +135,27 @@ def run_learner(plant_name: str, algo: str, seed: int, max_steps: int) -> dict:
                 "gap": math.inf, "steps": None, "iterations": None,
                 "wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0, "curve": None}
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    rho = [lqr.spectral_radius(plant.A - plant.B @ np.array(r["K"])) for r in history]
-    last = history[-1]
-    stabilising = all(r < 1 for r in rho) and all(np.isfinite(r["gap"]) for r in history)
+    gains = [r for r in history if "K" in r]  # rows of updates the guard took back hold no gain
+    rho = [lqr.spectral_radius(plant.A - plant.B @ np.array(r["K"])) for r in gains]
+    last = gains[-1]
+    stabilising = all(r < 1 for r in rho) and all(np.isfinite(r["gap"]) for r in gains)
     return {
         "seed": seed,
         "diverged": None,
         "stabilising": bool(stabilising),
         "gain_error": float(last["gain_error"]),
         "gap": float(last["gap"]),
-        "steps": int(last["steps"]),
+        "steps": int(history[-1]["steps"]),
         "iterations": len(history),
-        "stop_reason": last.get("stop_reason"),
+        "stop_reason": history[-1].get("stop_reason"),
         "K": last["K"],
         "std": last["std"],
         "max_spectral_radius": float(max(rho)),
         "wall_s": wall,
         "cpu_s": cpu,
-        "curve": {"steps": [int(r["steps"]) for r in history],
-                  "gain_error": [float(r["gain_error"]) for r in history],
-                  "gap": [float(r["gap"]) for r in history]},
+        "curve": {"steps": [int(r["steps"]) for r in gains],
+                  "gain_error": [float(r["gain_error"]) for r in gains],
+                  "gap": [float(r["gap"]) for r in gains]},
     }
 
 
