@@ -98,7 +98,8 @@ class CommonConfig:
     stop_patience : int
         Stop after this many consecutive iterations at the largest batch whose
         gradient is not significant (its signal part no larger than its
-        noise part). Default 3.
+        noise part). Default 3 (AC and PPO: 10, their noise estimate is
+        noisier, see their configs).
     """
 
     num_envs: int = 16
