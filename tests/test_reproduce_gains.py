@@ -1,10 +1,10 @@
-"""The gains reproduction (figure 2) in quick mode: scalar-lqg and double-integrator, 2 seeds.
+"""The gains reproduction (figure 2) in quick mode: scalar-lqg and double-integrator, 1 seed.
 
 Checks the files and the qualitative claims of the figure: the exact references
 (policy iteration, exact-gradient descent) reach K* to < 1e-6 from the same
 initial gain; every learner, with its default config, keeps every seed
 stabilising and ends within 1 % of the optimal cost and 10 % of K* on both plants
-within 100 k steps. The quick run takes about 45 s of CPU.
+within 100 k steps. The quick run takes about 25 s of CPU, most of it PPO.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def test_files_and_headline(quick):
         assert (out / name).stat().st_size > 0
     assert (out / "gains.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     data = json.loads((out / "gains.json").read_text())
-    assert data["plants"] == ["scalar-lqg", "double-integrator"] and data["seeds"] == 2
+    assert data["plants"] == ["scalar-lqg", "double-integrator"] and data["seeds"] == 1
     table = (out / "gains.md").read_text()
     for method in ("policy iteration", "exact-gradient descent", "VPG", "NPG", "TRPO", "actor-critic", "PPO",
                    "default config"):
@@ -59,7 +59,7 @@ def test_learners_stabilise_and_approach_k_star(quick):
         k0_error = summary["references"][p]["initial"]["gain_error"]
         for name, entry in by_method.items():
             s = entry["summary"]
-            assert s["seeds"] == 2 and s["stabilising"] == 1.0 and s["diverged"] == 0, (p, name)
+            assert s["seeds"] == 1 and s["stabilising"] == 1.0 and s["diverged"] == 0, (p, name)
             assert s["steps"] > 0
             assert s["gain_error"]["max"] < min(0.1, k0_error), (p, name, s["gain_error"])
             assert s["gap"]["max"] < 0.01, (p, name, s["gap"])
