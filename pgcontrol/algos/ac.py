@@ -351,9 +351,8 @@ class ActorCritic:
                 adv = adv / (adv[m].std() + 1e-8)
         extra = {}
         if self.adaptive:  # per-environment estimates of (4.22): signal fraction, norm test, stopping rule
-            params, theta_old, old_dist, extra = signal_controlled_start(self.policy, batch, adv, self.size,
-                                                                         self.guard, cfg, self.agreement)
-            g, F = extra.pop("gradient"), extra.pop("fisher")
+            params, theta_old, old_dist, extra, (g, F) = signal_controlled_start(self.policy, batch, adv, self.size,
+                                                                                 self.guard, cfg, self.agreement)
         # actor: one step
         loss_pi = actor_loss(self.policy, batch, adv)
         entropy = self.policy(batch.obs[m]).entropy().mean()

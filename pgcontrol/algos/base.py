@@ -554,12 +554,12 @@ def signal_controlled_start(policy, batch, adv, size: "SampleSize", guard: "Step
     Per-environment estimates of (4.22) (:func:`per_environment_gradients`)
     give the signal fraction ρ of ‖ĝ‖²_{F⁻¹}; ``size`` takes its norm test and
     stopping rule, ``guard`` remembers θ_old. Returns ``(params, theta_old,
-    old_dist, extra)``: what :meth:`KLControl.limit` needs after the step, and
+    old_dist, extra, (ĝ, F))``: what :meth:`KLControl.limit` needs after the step, and
     the metrics, with the step's KL target ε × ρ × the step radius of
     ``agreement`` (read from the slope ĝᵀδθ_{k−1}) × the guard's shrink, or 0 for a
     batch smaller than the norm test asked for (the last one, cut short by the
-    step budget: too noisy to step on). ``extra`` also holds ``gradient`` ĝ
-    and ``fisher`` F, which the caller pops (AC's natural step).
+    step budget: too noisy to step on), and the gradient estimate with its
+    Fisher matrix (AC's natural step).
     """
     G, F, params = per_environment_gradients(policy, batch, adv)
     F = F + 1e-8 * (float(F.diagonal().mean()) or 1.0) * torch.eye(F.shape[0], dtype=F.dtype)
@@ -573,11 +573,11 @@ def signal_controlled_start(policy, batch, adv, size: "SampleSize", guard: "Step
         old_dist = policy(batch.obs[batch.valid])
     full = batch.valid.numel() >= asked  # the last batch, cut short by the step budget, is too noisy to step on
     extra = {"signal_fraction": rho, "kl_target": config.kl_bound * rho * radius * guard.shrink * full,
-             "next_batch_steps": size.rounds * config.n_steps * config.num_envs, "gradient": g, "fisher": F}
+             "next_batch_steps": size.rounds * config.n_steps * config.num_envs}
     extra["step_radius"] = radius
     if math.isfinite(agreement.slope):  # none before the first step (history rows hold no NaN)
         extra["slope"] = agreement.slope
-    return params, theta_old, old_dist, extra
+    return params, theta_old, old_dist, extra, (g, F)
 
 class KLControl:
     """The step of AC and PPO held to a KL that follows the statistics (their "Adaptive rules").

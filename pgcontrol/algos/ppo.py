@@ -334,9 +334,8 @@ class PPO:
         if self.adaptive:  # per-environment estimates of (4.22) at θ_old: signal fraction, norm test, stopping rule
             full = torch.zeros_like(batch.rewards, dtype=adv.dtype)
             full[m] = adv
-            params, theta_old, old_dist, extra = signal_controlled_start(self.policy, batch, full, self.size,
-                                                                         self.guard, cfg, self.agreement)
-            del extra["gradient"], extra["fisher"]
+            params, theta_old, old_dist, extra, _ = signal_controlled_start(self.policy, batch, full, self.size,
+                                                                            self.guard, cfg, self.agreement)
         obs, actions, logp_old = batch.obs[m], batch.actions[m], batch.logp[m]
         self.step, split = self.minibatch_steps(obs, actions, logp_old, adv, returns, values)
         keys = ("loss_policy", "loss_value", "entropy", "approx_kl", "clip_fraction")
