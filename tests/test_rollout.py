@@ -62,6 +62,20 @@ def test_reward_to_go_and_total_return_by_hand():
     assert tot[:, 0].tolist() == pytest.approx([1 + G * 2, 1 + G * 2, 0, 4])
 
 
+def test_backward_scan_numpy_and_torch_paths_agree_bit_for_bit():
+    """The CPU (NumPy) loop and the device (torch) loop of the recursion y_t = b_t + d_t y_{t+1} give the same bits."""
+    gen = torch.Generator().manual_seed(3)
+    b = torch.randn(40, 7, generator=gen, dtype=torch.float64)
+    d = G * (torch.rand(40, 7, generator=gen) > 0.1).to(torch.float64)
+    y = rollout.backward_scan(b, d)
+    assert torch.equal(y, rollout._backward_scan_torch(b, d))
+    # the definition, one column by hand
+    col = [0.0]
+    for t in range(39, -1, -1):
+        col.insert(0, b[t, 2].item() + d[t, 2].item() * col[0])
+    assert y[:, 2].tolist() == pytest.approx(col[:-1], rel=1e-12)
+
+
 def test_lambda_limits_and_n_step():
     b, v, nv = hand_batch()
     delta = rollout.td_residuals(b.rewards, v, nv, G)
