@@ -352,20 +352,6 @@ def test_reproduce_runs_the_registry(tmp_path, capsys, monkeypatch):
     assert calls[-1][1]["workers"] == 3 and calls[-1][1]["ray"] == "auto"
 
 
-def test_reproduce_end_to_end_through_the_command(tmp_path, variance_quick):
-    """The real experiment through the console entry point: files written, headline printed. The runs of the
-    session's ``reproduce variance --quick`` are copied in, so the command resumes them (nothing is recomputed)."""
-    import shutil
-
-    shutil.copytree(variance_quick[1] / "runs", tmp_path / "runs")
-    r = run("reproduce", "variance", "--quick", "--out", str(tmp_path))
-    assert r.returncode == 0, r.stderr
-    assert json.loads((tmp_path / "variance.json").read_text())["headline"] == variance_quick[0]["headline"]
-    assert (tmp_path / "variance.png").stat().st_size > 10_000
-    assert json.loads((tmp_path / "variance.json").read_text())["headline"][0] in r.stdout
-    assert "variance.png" in r.stdout
-
-
 def test_lqr_takes_the_slides_k_and_explains_an_infinite_optimum(capsys):
     r = cli_main(capsys, "lqr", "scalar-lqg", "--k", "-0.9", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["K"] == [[0.9]]  # u = k x with k = -0.9 is K = 0.9

@@ -1,6 +1,8 @@
 """Quick modes of the `variance` and `lqg` reproductions, their claims and the exact calculus behind them."""
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -11,6 +13,25 @@ from pgcontrol.policies import LinearGaussianPolicy
 from pgcontrol.reproduce import run
 from pgcontrol.reproduce import variance as var_mod
 from pgcontrol.sim import rollout_linear
+
+
+# The reproductions' quick runs, once per module: their claims below, the command line's end-to-end run
+# (which resumes them: every finished run is reused) and the sweep's backend test read the same runs. They
+# live in this one file because the suite's workers take whole files (``--dist loadfile``): a fixture
+# shared across files would run once on each worker.
+
+
+@pytest.fixture(scope="module")
+def variance_quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("variance")
+    return run("variance", quick=True, out=out, progress=False), out
+
+
+@pytest.fixture(scope="module")
+def lqg_quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("lqg")
+    return run("lqg", quick=True, out=out, progress=False, workers=1), out
+
 
 
 # ------------------------------------------------------------------ variance
@@ -101,3 +122,35 @@ def test_lqg_claims(lqg_summary):
     assert np.all(final > 5 * J_lqg)
     assert np.all(final < s["J_start"] / 5)
     assert np.median(final) < 1.25 * J_star
+
+
+# ------------------------------------------------------------------ through the command line and the sweep
+
+
+def test_reproduce_end_to_end_through_the_command(tmp_path, variance_quick):
+    """The real experiment through the console entry point: files written, headline printed. The runs of the
+    module's ``reproduce variance --quick`` are copied in, so the command resumes them (nothing is recomputed)."""
+    import shutil
+
+    shutil.copytree(variance_quick[1] / "runs", tmp_path / "runs")
+    r = subprocess.run([sys.executable, "-m", "pgcontrol", "reproduce", "variance", "--quick", "--out", str(tmp_path)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert json.loads((tmp_path / "variance.json").read_text())["headline"] == variance_quick[0]["headline"]
+    assert (tmp_path / "variance.png").stat().st_size > 10_000
+    assert json.loads((tmp_path / "variance.json").read_text())["headline"][0] in r.stdout
+    assert "variance.png" in r.stdout
+
+
+def test_a_reproduction_is_the_same_on_any_backend_and_resumes(tmp_path, monkeypatch, lqg_quick):
+    """``reproduce lqg`` (2 seeds) serially (the module's run) and on two workers: the same numbers; a rerun
+    reuses every run."""
+    serial = lqg_quick[0]
+    pooled = run("lqg", quick=True, out=tmp_path / "pool", progress=False, workers=2)
+    strip = lambda s: {k: v for k, v in s.items() if k not in ("seconds", "headline", "wall_s")}  # noqa: E731
+    assert strip(serial) == strip(pooled)
+    assert len(list((tmp_path / "pool" / "runs" / "lqg").iterdir())) == serial["seeds"]
+    import pgcontrol.reproduce.lqg as lqg
+
+    monkeypatch.setattr(lqg, "_train_seed", lambda *a: pytest.fail("a finished run was recomputed"))
+    assert strip(run("lqg", quick=True, out=tmp_path / "pool", progress=False, workers=1)) == strip(serial)

@@ -134,22 +134,6 @@ def test_results_keep_non_finite_numbers_and_stale_runs_are_recomputed(tmp_path,
     assert run_sweep([spec], tmp_path, workers=1, progress=False)[0]["output"]["gap"] == 1.0 and len(calls) == 1
 
 
-def test_a_reproduction_is_the_same_on_any_backend_and_resumes(tmp_path, monkeypatch, lqg_quick):
-    """``reproduce lqg`` (2 seeds) serially (the session's run) and on two workers: the same numbers; a rerun
-    reuses every run."""
-    from pgcontrol.reproduce import run
-
-    serial = lqg_quick[0]
-    pooled = run("lqg", quick=True, out=tmp_path / "pool", progress=False, workers=2)
-    strip = lambda s: {k: v for k, v in s.items() if k not in ("seconds", "headline", "wall_s")}  # noqa: E731
-    assert strip(serial) == strip(pooled)
-    assert len(list((tmp_path / "pool" / "runs" / "lqg").iterdir())) == serial["seeds"]
-    import pgcontrol.reproduce.lqg as lqg
-
-    monkeypatch.setattr(lqg, "_train_seed", lambda *a: pytest.fail("a finished run was recomputed"))
-    assert strip(run("lqg", quick=True, out=tmp_path / "pool", progress=False, workers=1)) == strip(serial)
-
-
 def test_a_failed_cell_stops_a_reproduction_with_one_line(tmp_path, monkeypatch):
     from pgcontrol.errors import RunFailed
     from pgcontrol.reproduce import run
