@@ -92,6 +92,7 @@ __all__ = [
     "policy_cost",
     "policy_gradient",
     "natural_gradient",
+    "action_hessian",
     "fisher",
     "state_moments",
     "spectral_radius",
@@ -410,6 +411,43 @@ def policy_gradient(plant: LinearGaussianPlant, K, std=0.0, horizon: int | None 
             "(√γ(A - BK) unstable, or gamma = 1 with noise): no gradient. Start from a stabilising gain."
         )
     return 2.0 * mom.E, 2.0 * s * mom.Gd
+
+
+@_checked
+def action_hessian(plant: LinearGaussianPlant, K, horizon: int | None = None) -> np.ndarray:
+    """The curvature of the cost in the action, :math:`H = R + \\gamma B^\\top P_K B` (half of :math:`\\nabla^2_u Q_K`).
+
+    :math:`Q_K(x, u) = x^\\top Q x + u^\\top R u + \\gamma\\,\\mathbb E[V_K(Ax + Bu + w)]` with
+    :math:`V_K(x) = x^\\top P_K x + \\text{const}`, so :math:`\\nabla^2_u Q_K = 2H` for every x: the
+    matrix of the Gauss-Newton step :math:`K \\leftarrow K - H^{-1}E_K` (Fazel et al. 2018; one step of
+    :func:`policy_iteration`), which :class:`pgcontrol.algos.npg.NPG` estimates from rollouts
+    (:func:`pgcontrol.algos.npg.action_hessian`). Finite horizon T: the discounted mean
+    :math:`\\sum_t \\gamma^t H_t / \\sum_t \\gamma^t` with :math:`H_t = R + \\gamma B^\\top P_{t+1} B`.
+
+    Returns
+    -------
+    H : (m, m) ndarray
+
+    Raises
+    ------
+    InvalidPlantError
+        When √γ(A − BK) is not Schur stable (infinite horizon): P_K does not exist.
+    """
+    K, _ = plant.check_gain(K)
+    A, B, R, g = plant.A, plant.B, plant.R, plant.gamma
+    Acl, Mx = A - B @ K, plant.Q + K.T @ R @ K
+    if horizon is None:
+        P = _discounted_lyapunov(Acl, Mx, g, transpose=True)
+        if P is None:
+            raise InvalidPlantError(f"the gain K={K.tolist()} does not stabilise √γ(A − BK) on plant "
+                                    f"{plant.name!r}: its cost-to-go P_K, and H, do not exist")
+        return R + g * B.T @ P @ B
+    P, H, weight = np.zeros_like(A), np.zeros_like(R), 0.0
+    for t in range(int(horizon) - 1, -1, -1):  # P_{t+1} before P_t; H_t weighs γ^t
+        H = H + g**t * (R + g * B.T @ P @ B)
+        weight += g**t
+        P = Mx + g * Acl.T @ P @ Acl
+    return H / weight
 
 
 @_checked

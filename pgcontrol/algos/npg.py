@@ -14,6 +14,23 @@ One iteration:
 4. TRPO (6.34): shrink δθ by backtracking until the exact mean KL ≤ ε and the
    importance-sampled surrogate improves.
 
+Gauss-Newton direction (``gauss_newton``; on by default under the adaptive rules for a linear
+policy with more than one input). On an LQ plant the natural gradient's gain block is
+F⁻¹∇_K J = 2w diag(σ²) E_K with E_K = H K − γBᵀP_K A and H = R + γBᵀP_K B
+(:func:`pgcontrol.lqr.natural_gradient`); its convergence slows with the condition number
+of H, the curvature of the cost in the action. Fazel et al. (2018) precondition by H⁻¹,
+K ← K − η H⁻¹E_K (η = 1 is one step of policy iteration). Here H is estimated from the
+same rollouts, model-free, by Stein's second-order identity for u = μ(x) + diag(σ)ε:
+
+    E_ε[Q(x, u) (εεᵀ − I)] = diag(σ) ∇²_u Q(x, u) diag(σ),   ∇²_u Q = 2H on an LQ plant,
+
+so Ĥ = −½ diag(σ)⁻¹ mean[Ψ (εεᵀ − I)] diag(σ)⁻¹ with the estimator's weights Ψ (the return
+is −cost; a baseline b(x) drops out because E[εεᵀ − I] = 0): :func:`action_hessian`. The
+direction is then Ĥ⁻¹ diag(σ)⁻² X for the natural direction's gain block X
+(:func:`gauss_newton_direction`), with Ĥ's eigenvalues floored at the size of its own
+standard error, and the natural direction kept where Ĥ is not larger than twice that.
+The step's length is still the KL ε' of the adaptive rules.
+
 States are weighted by γ^τ (normalised), the discounted visitation d^π of the slides,
 in the sample Fisher and in the KL; with ``discount_weighting=False`` (the estimator (3.21)
 without γ^t) they weigh equally, as in SB3's and Spinning Up's TRPO.
@@ -21,6 +38,7 @@ without γ^t) they weigh equally, as in SB3's and Spinning Up's TRPO.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -28,6 +46,7 @@ import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
 from .. import lqr
+from ..errors import ConfigError
 from .base import per_sample_scores
 from .vpg import VPG, ReinforceConfig, state_weights  # noqa: F401  (state_weights: re-exported)
 
@@ -48,6 +67,12 @@ class NPGConfig(ReinforceConfig):
         λ added to the Fisher, (F + λI), for ``"sample"`` and ``"cg"``.
     line_search : bool
         TRPO: backtrack until KL ≤ ε and the surrogate improves.
+    gauss_newton : bool or None
+        Precondition the natural direction in the action by the estimated
+        Ĥ ≈ R + γBᵀP B (module docstring). None (default): on under the
+        adaptive rules for a linear policy with more than one input (with one
+        input the direction is the natural one up to its length); True needs
+        the adaptive rules and a linear policy.
     backtrack_coef : float
         Shrink factor per backtracking step.
     max_backtracks : int
@@ -61,6 +86,7 @@ class NPGConfig(ReinforceConfig):
     line_search: bool = False
     backtrack_coef: float = 0.5
     max_backtracks: int = 10
+    gauss_newton: bool | None = None
 
     def __post_init__(self):
         super().__post_init__()
@@ -73,6 +99,8 @@ class NPGConfig(ReinforceConfig):
             self._fail("backtrack_coef", "in (0, 1)", self.backtrack_coef)
         if not self.damping >= 0:
             self._fail("damping", ">= 0", self.damping)
+        if self.gauss_newton not in (None, True, False):
+            self._fail("gauss_newton", "None, True or False", self.gauss_newton)
 
 
 def conjugate_gradient(Av, b: torch.Tensor, iters: int, tol: float = 1e-12) -> torch.Tensor:
@@ -104,6 +132,44 @@ def mean_kl(policy, old_dist, obs, weights) -> torch.Tensor:
     return (torch.distributions.kl_divergence(old_dist, policy(obs)) * weights).sum()
 
 
+@torch.no_grad()
+def action_hessian(policy, batch, psi) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ĥ ≈ ½∇²_u Q(x, u) (on an LQ plant R + γBᵀP B) from the rollouts, by Stein's second-order identity.
+
+    With ε = diag(σ)⁻¹(u − μ(x)) the standardised exploration noise and Ψ the
+    weights of the gradient estimate (returns, −cost),
+    Ĥ_m = −½ Σ_t Ψ_t diag(σ)⁻¹(ε_t ε_tᵀ − I)diag(σ)⁻¹ for each episode m
+    (module docstring). Returns the mean over episodes and its elementwise
+    standard error, both ``(m, m)``. Only the shape of Ĥ matters to the
+    direction; its overall scale follows the weights of Ψ.
+    """
+    dist = policy(batch.obs)
+    sd = dist.stddev
+    eps = (batch.actions - dist.mean) / sd
+    eye = torch.eye(eps.shape[-1], dtype=eps.dtype, device=eps.device)
+    outer = (eps[..., :, None] * eps[..., None, :] - eye) / (sd[..., :, None] * sd[..., None, :])
+    per_episode = -0.5 * torch.einsum("tm,tmij->mij", (psi * batch.valid).to(eps.dtype), outer)
+    M = per_episode.shape[0]
+    return per_episode.mean(0), per_episode.std(0) / math.sqrt(max(M, 1))
+
+
+def gauss_newton_direction(x: torch.Tensor, H: torch.Tensor, se: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """Ĥ⁻¹ diag(σ)⁻² X for the natural direction's gain block X = ``x`` viewed as (m, n) (Fazel et al. 2018).
+
+    Ĥ is symmetrised and its eigenvalues floored at τ = ‖SE(Ĥ)‖_F, the size of
+    its noise, so that a direction Ĥ does not resolve is not blown up; where
+    its largest eigenvalue is not above 2τ, ``x`` is returned unchanged.
+    """
+    m = H.shape[0]
+    lam, V = torch.linalg.eigh(0.5 * (H + H.T))
+    tau = float(se.norm())
+    if not float(lam.max()) > 2 * tau:
+        return x
+    H_inv = V @ torch.diag(1.0 / lam.clamp_min(tau)) @ V.T
+    X = x.view(m, -1) / (std.to(x.dtype) ** 2)[:, None]
+    return (H_inv.to(x.dtype) @ X).reshape(-1)
+
+
 class NPG(VPG):
     """Natural policy gradient; :class:`TRPO` adds the line search."""
 
@@ -111,15 +177,30 @@ class NPG(VPG):
     name = "npg"
     natural = True
 
+    def __init__(self, policy, config: NPGConfig, **kw):
+        super().__init__(policy, config, **kw)
+        linear = getattr(policy, "is_linear", False)
+        if config.gauss_newton and not (self.adaptive and linear):
+            raise ConfigError(f"{type(config).__name__}.gauss_newton=True preconditions the adaptive rules' natural "
+                              "step of a linear policy and needs both; got adaptive="
+                              f"{config.adaptive!r} with a {type(policy).__name__}")
+        self.gauss_newton = (bool(config.gauss_newton) if config.gauss_newton is not None
+                             else self.adaptive and linear and policy.act_dim > 1)
+
     def metric(self, stats, batch) -> torch.Tensor:
         """F̂ + λI, or the exact Fisher with ``fisher="exact"``."""
         if self.cfg.fisher == "exact":
             return self._exact_fisher()
         return super().metric(stats, batch)
 
-    def direction(self, g, F) -> torch.Tensor:
-        """The natural direction F⁻¹ĝ (slides: steepest ascent in the KL metric)."""
-        return torch.linalg.solve(F, g)
+    def direction(self, g, F, stats=None, batch=None) -> torch.Tensor:
+        """The natural direction F⁻¹ĝ (slides: steepest ascent in the KL metric), Gauss-Newton preconditioned
+        with ``gauss_newton`` (module docstring)."""
+        x = torch.linalg.solve(F, g)
+        if self.gauss_newton and stats is not None and x.numel() == self.policy.act_dim * self.policy.obs_dim:
+            H, se = action_hessian(self.policy, batch, stats["psi"])
+            x = gauss_newton_direction(x, H, se, self.policy.std_tensor().detach())
+        return x
 
     def _policy_optimizer(self):
         return None  # the step is computed, not taken by an optimiser

@@ -315,8 +315,8 @@ class VPG:
         scale = float(F.diagonal().mean()) or 1.0
         return F + (lam + 1e-8 * scale) * torch.eye(F.shape[0], dtype=F.dtype, device=F.device)
 
-    def direction(self, g, F) -> torch.Tensor:
-        """The step's direction: the vanilla ĝ (3.19)/(4.11) (NPG: F⁻¹ĝ)."""
+    def direction(self, g, F, stats=None, batch=None) -> torch.Tensor:
+        """The step's direction: the vanilla ĝ (3.19)/(4.11) (NPG: F⁻¹ĝ; ``stats`` and ``batch`` unused here)."""
         return g
 
     def adaptive_step(self, batch) -> dict:
@@ -330,7 +330,7 @@ class VPG:
         st = self.gradient_statistics(batch)
         F = self.metric(st, batch)
         g, C, total, noise = gradient_noise(st["G"], F if self.natural else None)
-        x = self.direction(g, F)
+        x = self.direction(g, F, st, batch)
         asked = self.size.rounds * cfg.num_envs  # the batch the norm test asked for
         rho = self.size.update(total, noise, f"{st['M']} episodes")  # norm test and stopping rule
         radius = self.agreement.update(g, C)  # halved after a step that went past the best point on its line
