@@ -182,3 +182,21 @@ def test_gauss_newton_speeds_up_npg_on_an_ill_conditioned_plant():
               progress=False, threads=1)
         gaps[gn] = lq_report(p, pol.K, pol.std, expected_return=False)["gap"]
     assert gaps[True] < 0.3 * gaps[False], gaps
+
+
+def test_action_hessian_ignores_the_padding_after_an_episode_ends():
+    """Invalid (padded) steps add nothing to Ĥ or its standard error, whatever their observations hold."""
+    import dataclasses
+
+    from pgcontrol.algos.npg import action_hessian
+
+    p, pol, batch = episodes("laplacian-3", np.eye(3) * 0.5, 0.5, 8)
+    psi = torch.randn(batch.rewards.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    valid = batch.valid.clone()
+    valid[-5:, 0] = False
+    obs = batch.obs.clone()
+    obs[-5:, 0] = 1e6  # whatever the padding holds
+    padded = dataclasses.replace(batch, obs=obs, valid=valid)
+    H, se = action_hessian(pol, padded, psi)
+    H_ref, se_ref = action_hessian(pol, batch, psi * valid)
+    assert torch.isfinite(H).all() and torch.allclose(H, H_ref) and torch.allclose(se, se_ref)
