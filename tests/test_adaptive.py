@@ -307,3 +307,19 @@ def test_ac_fits_its_critic_on_the_first_batch_before_the_advantages():
     assert hist[0]["explained_variance"] > 0.5
     plain = train("ac", p, seed=0, progress=False, config=ACConfig(iterations=1, adaptive=False))
     assert abs(plain[0]["explained_variance"]) < 1e-6  # the zero critic explains nothing
+
+
+def test_every_learner_stops_after_ten_insignificant_iterations_at_the_largest_batch():
+    """One stopping patience for all (10): with 3, NPG and TRPO ended runs that had wandered from a start near
+    K* before they came back (docs/benchmarks-plants.md)."""
+    from pgcontrol.algos import get_algorithm
+
+    for name in ("vpg", "npg", "trpo", "ac", "ppo"):
+        cfg = get_algorithm(name)[0].Config(max_rounds=1)
+        assert cfg.stop_patience == 10, name
+        size = SampleSize(cfg)
+        for _ in range(9):
+            size.update(total=1.0, noise=1.0, what="x")
+        assert size.stop_reason is None, name
+        size.update(total=1.0, noise=1.0, what="x")
+        assert "for 10 iterations" in size.stop_reason, name

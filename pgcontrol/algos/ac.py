@@ -102,11 +102,6 @@ class ACConfig(CommonConfig):
         the signal fraction. Default 0.02.
     iterations : int
         Default 1000 (a step budget, ``max_steps``, usually ends the run first).
-    stop_patience : int
-        Default 10 (the REINFORCE family: 3). The per-environment estimates
-        come from windows of continuing episodes, and their spread is a noisy
-        estimate of the gradient's noise: with 3, the stopping rule ended runs
-        on laplacian-3 at gaps of 1.2–1.6 % (``docs/benchmarks-plants.md``).
     optimizer : str or None
         Actor step: ``"sgd"`` (the plain step (4.23)), ``"adam"``, or
         ``"natural"`` (the natural step of the module docstring; it takes its
@@ -164,7 +159,6 @@ class ACConfig(CommonConfig):
 
     num_envs: int = 64
     iterations: int = 1000
-    stop_patience: int = 10
     n_steps: int | None = None
     lr: float = 0.01
     kl_bound: float = 0.02

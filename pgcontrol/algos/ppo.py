@@ -102,10 +102,6 @@ class PPOConfig(CommonConfig):
         fraction. Default 0.02.
     iterations : int
         Default 2000 (a step budget, ``max_steps``, or the stopping rule usually ends the run first).
-    stop_patience : int
-        Default 10 (the REINFORCE family: 3). The stopping rule's noise estimate comes from 8
-        per-environment estimates of the gradient, itself noisy: with 3, 11 of 50 runs on the plant
-        benchmark were ended at gaps of 1.0–3.7 % (``docs/benchmarks-plants.md``).
     critic_lr : float or None
         Adam step size of the critic; None (default) uses ``lr``.
     anneal_lr : bool
@@ -162,7 +158,6 @@ class PPOConfig(CommonConfig):
 
     num_envs: int = 8
     iterations: int = 2000
-    stop_patience: int = 10
     n_steps: int = 64
     lr: float = 3e-4
     kl_bound: float = 0.02

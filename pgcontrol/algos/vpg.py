@@ -332,7 +332,7 @@ class VPG:
         g, C, total, noise = gradient_noise(st["G"], F if self.natural else None)
         x = self.direction(g, F, st, batch)
         asked = self.size.rounds * cfg.num_envs  # the batch the norm test asked for
-        rho = self.size.update(total, noise, f"{st['M']} episodes")  # norm test and stopping rule
+        rho = self.size.update(total, noise, f"{asked} episodes")  # norm test and stopping rule
         radius = self.agreement.update(g, C)  # halved after a step that went past the best point on its line
         eps = cfg.kl_bound * rho * self.guard.shrink * radius  # ε shrunk by the signal fraction, guard and radius
         if st["M"] < asked:  # the last batch, cut short by the step budget: too noisy to step on
