@@ -323,3 +323,21 @@ def test_every_learner_stops_after_ten_insignificant_iterations_at_the_largest_b
         assert size.stop_reason is None, name
         size.update(total=1.0, noise=1.0, what="x")
         assert "for 10 iterations" in size.stop_reason, name
+
+
+
+def test_ppos_batch_may_fall_and_acs_only_grows():
+    """PPO's n_steps falls to half where the norm test allows (as the REINFORCE family's batch); AC's never falls."""
+    from pgcontrol.algos import get_algorithm
+
+    p = plants.make("double-integrator")
+    for name, falls in (("ppo", True), ("ac", False), ("npg", True)):
+        Learner = get_algorithm(name)[0]
+        pol = build_policy("linear", p.n, p.m, plant=p, K0=[[0.3, 0.9]], std0=0.5)
+        learner = Learner(pol, Learner.Config(), gamma=p.gamma, obs_dim=p.n, device="cpu", plant=p)
+        size = learner.size
+        for _ in range(3):
+            size.update(total=2.0, noise=1.5, what="x")  # noisy: the batch grows to 8 rounds
+        assert size.rounds == 8, name
+        size.update(total=10.0, noise=0.01, what="x")  # the norm test asks for less than one round
+        assert size.rounds == (4 if falls else 8), name

@@ -476,12 +476,14 @@ class SampleSize:
     signal part s = ‖ĝ‖² − ν (any metric), the batch that satisfies
     ν·M/M' ≤ θ²·s is M' = M·ν/(θ²s); the next batch is that, never smaller
     than now (with ``shrink``: never smaller than half of now, nor than the
-    first), at most twice now and at most ``max_rounds``. ``shrink`` is for
-    batches of whole, independent episodes (VPG, NPG, TRPO): where the norm
-    test says a smaller batch holds the noise at θ² of the signal, the budget
-    buys more steps. AC and PPO only grow theirs: their per-environment
-    estimates come from windows of episodes that run on across batches, and
-    their spread misses the variation from one window to the next. At the largest
+    first), at most twice now and at most ``max_rounds``. With ``shrink``
+    (VPG, NPG, TRPO, PPO), where the norm test says a smaller batch holds the
+    noise at θ² of the signal, the budget buys more steps. AC only grows its
+    batch: its per-environment estimates come from windows of episodes that
+    run on across batches, and their spread misses the variation from one
+    window to the next (PPO's do too, but a PPO batch that stayed at its
+    largest after a noisy start took 1 M steps to cross random-2-2-101's and
+    random-2-2-114's distance to K*, ``docs/benchmarks-plants.md``). At the largest
     batch, ``stop_patience`` iterations in a row with s ≤ ν (ĝ not larger
     than its own standard error) set :attr:`stop_reason`.
     """

@@ -260,7 +260,7 @@ class PPO:
                          critic_optimizer=config.critic_optimizer or ("lstsq" if kind == "quadratic" else "adam"))
         self.policy, self.cfg, self.gamma = policy, config, gamma
         self.adaptive = uses_adaptive_rules(config, policy)
-        self.size = SampleSize(config)  # the batch is size.rounds × n_steps steps of every environment
+        self.size = SampleSize(config, shrink=True)  # the batch is size.rounds × n_steps steps of every environment
         self.guard = StepGuard(factor=10.0) if self.adaptive else None
         self.kl = KLControl()
         self.agreement = StepAgreement()  # the step's radius from the slope along the last step
