@@ -434,20 +434,16 @@ def action_hessian(plant: LinearGaussianPlant, K, horizon: int | None = None) ->
         When √γ(A − BK) is not Schur stable (infinite horizon): P_K does not exist.
     """
     K, _ = plant.check_gain(K)
-    A, B, R, g = plant.A, plant.B, plant.R, plant.gamma
-    Acl, Mx = A - B @ K, plant.Q + K.T @ R @ K
+    B, R, g = plant.B, plant.R, plant.gamma
     if horizon is None:
-        P = _discounted_lyapunov(Acl, Mx, g, transpose=True)
+        P = _discounted_lyapunov(plant.A - B @ K, plant.Q + K.T @ R @ K, g, transpose=True)
         if P is None:
             raise InvalidPlantError(f"the gain K={K.tolist()} does not stabilise √γ(A − BK) on plant "
                                     f"{plant.name!r}: its cost-to-go P_K, and H, do not exist")
         return R + g * B.T @ P @ B
-    P, H, weight = np.zeros_like(A), np.zeros_like(R), 0.0
-    for t in range(int(horizon) - 1, -1, -1):  # P_{t+1} before P_t; H_t weighs γ^t
-        H = H + g**t * (R + g * B.T @ P @ B)
-        weight += g**t
-        P = Mx + g * Acl.T @ P @ Acl
-    return H / weight
+    P, _ = finite_horizon_value(plant, K, np.zeros(plant.m), horizon)  # P_0 … P_T
+    w = g ** np.arange(len(P) - 1)  # γ^t for H_t = R + γBᵀP_{t+1}B
+    return R + g * B.T @ np.tensordot(w / w.sum(), P[1:], axes=1) @ B
 
 
 @_checked

@@ -385,20 +385,18 @@ def backward_scan(b: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
     b = b.to(torch.float64)
     decay = decay.to(torch.float64)
     if b.device.type == "cpu":
-        bn, dn = b.detach().numpy(), decay.detach().numpy()
-        out = np.empty_like(bn)
-        acc = np.zeros_like(bn[0])
-        for t in range(bn.shape[0] - 1, -1, -1):
-            acc = bn[t] + dn[t] * acc
-            out[t] = acc
-        return torch.from_numpy(out)
+        bn = b.detach().numpy()
+        return torch.from_numpy(_scan(bn, decay.detach().numpy(), np.empty_like(bn), np.zeros_like(bn[0])))
     return _backward_scan_torch(b, decay)
 
 
 def _backward_scan_torch(b: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
     """:func:`backward_scan` with torch operations on the tensors' device (GPU)."""
-    out = torch.empty_like(b)
-    acc = torch.zeros_like(b[0])
+    return _scan(b, decay, torch.empty_like(b), torch.zeros_like(b[0]))
+
+
+def _scan(b, decay, out, acc):
+    """The loop of :func:`backward_scan`, on NumPy arrays or torch tensors alike (``out`` filled and returned)."""
     for t in range(b.shape[0] - 1, -1, -1):
         acc = b[t] + decay[t] * acc
         out[t] = acc
