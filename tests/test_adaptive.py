@@ -208,9 +208,10 @@ def test_the_natural_step_converges_near_the_optimum_instead_of_jumping_across_i
     assert min(r.get("step_radius", 1.0) for r in hist) < 1.0
 
 
-@pytest.mark.parametrize("algo", ["npg", "vpg", "ac"])
+@pytest.mark.parametrize("algo", ["npg", "vpg", "ac", "ppo"])
 def test_a_batch_cut_short_by_the_budget_takes_no_step(algo):
-    """The last batch of a run is cut to the step budget: smaller than the norm test asked, it is not stepped on."""
+    """The last batch of a run is cut to the step budget: smaller than the norm test asked, it is not stepped on.
+    The stopping rule's sentence names the batch asked for, not the one cut short."""
     from pgcontrol.algos import get_algorithm
     from pgcontrol.envs import make_vec_env
     from pgcontrol.rollout import Collector
@@ -225,12 +226,20 @@ def test_a_batch_cut_short_by_the_budget_takes_no_step(algo):
     spec = {k: v for k, v in learner.collect_spec().items() if k != "rounds"}  # one round: num_envs episodes
     batch = col.collect(**spec)
     learner.size.rounds = 2  # the norm test asked for twice this batch
+    named = []
+    update = learner.size.update
+    learner.size.update = lambda total, noise, what: named.append(what) or update(total, noise, what)
     K0 = pol.K.copy()
     out = learner.update(batch, 0)
     assert out["kl_target"] == 0.0
+    unit = "episodes" if algo in ("npg", "vpg") else "steps"
+    per_round = config.num_envs * (1 if unit == "episodes" else config.n_steps)
+    assert named == [f"{2 * per_round} {unit}"]
     np.testing.assert_allclose(pol.K, K0)
     learner.size.rounds = 1
-    learner.update(col.collect(**spec), 1)  # a full batch steps
+    for it in range(1, 4):  # full batches step (where their gradient is not pure noise)
+        learner.update(col.collect(**spec), it)
+        learner.size.rounds = 1
     assert np.abs(pol.K - K0).max() > 0
 
 

@@ -570,7 +570,7 @@ def signal_controlled_start(policy, batch, adv, size: "SampleSize", guard: "Step
     g, C, total, noise = gradient_noise(G, F)
     radius = agreement.update(g, C)
     asked = size.rounds * config.n_steps * config.num_envs  # the batch the norm test asked for
-    rho = size.update(total, noise, f"{batch.n_valid} steps")
+    rho = size.update(total, noise, f"{asked} steps")
     guard.remember(policy.parameters())
     theta_old = torch.nn.utils.parameters_to_vector(params).detach().clone()
     with torch.no_grad():
