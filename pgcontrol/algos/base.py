@@ -601,7 +601,12 @@ class KLControl:
         self.scale = 1.0
 
     @torch.no_grad()
-    def limit(self, policy, params, theta_old, obs, old_dist, target: float) -> dict:
+    def limit(self, policy, params, theta_old, obs, old_dist, target: float, grow: bool = True) -> dict:
+        """Shorten the step to the KL ``target`` and move the learning-rate multiplier.
+
+        ``grow=False``: the multiplier may fall but not grow (PPO, where its clip, not the step size,
+        held the epochs' KL below the target: a larger step size would only lengthen Adam's path).
+        """
         from torch.nn.utils import parameters_to_vector
 
         theta = parameters_to_vector(params).detach().clone()
@@ -623,6 +628,6 @@ class KLControl:
         if target > 0 and math.isfinite(raw):
             if raw > 2 * target:
                 self.scale /= 1.5
-            elif raw < target / 2:
+            elif raw < target / 2 and grow:
                 self.scale *= 1.5
         return {"kl": kl, "kl_unlimited": raw, "step_fraction": frac, "lr_scale": self.scale}
