@@ -601,12 +601,7 @@ class KLControl:
         self.scale = 1.0
 
     @torch.no_grad()
-    def limit(self, policy, params, theta_old, obs, old_dist, target: float, grow: bool = True) -> dict:
-        """Shorten the step to the KL ``target`` and move the learning-rate multiplier.
-
-        ``grow=False``: the multiplier may fall but not grow (PPO, where its clip, not the step size,
-        held the epochs' KL below the target: a larger step size would only lengthen Adam's path).
-        """
+    def limit(self, policy, params, theta_old, obs, old_dist, target: float) -> dict:
         from torch.nn.utils import parameters_to_vector
 
         theta = parameters_to_vector(params).detach().clone()
@@ -628,6 +623,6 @@ class KLControl:
         if target > 0 and math.isfinite(raw):
             if raw > 2 * target:
                 self.scale /= 1.5
-            elif raw < target / 2 and grow:
+            elif raw < target / 2:
                 self.scale *= 1.5
         return {"kl": kl, "kl_unlimited": raw, "step_fraction": frac, "lr_scale": self.scale}
