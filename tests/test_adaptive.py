@@ -235,6 +235,8 @@ def test_a_batch_cut_short_by_the_budget_takes_no_step(algo):
     unit = "episodes" if algo in ("npg", "vpg") else "steps"
     per_round = config.num_envs * (1 if unit == "episodes" else config.n_steps)
     assert named == [f"{2 * per_round} {unit}"]
+    if algo == "ppo":
+        assert not learner.opt.state  # no step to take: no epochs (Adam has taken no step)
     np.testing.assert_allclose(pol.K, K0)
     learner.size.rounds = 1
     for it in range(1, 4):  # full batches step (where their gradient is not pure noise)
@@ -324,7 +326,7 @@ def test_every_learner_stops_after_ten_insignificant_iterations_at_the_largest_b
     from pgcontrol.algos import get_algorithm
 
     for name in ("vpg", "npg", "trpo", "ac", "ppo"):
-        cfg = get_algorithm(name)[0].Config(max_rounds=1)
+        cfg = get_algorithm(name)[0].Config(max_rounds=1, stop_rounds=1)
         assert cfg.stop_patience == 10, name
         size = SampleSize(cfg)
         for _ in range(9):
@@ -333,6 +335,28 @@ def test_every_learner_stops_after_ten_insignificant_iterations_at_the_largest_b
         size.update(total=1.0, noise=1.0, what="x")
         assert "for 10 iterations" in size.stop_reason, name
 
+
+
+def test_the_largest_batch_doubles_where_the_gradient_is_not_significant_before_the_stopping_rule_counts():
+    """``stop_rounds``: an insignificant gradient at the largest batch doubles that batch (up to ``stop_rounds``)
+    instead of counting toward the stop; PPO's default raises 32 rounds to 128, the others keep ``max_rounds``."""
+    from pgcontrol.algos.ppo import PPOConfig
+
+    size = SampleSize(PPOConfig(max_rounds=2, stop_rounds=8, stop_patience=2))
+    size.rounds = 2
+    for largest in (4, 8):
+        size.update(total=1.0, noise=1.0, what="x")
+        assert (size.max_rounds, size.rounds, size.quiet) == (largest, largest, 0)
+    size.update(total=1.0, noise=1.0, what="x")
+    assert size.quiet == 1 and size.stop_reason is None
+    size.update(total=1.0, noise=1.0, what="x")
+    assert "for 2 iterations" in size.stop_reason
+    again = SampleSize(PPOConfig(max_rounds=2, stop_rounds=8))
+    again.load_state_dict({**size.state_dict(), "max_rounds": 10**12})  # a tampered checkpoint: bounded
+    assert again.max_rounds == 8
+    assert SampleSize(PPOConfig()).stop_rounds == 128 and SampleSize(NPGConfig()).stop_rounds == 32
+    with pytest.raises(ValueError, match="stop_rounds"):
+        NPGConfig(max_rounds=8, stop_rounds=4)
 
 
 def test_ppos_batch_may_fall_and_acs_only_grows():
@@ -350,3 +374,50 @@ def test_ppos_batch_may_fall_and_acs_only_grows():
         assert size.rounds == 8, name
         size.update(total=10.0, noise=0.01, what="x")  # the norm test asks for less than one round
         assert size.rounds == (4 if falls else 8), name
+
+
+def test_the_kl_rule_moves_the_step_size_and_grows_it_only_when_allowed():
+    """KLControl: the multiplier ÷1.5 above 2ε', ×1.5 below ε'/2 (unless ``grow=False``: PPO's clip held the KL)."""
+    from pgcontrol.algos.base import KLControl
+
+    pol = build_policy("linear", 2, 1, K0=np.array([[1.0, 0.5]]), std0=0.5)
+    params = list(pol.parameters())
+    obs = torch.randn(64, 2, dtype=torch.float64)
+    with torch.no_grad():
+        old = pol(obs)
+    theta_old = torch.nn.utils.parameters_to_vector(params).detach().clone()
+
+    def limit(delta, target, **kw):
+        torch.nn.utils.vector_to_parameters(theta_old + delta, params)
+        return kl.limit(pol, params, theta_old, obs, old, target, **kw)
+
+    tiny = torch.zeros_like(theta_old)
+    tiny[0] = 1e-4
+    kl = KLControl()
+    limit(tiny, 0.01)
+    assert kl.scale == 1.5
+    limit(tiny, 0.01, grow=False)
+    assert kl.scale == 1.5
+    out = limit(100 * torch.ones_like(theta_old), 0.01, grow=False)  # far above: shortened, and the multiplier falls
+    assert kl.scale == 1.0 and out["kl"] <= 0.01 and out["step_fraction"] < 1
+
+
+@pytest.mark.parametrize("bound, grows", [(-1.0, False), (1.1, True)])
+def test_ppo_does_not_grow_its_step_size_while_the_clip_holds_the_kl(monkeypatch, bound, grows):
+    """PPO passes ``grow=False`` to the KL rule when more than ``CLIP_BOUND`` of its samples were clipped."""
+    from pgcontrol.algos import ppo as ppo_module
+    from pgcontrol.envs import make_vec_env
+    from pgcontrol.rollout import Collector
+
+    p = plants.random(3, 1, 1)
+    config = ppo_module.PPOConfig()
+    pol = build_policy("linear", p.n, p.m, plant=p)
+    learner = ppo_module.PPO(pol, config, gamma=p.gamma, obs_dim=p.n, device="cpu", plant=p)
+    col = Collector(make_vec_env(p, config.num_envs, device="cpu", gamma=p.gamma), pol, "cpu", seed=0)
+    monkeypatch.setattr(ppo_module, "CLIP_BOUND", bound)
+    seen = []
+    limit = learner.kl.limit
+    learner.kl.limit = lambda *a, grow=True: seen.append(grow) or limit(*a, grow=grow)
+    for it in range(3):
+        learner.update(col.collect(**learner.collect_spec()), it)
+    assert seen == [grows] * 3

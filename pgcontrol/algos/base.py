@@ -95,6 +95,11 @@ class CommonConfig:
     max_rounds : int
         The largest batch, in multiples of the first (``num_envs`` episodes,
         or ``num_envs × n_steps`` steps). Default 32.
+    stop_rounds : int or None
+        Where the gradient is not significant at the largest batch, that batch doubles, up to
+        ``stop_rounds`` rounds, before the stopping rule counts: the run tests the gradient on more
+        samples before it gives up or steps on noise. None (default): ``max_rounds`` (VPG, NPG,
+        TRPO, AC); PPO: 128.
     stop_patience : int
         Stop after this many consecutive iterations at the largest batch whose
         gradient is not significant (its signal part no larger than its
@@ -118,10 +123,14 @@ class CommonConfig:
     adaptive: bool | None = None
     norm_test: float = 0.5
     max_rounds: int = 32
+    stop_rounds: int | None = None
     stop_patience: int = 10
 
     def __post_init__(self):
         self._positive_ints("num_envs", "iterations", "max_rounds", "stop_patience")
+        if self.stop_rounds is not None and (isinstance(self.stop_rounds, bool) or not isinstance(self.stop_rounds, int)
+                                             or self.stop_rounds < self.max_rounds):
+            self._fail("stop_rounds", f"None or an integer >= max_rounds ({self.max_rounds})", self.stop_rounds)
         if self.adaptive is not None and not isinstance(self.adaptive, bool):
             self._fail("adaptive", "True, False or None (on for linear policies)", self.adaptive)
         self._positive("norm_test")
@@ -476,20 +485,23 @@ class SampleSize:
     signal part s = ‖ĝ‖² − ν (any metric), the batch that satisfies
     ν·M/M' ≤ θ²·s is M' = M·ν/(θ²s); the next batch is that, never smaller
     than now (with ``shrink``: never smaller than half of now, nor than the
-    first), at most twice now and at most ``max_rounds``. With ``shrink``
+    first), at most twice now and at most the largest batch, ``max_rounds`` at the start. With ``shrink``
     (VPG, NPG, TRPO, PPO), where the norm test says a smaller batch holds the
     noise at θ² of the signal, the budget buys more steps. AC only grows its
     batch: its per-environment estimates come from windows of episodes that
     run on across batches, and their spread misses the variation from one
     window to the next (PPO's do too, but a PPO batch that stayed at its
     largest after a noisy start took 1 M steps to cross random-2-2-101's and
-    random-2-2-114's distance to K*, ``docs/benchmarks-plants.md``). At the largest
-    batch, ``stop_patience`` iterations in a row with s ≤ ν (ĝ not larger
-    than its own standard error) set :attr:`stop_reason`.
+    random-2-2-114's distance to K*, ``docs/benchmarks-plants.md``). An
+    iteration at the largest batch with s ≤ ν (ĝ not larger than its own
+    standard error) doubles the largest batch while it is below
+    ``stop_rounds``; at ``stop_rounds``, ``stop_patience`` such iterations in
+    a row set :attr:`stop_reason`.
     """
 
     def __init__(self, config, shrink: bool = False):
         self.theta, self.max_rounds, self.patience = config.norm_test, config.max_rounds, config.stop_patience
+        self.stop_rounds = getattr(config, "stop_rounds", None) or config.max_rounds
         self.shrink = shrink  # the batch may also fall, at most to half of now (independent episodes)
         self.rounds, self.quiet, self.stop_reason = 1, 0, None
 
@@ -497,11 +509,14 @@ class SampleSize:
         """Next batch and stopping rule from ‖ĝ‖² and its noise part; returns the signal fraction s/‖ĝ‖² in [0, 1]."""
         signal = total - noise
         at_max = self.rounds >= self.max_rounds
+        insignificant = at_max and signal <= noise
+        if insignificant and self.max_rounds < self.stop_rounds:  # test on more samples before stopping
+            self.max_rounds, insignificant = min(2 * self.max_rounds, self.stop_rounds), False
         need = self.rounds * noise / (self.theta ** 2 * signal) if signal > 0 else float("inf")
         want = math.ceil(min(need, 1e12))
         least = max(self.rounds // 2, 1) if self.shrink else self.rounds
         self.rounds = int(min(max(want, least), 2 * self.rounds, self.max_rounds))
-        self.quiet = self.quiet + 1 if at_max and signal <= noise else 0
+        self.quiet = self.quiet + 1 if insignificant else 0
         if self.quiet >= self.patience:
             self.stop_reason = (f"gradient not significant at the largest batch ({what}) for "
                                 f"{self.quiet} iterations")
@@ -509,11 +524,13 @@ class SampleSize:
         return min(max(signal / total, 0.0), 1.0) if ok else 0.0
 
     def state_dict(self) -> dict:
-        return {"rounds": self.rounds, "quiet": self.quiet, "stop_reason": self.stop_reason}
+        return {"rounds": self.rounds, "quiet": self.quiet, "stop_reason": self.stop_reason,
+                "max_rounds": self.max_rounds}
 
     def load_state_dict(self, state: dict | None) -> None:
         if state:
             self.rounds, self.quiet, self.stop_reason = state["rounds"], state["quiet"], state["stop_reason"]
+            self.max_rounds = max(1, min(int(state.get("max_rounds", self.max_rounds)), self.stop_rounds))
 
 
 def per_environment_gradients(policy, batch, adv) -> tuple[torch.Tensor, torch.Tensor, list]:
@@ -601,7 +618,12 @@ class KLControl:
         self.scale = 1.0
 
     @torch.no_grad()
-    def limit(self, policy, params, theta_old, obs, old_dist, target: float) -> dict:
+    def limit(self, policy, params, theta_old, obs, old_dist, target: float, grow: bool = True) -> dict:
+        """Shorten the step to the KL ``target`` and move the learning-rate multiplier.
+
+        ``grow=False``: the multiplier may fall but not grow (PPO, where its clip, not the step size,
+        held the epochs' KL below the target: a larger step size would only lengthen Adam's path).
+        """
         from torch.nn.utils import parameters_to_vector
 
         theta = parameters_to_vector(params).detach().clone()
@@ -623,6 +645,6 @@ class KLControl:
         if target > 0 and math.isfinite(raw):
             if raw > 2 * target:
                 self.scale /= 1.5
-            elif raw < target / 2:
+            elif raw < target / 2 and grow:
                 self.scale *= 1.5
         return {"kl": kl, "kl_unlimited": raw, "step_fraction": frac, "lr_scale": self.scale}

@@ -54,7 +54,10 @@ test of Byrd, Chin, Nocedal & Wu (2012) grows ``n_steps``; after the epochs the 
 KL(π_old ‖ π_θ) is held to ε' = ``kl_bound`` × signal fraction × step radius (the radius read from
 the slope ĝᵀδθ_{k−1} along the last step, :class:`~pgcontrol.algos.base.StepAgreement`; the step
 shortened toward θ_old where it is above), and the learning rate follows the KL the epochs produced (Schulman et al. 2017, §4;
-:class:`~pgcontrol.algos.base.KLControl`); σ is held at its start; the run stops once the gradient
+:class:`~pgcontrol.algos.base.KLControl`), but does not grow while more than a tenth of the samples are clipped (the
+clip, not the step size, held that KL; growing it regardless took the step size to 2000× its start on
+random-2-2-101, and Adam's long paths then overshot); a batch whose KL target is 0 runs no epochs; σ is held at its
+start; the run stops once the gradient
 is not significant at the largest batch; a batch smaller than the norm test asked for (the last
 one, cut short by the step budget) takes no step; a step whose rollouts blow up is taken back and
 halved (:class:`~pgcontrol.algos.base.StepGuard`). ``docs/learners.md`` has the details.
@@ -73,6 +76,11 @@ from .base import (CommonConfig, KLControl, SampleSize, StepAgreement, StepGuard
                    lr_fraction, make_critic, kl_controlled_state, load_kl_controlled_state, signal_controlled_start,
                    uses_adaptive_rules, values_of)
 from .ppo_numpy import NumpyStep, supports
+
+
+CLIP_BOUND = 0.1
+"""Adaptive rules: above this fraction of clipped samples the clip, not the step size, held the epochs' KL, and
+the learning-rate multiplier does not grow (:class:`~pgcontrol.algos.base.KLControl`)."""
 
 
 @dataclass(frozen=True)
@@ -145,6 +153,10 @@ class PPOConfig(CommonConfig):
         form to the λ-returns once per iteration, after the epochs (the
         minimiser of the value loss); Adam then holds the policy only and
         ``vf_coef``, ``clip_vloss`` and ``critic_lr`` are unused.
+    stop_rounds : int or None
+        Adaptive rules: where the gradient is not significant at the largest batch (``max_rounds``, 32
+        rounds of ``num_envs × n_steps``: 16 384 steps, against the REINFORCE family's 512 T), that batch
+        doubles up to 128 rounds (65 536 steps) before the stopping rule counts. Default 128.
     backend : str
         Who computes the minibatch steps. ``"torch"``: autograd and
         ``torch.optim.Adam``, as written in :meth:`PPO.update`.
@@ -158,6 +170,7 @@ class PPOConfig(CommonConfig):
 
     num_envs: int = 8
     iterations: int = 2000
+    stop_rounds: int | None = 128
     n_steps: int = 64
     lr: float = 3e-4
     kl_bound: float = 0.02
@@ -336,7 +349,9 @@ class PPO:
         keys = ("loss_policy", "loss_value", "entropy", "approx_kl", "clip_fraction")
         sums = dict.fromkeys(keys, 0.0)
         count, approx_kl = 0, 0.0
-        for _ in range(cfg.update_epochs):
+        # adaptive rules: a batch with no step to take (KL target 0) runs no epochs
+        epochs = 0 if self.adaptive and extra["kl_target"] == 0 else cfg.update_epochs
+        for _ in range(epochs):
             kls = []
             perm = torch.randperm(obs.shape[0], generator=self.generator)  # on the CPU, like the generator
             for idx in split(perm):
@@ -353,7 +368,9 @@ class PPO:
         sums.pop("approx_kl")
         out = {k: v / max(count, 1) for k, v in sums.items()}
         if self.adaptive:  # the step held to the KL ε × signal fraction (KLControl)
-            extra.update(self.kl.limit(self.policy, params, theta_old, batch.obs[m], old_dist, extra["kl_target"]))
+            clip_bound = out.get("clip_fraction", 0.0) > CLIP_BOUND  # the clip held the epochs' KL, not the lr
+            extra.update(self.kl.limit(self.policy, params, theta_old, batch.obs[m], old_dist, extra["kl_target"],
+                                       grow=not clip_bound))
             self.agreement.taken(torch.nn.utils.parameters_to_vector(params).detach() - theta_old)
             out.update(extra)
         if self.critic_fit is not None:
