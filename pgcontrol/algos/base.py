@@ -501,7 +501,7 @@ class SampleSize:
 
     def __init__(self, config, shrink: bool = False):
         self.theta, self.max_rounds, self.patience = config.norm_test, config.max_rounds, config.stop_patience
-        self.stop_rounds = getattr(config, "stop_rounds", None) or config.max_rounds
+        self.stop_rounds = config.stop_rounds or config.max_rounds
         self.shrink = shrink  # the batch may also fall, at most to half of now (independent episodes)
         self.rounds, self.quiet, self.stop_reason = 1, 0, None
 
