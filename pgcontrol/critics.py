@@ -5,8 +5,16 @@
   Gaussian policy on an LQ plant and linear in its parameters, so (4.20)
   with frozen targets is solved in closed form;
 * :class:`LeastSquaresStep` — that closed-form step, for any critic with
-  ``features()`` and a ``weight`` vector (used by actor-critic's repeated
-  TD steps; :meth:`QuadraticValue.fit_least_squares` is the one-shot fit).
+  ``features()`` and a ``weight`` vector (:meth:`QuadraticValue.fit_least_squares`
+  is the one-shot fit for users);
+* :class:`GradientSteps` — epochs of optimiser steps on (4.20), for any critic.
+
+The last two are the learners' critic updates, with one interface:
+``fit(obs, targets)`` moves the critic toward the frozen ``targets`` and returns
+the loss (4.20) after the move; ``closed_form`` says whether the fit is exact on
+the batch (VPG, NPG and TRPO then fit it before the batch's advantages);
+``param_groups`` are the learning rates a schedule may set (none for the closed
+form); ``state_dict()`` / ``load_state_dict()`` carry the optimiser's state.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from torch import nn
 from .errors import PolicyError
 from .policies import _as_tensor, _check_activation, _check_dim, _check_dtype, _check_hidden, _mlp, _to_numpy
 
-__all__ = ["MLPValue", "QuadraticValue", "LeastSquaresStep"]
+__all__ = ["MLPValue", "QuadraticValue", "LeastSquaresStep", "GradientSteps"]
 
 
 class MLPValue(nn.Module):
@@ -239,19 +247,23 @@ class LeastSquaresStep:
     their fixed point is the TD(0) solution on the batch.
     """
 
+    closed_form = True  # exact on the batch: fitted before the batch's advantages where the learner can
+    param_groups = ()  # no learning rate
+
     def __init__(self, critic, rate: float, ridge: float = 1e-8):
         if not (hasattr(critic, "features") and isinstance(getattr(critic, "weight", None), torch.Tensor)):
             raise PolicyError("critic_optimizer='lstsq' needs a critic with features() and a weight vector "
                               f"(V = features(x) @ weight, e.g. QuadraticValue); got {type(critic).__name__}")
         self.critic, self.rate, self.ridge = critic, float(rate), float(ridge)
 
-    def fit(self, obs, targets) -> None:
-        """The step on ``targets`` at the observations ``obs``: what every learner calls (VPG, NPG, TRPO and
-        PPO with ``rate`` 1, the minimiser of (4.20); AC repeatedly, with recomputed TD targets). Φ and its
-        factor are computed once per ``obs`` tensor."""
+    def fit(self, obs, targets) -> float:
+        """The step on ``targets`` at the observations ``obs``; the loss (4.20) after it. Every learner calls
+        it (VPG, NPG, TRPO and PPO with ``rate`` 1, the minimiser of (4.20); AC repeatedly, with recomputed
+        TD targets). Φ and its factor are computed once per ``obs`` tensor."""
         if getattr(self, "_obs", None) is not obs:
             self.prepare(obs)
         self.step(targets)
+        return _loss_after(self.critic, obs, targets)
 
     def prepare(self, obs) -> None:
         """Features Φ of the batch's valid observations and the Cholesky factor of ΦᵀΦ + ρI."""
@@ -268,3 +280,63 @@ class LeastSquaresStep:
             w_ls = torch.cholesky_solve((self.phi.T @ targets.to(torch.float64)).unsqueeze(-1), self.chol).squeeze(-1)
             w = self.critic.weight
             w.add_(self.rate * (w_ls.to(w.dtype) - w))
+
+    def state_dict(self) -> None:
+        """Nothing to carry: each fit starts from the batch."""
+        return None
+
+    def load_state_dict(self, state) -> None:
+        """Nothing to restore (see :meth:`state_dict`)."""
+
+
+class GradientSteps:
+    """Optimiser steps on (4.20), ``½ mean_i (V(x_i) − y_i)²`` with the targets y frozen.
+
+    Each :meth:`fit` runs ``epochs`` passes over the batch in minibatches of ``minibatch`` samples (None:
+    the whole batch), shuffled each epoch with ``generator`` (None: the batch in order), the gradient norm
+    clipped to ``max_grad_norm`` (None: not clipped). The same interface as :class:`LeastSquaresStep`.
+    """
+
+    closed_form = False
+
+    def __init__(self, critic, optimizer, *, epochs: int = 1, minibatch: int | None = None, generator=None,
+                 max_grad_norm: float | None = None):
+        self.critic, self.optimizer, self.epochs = critic, optimizer, int(epochs)
+        self.minibatch, self.generator, self.max_grad_norm = minibatch, generator, max_grad_norm
+
+    @property
+    def param_groups(self):
+        """The optimiser's parameter groups (a learning-rate schedule sets their ``lr``)."""
+        return self.optimizer.param_groups
+
+    def fit(self, obs, targets) -> float:
+        """``epochs`` passes of steps on (4.20) toward ``targets`` at ``obs``; the loss (4.20) after them."""
+        n = obs.shape[0]
+        mb = n if self.minibatch is None else min(int(self.minibatch), n)
+        params = [p for g in self.optimizer.param_groups for p in g["params"]]
+        for _ in range(self.epochs):
+            if self.generator is None:
+                parts = [slice(i, i + mb) for i in range(0, n, mb)]
+            else:
+                perm = torch.randperm(n, generator=self.generator, device="cpu").to(obs.device)
+                parts = [perm[i:i + mb] for i in range(0, n, mb)]
+            for idx in parts:
+                loss = 0.5 * (self.critic(obs[idx]).to(targets.dtype) - targets[idx]).pow(2).mean()  # eq. (4.20)
+                self.optimizer.zero_grad(set_to_none=False)  # in place: gradients may be views (flat parameters)
+                loss.backward()
+                if self.max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
+                self.optimizer.step()
+        return _loss_after(self.critic, obs, targets)
+
+    def state_dict(self) -> dict:
+        return self.optimizer.state_dict()
+
+    def load_state_dict(self, state) -> None:
+        self.optimizer.load_state_dict(state)
+
+
+def _loss_after(critic, obs, targets) -> float:
+    """The critic loss (4.20) on the batch, ``½ mean_i (V(x_i) − y_i)²``."""
+    with torch.no_grad():
+        return float(0.5 * (critic(obs).to(targets.dtype) - targets).pow(2).mean())

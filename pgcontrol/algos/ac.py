@@ -72,7 +72,7 @@ import torch
 
 from ..errors import ConfigError
 from ..rollout import explained_variance, gae
-from ..critics import LeastSquaresStep
+from ..critics import GradientSteps, LeastSquaresStep
 from .base import (CommonConfig, KLControl, SampleSize, StepAgreement, StepGuard, assign_vector, lr_fraction,
                    make_critic, make_optimizer, kl_controlled_state, load_kl_controlled_state,
                    signal_controlled_start, uses_adaptive_rules, values_of)
@@ -285,10 +285,11 @@ class ActorCritic:
                               f"under the adaptive rules), which follows (4.22) alone; got ent_coef={config.ent_coef!r} "
                               "(set optimizer='adam' for an entropy bonus)")
         self.opt = None if self.natural else make_optimizer(config.optimizer or "adam", policy.parameters(), config.lr)
-        if config.critic_optimizer == "lstsq":
-            self.critic_opt = LeastSquaresStep(self.critic, config.critic_step)
+        if config.critic_optimizer == "lstsq":  # the critic's update on (4.20), called the same way either way
+            self.critic_fit = LeastSquaresStep(self.critic, config.critic_step)
         else:
-            self.critic_opt = make_optimizer(config.critic_optimizer, self.critic.parameters(), config.critic_lr)
+            opt = make_optimizer(config.critic_optimizer, self.critic.parameters(), config.critic_lr)
+            self.critic_fit = GradientSteps(self.critic, opt, max_grad_norm=config.max_grad_norm)
         self.size = SampleSize(config)  # the batch is size.rounds × n_steps steps of every environment
         self.guard = StepGuard(factor=10.0) if self.adaptive else None
         self.kl = KLControl()
@@ -328,10 +329,8 @@ class ActorCritic:
         cfg, m = self.cfg, batch.valid
         if cfg.anneal_lr or self.adaptive:
             frac = lr_fraction(cfg, iteration)
-            for opt, lr, scale in ((self.opt, cfg.lr, self.kl.scale), (self.critic_opt, cfg.critic_lr, 1.0)):
-                if opt is None:
-                    continue
-                for group in getattr(opt, "param_groups", ()):
+            for opt, lr, scale in ((self.opt, cfg.lr, self.kl.scale), (self.critic_fit, cfg.critic_lr, 1.0)):
+                for group in opt.param_groups if opt is not None else ():  # none for the closed form
                     group["lr"] = frac * lr * scale
         if self.adaptive and not self.critic_ready:  # a zero V_φ would make (4.21) the bare reward r_i, whose
             self._fit_critic(batch)  # gradient points at the myopic gain: the first batch fits V_φ first
@@ -376,16 +375,13 @@ class ActorCritic:
         for k in range(self.cfg.critic_steps):
             if k or targets is None:
                 _, _, targets = td_targets(self.critic, batch, self.gamma, self.cfg.lam)
-            if isinstance(self.critic_opt, LeastSquaresStep):
-                self.critic_opt.fit(batch.obs[m], targets[m])  # Φ factorised once per batch
-            else:
-                self._gradient_step(self.critic_opt, self.critic.parameters(), critic_loss(self.critic, batch, targets))
+            self.critic_fit.fit(batch.obs[m], targets[m])  # closed form: Φ factorised once per batch
         return targets
 
     def state_dict(self) -> dict:
         """Optimisers and critic (for checkpoints)."""
         return {"opt": self.opt.state_dict() if self.opt is not None else None, "critic": self.critic.state_dict(),
-                "critic_opt": self.critic_opt.state_dict() if hasattr(self.critic_opt, "state_dict") else None,
+                "critic_opt": self.critic_fit.state_dict(),
                 "adaptive": kl_controlled_state(self.size, self.kl, self.guard, self.agreement),
                 "critic_ready": self.critic_ready}
 
@@ -394,7 +390,6 @@ class ActorCritic:
         if self.opt is not None:
             self.opt.load_state_dict(state["opt"])
         self.critic.load_state_dict(state["critic"])
-        if hasattr(self.critic_opt, "load_state_dict"):
-            self.critic_opt.load_state_dict(state["critic_opt"])
+        self.critic_fit.load_state_dict(state["critic_opt"])
         load_kl_controlled_state(state.get("adaptive"), self.size, self.kl, self.guard, self.agreement)
         self.critic_ready = state.get("critic_ready", True)

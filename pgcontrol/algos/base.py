@@ -260,24 +260,6 @@ def values_of(critic, batch):
     return v, nv
 
 
-def fit_critic(critic, optimizer, obs, targets, *, epochs: int, minibatch: int | None = None, generator=None):
-    """Regress ``V(obs)`` on fixed ``targets`` (squared error, eq. (4.20) with frozen targets)."""
-    if critic is None:
-        return float("nan")
-    n = obs.shape[0]
-    mb = n if minibatch is None else min(int(minibatch), n)
-    loss = torch.tensor(float("nan"))
-    for _ in range(epochs):
-        perm = torch.randperm(n, generator=generator, device="cpu").to(obs.device)
-        for i in range(0, n, mb):
-            idx = perm[i:i + mb]
-            loss = 0.5 * (critic(obs[idx]).to(targets.dtype) - targets[idx]).pow(2).mean()
-            optimizer.zero_grad(set_to_none=False)  # in place: gradients may be views (flat_parameters)
-            loss.backward()
-            optimizer.step()
-    return loss.item()
-
-
 def check_least_squares_critic(critic) -> None:
     """``critic_optimizer="lstsq"`` needs a critic linear in its parameters with ``fit_least_squares()``."""
     if not hasattr(critic, "fit_least_squares"):

@@ -238,7 +238,8 @@ class NPG(VPG):
 
         return conjugate_gradient(Fv, g, cfg.cg_iters)
 
-    def update(self, batch, iteration: int) -> dict:
+    def step_policy(self, batch, iteration: int) -> dict:
+        """The natural step (the adaptive rules' or the fixed-KL one, TRPO's line search on top)."""
         cfg = self.cfg
         if self.adaptive:
             return self._adaptive_natural_update(batch)
@@ -251,7 +252,6 @@ class NPG(VPG):
         theta = parameters_to_vector(params).detach()
         if not np.isfinite(gFg) or gFg <= 0:
             out["loss_policy"] = float("nan") if not np.isfinite(gFg) else out["loss_policy"]
-            out.update(self.fit_value(batch))
             return out
         step = np.sqrt(2 * cfg.kl_bound / gFg) * x  # δθ = sqrt(2ε / ĝᵀF⁻¹ĝ) F⁻¹ĝ (slides, with the ½ of KL)
         obs, w, old = self._kl_inputs(batch)
@@ -272,7 +272,6 @@ class NPG(VPG):
         with torch.no_grad():
             out["kl"] = float(mean_kl(self.policy, old, obs, w))
         out["step_fraction"] = frac
-        out.update(self.fit_value(batch))
         return out
 
     def _adaptive_natural_update(self, batch) -> dict:
@@ -301,7 +300,6 @@ class NPG(VPG):
         with torch.no_grad():
             out["kl"] = float(mean_kl(self.policy, old, obs, w))
         out["step_fraction"] = frac
-        out.update(self.fit_value(batch))
         return out
 
     @torch.no_grad()

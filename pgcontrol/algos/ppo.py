@@ -281,17 +281,18 @@ class PPO:
             policy.raw_std.requires_grad_(False)  # σ held at its start (module docstring, "Adaptive rules")
         dtype = next(policy.parameters()).dtype
         self.critic = critic if critic is not None else make_critic(config, obs_dim, device, dtype)
-        self.lstsq = config.critic_optimizer == "lstsq"
-        # the closed-form critic: the same object VPG and AC call (critics.LeastSquaresStep)
-        if self.lstsq:
+        # the critic's update: the closed form once per batch (critics.LeastSquaresStep, called as VPG and AC
+        # call it), or None: the critic trains inside the minibatch loss, + vf_coef × (4.20), with the policy
+        self.critic_fit = None
+        if config.critic_optimizer == "lstsq":
             check_least_squares_critic(self.critic)
-        self.critic_fit = LeastSquaresStep(self.critic, 1.0) if self.lstsq else None
+            self.critic_fit = LeastSquaresStep(self.critic, 1.0)
         self.lrs = (config.lr, config.lr if config.critic_lr is None else config.critic_lr)
-        groups = (list(policy.parameters()), [] if self.lstsq else list(self.critic.parameters()))
+        groups = (list(policy.parameters()), list(self.critic.parameters()) if self.critic_fit is None else [])
         self.params = [p for g in groups for p in g]  # for the gradient norm, tensor by tensor
         self.opt = torch.optim.Adam([{"params": [flat_parameters(g)] if g else [], "lr": lr}
                                      for g, lr in zip(groups, self.lrs)], eps=1e-5)
-        numpy_ok = not self.lstsq and supports(policy, self.critic, device)
+        numpy_ok = self.critic_fit is None and supports(policy, self.critic, device)
         if config.backend == "numpy" and not numpy_ok:
             raise ConfigError(f"backend must be 'torch' or 'auto' unless the policy is an MLP policy and the critic an "
                               f"Adam-trained MLP critic on the CPU (NumPy path); got backend='numpy' with "
@@ -374,9 +375,7 @@ class PPO:
             self.agreement.taken(torch.nn.utils.parameters_to_vector(params).detach() - theta_old)
             out.update(extra)
         if self.critic_fit is not None:
-            self.critic_fit.fit(obs, returns)  # the minimiser of (4.20)
-            with torch.no_grad():
-                out["loss_value"] = float(value_loss(self.critic, obs, returns, values, None))
+            out["loss_value"] = self.critic_fit.fit(obs, returns)  # the minimiser of (4.20)
         out.update(approx_kl=approx_kl, explained_variance=explained_variance(values, returns), lr=frac * self.lrs[0])
         return out
 
@@ -406,7 +405,7 @@ class PPO:
         entropy = dist.entropy().mean()
         loss = loss_pi - cfg.ent_coef * entropy  # −mean L^clip (6.37) − entropy bonus
         value = 0.0
-        if not self.lstsq:
+        if self.critic_fit is None:  # the critic in the minibatch loss
             loss_v = value_loss(self.critic, obs[idx], returns[idx], values[idx],
                                 cfg.clip_coef if cfg.clip_vloss else None)
             loss = loss + cfg.vf_coef * loss_v  # + c_v × critic loss (4.20)

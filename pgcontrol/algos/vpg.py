@@ -7,7 +7,11 @@ One iteration:
    or GAE (6.46), minus a baseline (4.8) — :func:`pgcontrol.rollout.pg_advantages`;
 3. surrogate ``loss = -(1/M) Σ_m Σ_t log π(u_t|x_t) Ψ_t`` (3.26), whose
    gradient is minus the Monte Carlo estimate ĝ of ∇J;
-4. step θ ← θ + α ĝ (3.22) (``optimizer="sgd"``) or with Adam.
+4. step θ ← θ + α ĝ (3.22) (``optimizer="sgd"``) or with Adam;
+5. fit the critic, if any, on (4.20) (:meth:`VPG.update`): a closed-form critic
+   (``critic_optimizer="lstsq"``) before step 2, on this batch, so that its
+   baseline is the batch's own least-squares fit; a gradient-trained one after
+   step 4, so that its baseline comes from earlier batches (Spinning Up's order).
 
 Adaptive rules (``adaptive``; on for linear policies with whole episodes):
 
@@ -40,10 +44,10 @@ from dataclasses import dataclass
 import torch
 from torch.nn.utils import parameters_to_vector, vector_to_parameters
 
-from ..critics import LeastSquaresStep
+from ..critics import GradientSteps, LeastSquaresStep
 from ..errors import ConfigError
 from ..rollout import discounts, explained_variance, gae, pg_advantages
-from .base import (CommonConfig, SampleSize, StepAgreement, StepGuard, check_least_squares_critic, fit_critic,
+from .base import (CommonConfig, SampleSize, StepAgreement, StepGuard, check_least_squares_critic,
                    flat_parameters, gradient_noise, lr_fraction, make_critic, make_optimizer, per_sample_scores,
                    uses_adaptive_rules, values_of)
 
@@ -240,14 +244,16 @@ class VPG:
             self.critic = critic if critic is not None else make_critic(config, obs_dim, device, dtype)
         else:
             self.critic = None
-        self.critic_opt = None
+        self.generator = torch.Generator().manual_seed(0)  # the critic's minibatches
+        self.critic_fit = None  # the critic's update on (4.20): critics.LeastSquaresStep or GradientSteps
         if self.critic is not None:
-            if config.critic_optimizer == "lstsq":  # closed-form steps on (4.20), the object every learner uses
+            if config.critic_optimizer == "lstsq":
                 check_least_squares_critic(self.critic)
-                self.critic_opt = LeastSquaresStep(self.critic, 1.0)
+                self.critic_fit = LeastSquaresStep(self.critic, 1.0)
             else:
-                self.critic_opt = torch.optim.Adam([flat_parameters(self.critic.parameters())], lr=config.critic_lr)
-        self.generator = torch.Generator().manual_seed(0)
+                adam = torch.optim.Adam([flat_parameters(self.critic.parameters())], lr=config.critic_lr)
+                self.critic_fit = GradientSteps(self.critic, adam, epochs=config.critic_epochs,
+                                                minibatch=config.critic_minibatch, generator=self.generator)
         self.adaptive = uses_adaptive_rules(config, policy) and config.n_steps is None
         self.size = SampleSize(config, shrink=True)  # the batch is size.rounds × num_envs episodes (norm test)
         self.guard = StepGuard() if self.adaptive else None
@@ -273,9 +279,7 @@ class VPG:
         return self.size.stop_reason
 
     def advantage_weights(self, batch) -> torch.Tensor:
-        """The weights Ψ_t of the estimator (3.19)/(4.8)/(6.46) (the closed-form critic fitted first)."""
-        if isinstance(self.critic_opt, LeastSquaresStep):  # "lstsq": the critic of this batch first
-            self._value_metrics = self._fit_value_lstsq(batch)
+        """The weights Ψ_t of the estimator (3.19)/(4.8)/(6.46), with the critic as it is now."""
         values, next_values = values_of(self.critic, batch)
         psi, _ = pg_advantages(batch, estimator=self.cfg.estimator, baseline=self.cfg.baseline, gamma=self.gamma,
                                values=values, next_values=next_values, lam=self.cfg.lam,
@@ -349,6 +353,18 @@ class VPG:
         return out, st, step, eps
 
     def update(self, batch, iteration: int) -> dict:
+        """One iteration: the policy's step (:meth:`step_policy`) and the critic's fit (:meth:`fit_value`),
+        the fit first where it is closed-form (module docstring, step 5); returns the metrics."""
+        fit_first = self.critic_fit is not None and self.critic_fit.closed_form
+        value = self.fit_value(batch) if fit_first else {}
+        out = self.step_policy(batch, iteration)
+        out.update(value if fit_first else self.fit_value(batch))
+        with torch.no_grad():
+            out["entropy"] = float(self.policy.entropy())
+        return out
+
+    def step_policy(self, batch, iteration: int) -> dict:
+        """The policy's step on the batch (steps 2–4 of the module docstring); returns its metrics."""
         if self.cfg.lr is None:
             return self._adaptive_update(batch) if self.adaptive else self._trust_region_update(batch)
         if (getattr(self.cfg, "anneal_lr", False) or self.guard is not None) and self.opt is not None:
@@ -361,9 +377,7 @@ class VPG:
         grad_norm = torch.nn.utils.clip_grad_norm_(self.policy.parameters(),
                                                    self.cfg.max_grad_norm or float("inf"))
         self.opt.step()  # θ ← θ + α ĝ  (3.22)
-        out = {"loss_policy": loss.item(), "grad_norm": float(grad_norm)}
-        out.update(self.fit_value(batch))
-        return out
+        return {"loss_policy": loss.item(), "grad_norm": float(grad_norm)}
 
     def _adaptive_update(self, batch) -> dict:
         """θ ← θ + δθ, the trust-region step in the vanilla direction ĝ (3.19)."""
@@ -373,7 +387,6 @@ class VPG:
         with torch.no_grad():
             vector_to_parameters(parameters_to_vector(params) + step, params)
         self.agreement.taken(step)
-        out.update(self.fit_value(batch))
         return out
 
     def _trust_region_update(self, batch) -> dict:
@@ -393,9 +406,7 @@ class VPG:
             with torch.no_grad():
                 vector_to_parameters(parameters_to_vector(params) + math.sqrt(2 * self.cfg.kl_bound / gFg) * g,
                                      params)
-        out = {"loss_policy": loss.item(), "grad_norm": float(g.norm())}
-        out.update(self.fit_value(batch))
-        return out
+        return {"loss_policy": loss.item(), "grad_norm": float(g.norm())}
 
     def _value_targets(self, batch):
         """The critic's values on the batch and its regression targets (``value_target``).
@@ -411,40 +422,22 @@ class VPG:
                                next_values=next_values, discount_weighting=False)
         return values, rtg
 
-    def _fit_value_lstsq(self, batch) -> dict:
-        """Closed-form fit of the critic to the batch's reward-to-go (bootstrapped at truncation)."""
-        values, rtg = self._value_targets(batch)
-        m = batch.valid
-        out = {"explained_variance": explained_variance(values, rtg, m)}  # the critic before the fit
-        obs, y = batch.obs[m], rtg[m]
-        self.critic_opt.fit(obs, y)  # minimiser of (4.20)
-        with torch.no_grad():
-            out["loss_value"] = float(0.5 * (self.critic(obs).to(y.dtype) - y).pow(2).mean())
-        return out
-
     def fit_value(self, batch) -> dict:
-        """Refit the critic on the batch's reward-to-go (bootstrapped at truncation); entropy for the log.
+        """Fit the critic (if any) to the batch's targets (``value_target``) with ``critic_fit``.
 
-        With ``critic_optimizer="lstsq"`` the fit already happened in
-        :meth:`gradient_estimate`; its metrics are reported here.
+        Returns ``explained_variance`` of the targets by the critic before the fit and ``loss_value``,
+        the loss (4.20) after it (empty without a critic).
         """
-        out = {}
-        if isinstance(self.critic_opt, LeastSquaresStep):
-            out.update(getattr(self, "_value_metrics", {}))
-        elif self.critic is not None:
-            values, rtg = self._value_targets(batch)
-            m = batch.valid
-            out["loss_value"] = fit_critic(self.critic, self.critic_opt, batch.obs[m], rtg[m],
-                                           epochs=self.cfg.critic_epochs, minibatch=self.cfg.critic_minibatch,
-                                           generator=self.generator)
-            out["explained_variance"] = explained_variance(values, rtg, m)
-        with torch.no_grad():
-            out["entropy"] = float(self.policy.entropy())
-        return out
+        if self.critic_fit is None:
+            return {}
+        values, targets = self._value_targets(batch)
+        m = batch.valid
+        ev = explained_variance(values, targets, m)  # the critic before the fit
+        return {"explained_variance": ev, "loss_value": self.critic_fit.fit(batch.obs[m], targets[m])}
 
     def state_dict(self) -> dict:
         return {"opt": self.opt.state_dict() if self.opt else None, "critic": self.critic.state_dict() if self.critic else None,
-                "critic_opt": self.critic_opt.state_dict() if hasattr(self.critic_opt, "state_dict") else None,
+                "critic_opt": self.critic_fit.state_dict() if self.critic_fit is not None else None,
                 "generator": self.generator.get_state(),
                 "adaptive": {"size": self.size.state_dict(), "guard": self.guard.state_dict() if self.guard else None,
                              "agreement": self.agreement.state_dict()}}
@@ -454,8 +447,7 @@ class VPG:
             self.opt.load_state_dict(state["opt"])
         if self.critic is not None:
             self.critic.load_state_dict(state["critic"])
-            if hasattr(self.critic_opt, "load_state_dict"):
-                self.critic_opt.load_state_dict(state["critic_opt"])
+            self.critic_fit.load_state_dict(state["critic_opt"])
         self.generator.set_state(state["generator"])
         ad = state.get("adaptive")
         if ad:
