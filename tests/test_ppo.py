@@ -138,9 +138,11 @@ def test_update_metrics_and_kl_early_stop():
 
 
 def test_lstsq_critic_fits_the_returns():
-    """After the update the quadratic critic is the least-squares fit (4.20) of the batch's λ-returns."""
+    """With ``critic_fits=0`` (the plain algorithm), the quadratic critic after the update is the least-squares
+    fit (4.20) of the batch's λ-returns under the critic the advantages used."""
     p, pol, batch = _collected_batch()
-    cfg = PPOConfig(update_epochs=5, num_minibatches=2, critic="quadratic", lr=0.01, critic_optimizer="lstsq")
+    cfg = PPOConfig(update_epochs=5, num_minibatches=2, critic="quadratic", lr=0.01, critic_optimizer="lstsq",
+                    critic_fits=0)
     torch.manual_seed(0)
     ppo = PPO(pol, cfg, gamma=p.gamma, obs_dim=2, device="cpu")
     _, _, returns = ppo.advantages(batch)  # targets under the critic before the update
@@ -151,6 +153,44 @@ def test_lstsq_critic_fits_the_returns():
     np.testing.assert_allclose(ppo.critic.weight.detach().numpy(), w_ls, rtol=1e-6, atol=1e-8 * np.abs(w_ls).max())
     assert all(math.isfinite(v) for v in out.values())
     assert len(ppo.opt.param_groups[1]["params"]) == 0  # Adam holds the policy only
+
+
+def test_closed_form_critic_is_fitted_to_its_lambda_returns_before_the_advantages():
+    """``critic_fits=k``: k least-squares fits, each to the λ-returns (6.46) of the critic before it, all
+    before the advantages (the explained variance reported is of the fitted critic's λ-returns) and none
+    after the epochs."""
+    from pgcontrol.algos.base import values_of
+    from pgcontrol.rollout import explained_variance, gae
+
+    p, pol, batch = _collected_batch()
+    m = batch.valid
+    by_hand = QuadraticValue(2)
+    phi = by_hand.features(batch.obs[m]).numpy()
+    for _ in range(3):
+        v, nv = values_of(by_hand, batch)
+        returns = (gae(batch.rewards, v, nv, batch.dones, p.gamma, 0.95) + v)[m]
+        w, *_ = np.linalg.lstsq(phi, returns.numpy(), rcond=None)
+        with torch.no_grad():
+            by_hand.weight.copy_(torch.as_tensor(w))
+    fitted = by_hand(batch.obs[m]).detach()
+    loss_last_fit = float(0.5 * (fitted - returns).pow(2).mean())  # against the targets of the last fit
+    v, nv = values_of(by_hand, batch)
+    returns = (gae(batch.rewards, v, nv, batch.dones, p.gamma, 0.95) + v)[m]
+    cfg = PPOConfig(update_epochs=2, num_minibatches=2, critic="quadratic", critic_optimizer="lstsq", critic_fits=3,
+                    adaptive=False)
+    ppo = PPO(pol, cfg, gamma=p.gamma, obs_dim=2, device="cpu")
+    out = ppo.update(batch, 0)
+    np.testing.assert_allclose(ppo.critic.weight.detach().numpy(), w, rtol=1e-6, atol=1e-8 * np.abs(w).max())
+    assert out["explained_variance"] == pytest.approx(explained_variance(v[m], returns), rel=1e-6)
+    assert out["loss_value"] == pytest.approx(loss_last_fit, rel=1e-6)
+    # the default: 20 fits under the adaptive rules with a closed-form critic, else one fit after the epochs
+    linear = LinearGaussianPolicy(2, 1, K0=[[0.3, 0.9]], std0=0.4)
+    assert PPO(linear, PPOConfig(), gamma=p.gamma, obs_dim=2, device="cpu").critic_fits == 20
+    assert PPO(linear, PPOConfig(adaptive=False), gamma=p.gamma, obs_dim=2, device="cpu").critic_fits == 0
+    assert PPO(linear, PPOConfig(critic="mlp"), gamma=p.gamma, obs_dim=2, device="cpu").critic_fits == 0
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ConfigError, match="critic_fits"):
+            PPOConfig(critic_fits=bad)
 
 
 def test_config_is_frozen_and_validated():
