@@ -299,7 +299,7 @@ def test_the_ac_and_ppo_step_radius_scales_the_kl_target(algo, optimizer, plant,
     config = ACConfig(optimizer=optimizer) if algo == "ac" else None
     hist = train(algo, plants.random(*plant), seed=0, progress=False, max_steps=steps, config=config)
     rows = [r for r in hist if "step_radius" in r]
-    assert min(r["step_radius"] for r in rows) < 1.0
+    assert len({r["step_radius"] for r in rows}) > 1  # the radius moved
     for r in rows:
         assert r["kl_target"] <= 0.02 * r["signal_fraction"] * r["step_radius"] * (1 + 1e-12)
     pairs = [(a, b) for a, b in zip(rows, rows[1:]) if b.get("slope", 0.0) < 0]
