@@ -355,6 +355,10 @@ def test_the_largest_batch_doubles_where_the_gradient_is_not_significant_before_
     again.load_state_dict({**size.state_dict(), "max_rounds": 10**12})  # a tampered checkpoint: bounded
     assert again.max_rounds == 8
     assert SampleSize(PPOConfig()).stop_rounds == 128 and SampleSize(NPGConfig()).stop_rounds == 32
+    # PPO's default follows a larger max_rounds; an explicit stop_rounds is kept
+    assert SampleSize(PPOConfig(max_rounds=256)).stop_rounds == 256
+    assert SampleSize(PPOConfig(stop_rounds=32)).stop_rounds == 32
+    assert SampleSize(NPGConfig(max_rounds=64)).stop_rounds == 64
     with pytest.raises(ValueError, match="stop_rounds"):
         NPGConfig(max_rounds=8, stop_rounds=4)
 

@@ -98,8 +98,8 @@ class CommonConfig:
     stop_rounds : int or None
         Where the gradient is not significant at the largest batch, that batch doubles, up to
         ``stop_rounds`` rounds, before the stopping rule counts: the run tests the gradient on more
-        samples before it gives up or steps on noise. None (default): ``max_rounds`` (VPG, NPG,
-        TRPO, AC); PPO: 128.
+        samples before it gives up or steps on noise. None (default): :meth:`largest_rounds`,
+        ``max_rounds`` (VPG, NPG, TRPO, AC) or max(128, ``max_rounds``) (PPO).
     stop_patience : int
         Stop after this many consecutive iterations at the largest batch whose
         gradient is not significant (its signal part no larger than its
@@ -125,6 +125,13 @@ class CommonConfig:
     max_rounds: int = 32
     stop_rounds: int | None = None
     stop_patience: int = 10
+
+    STOP_ROUNDS = 0  # the least default ``stop_rounds`` of the learner (PPO: 128)
+
+    def largest_rounds(self) -> int:
+        """The batch at which the stopping rule counts: ``stop_rounds``, or for None
+        max(``max_rounds``, the learner's ``STOP_ROUNDS``)."""
+        return self.stop_rounds if self.stop_rounds is not None else max(self.max_rounds, self.STOP_ROUNDS)
 
     def __post_init__(self):
         self._positive_ints("num_envs", "iterations", "max_rounds", "stop_patience")
@@ -483,7 +490,7 @@ class SampleSize:
 
     def __init__(self, config, shrink: bool = False):
         self.theta, self.max_rounds, self.patience = config.norm_test, config.max_rounds, config.stop_patience
-        self.stop_rounds = config.stop_rounds or config.max_rounds
+        self.stop_rounds = config.largest_rounds()
         self.shrink = shrink  # the batch may also fall, at most to half of now (independent episodes)
         self.rounds, self.quiet, self.stop_reason = 1, 0, None
 

@@ -168,7 +168,8 @@ class PPOConfig(CommonConfig):
     stop_rounds : int or None
         Adaptive rules: where the gradient is not significant at the largest batch (``max_rounds``, 32
         rounds of ``num_envs × n_steps``: 16 384 steps, against the REINFORCE family's 512 T), that batch
-        doubles up to 128 rounds (65 536 steps) before the stopping rule counts. Default 128.
+        doubles up to 128 rounds (65 536 steps) before the stopping rule counts. None (default):
+        max(128, ``max_rounds``).
     backend : str
         Who computes the minibatch steps. ``"torch"``: autograd and
         ``torch.optim.Adam``, as written in :meth:`PPO.update`.
@@ -182,7 +183,8 @@ class PPOConfig(CommonConfig):
 
     num_envs: int = 8
     iterations: int = 2000
-    stop_rounds: int | None = 128
+    stop_rounds: int | None = None
+    STOP_ROUNDS = 128  # stop_rounds=None: max(128, max_rounds)
     n_steps: int = 64
     lr: float = 3e-4
     kl_bound: float = 0.02
