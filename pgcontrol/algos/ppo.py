@@ -344,11 +344,22 @@ class PPO:
 
     def fit_critic_first(self, batch) -> dict:
         """``critic_fits`` closed-form fits of the critic to the batch's λ-returns (6.46), recomputed from the
-        critic before each (``critic_fits`` in :class:`PPOConfig`); ``{"loss_value": the loss after the last}``."""
-        obs = batch.obs[batch.valid]  # one tensor: the fit factorises its features once
+        critic before each (``critic_fits`` in :class:`PPOConfig`); ``{"loss_value": the loss after the last}``.
+
+        V(x) = φ(x)ᵀw is linear in w, so the features of the states and of the next states are computed
+        once and each iteration's values are ``φ @ w`` (the critic's own forward pass, the same numbers).
+        """
+        m = batch.valid
+        obs = batch.obs[m]  # one tensor: the fit factorises its features once
+        with torch.no_grad():
+            phi, phi_next = self.critic.features(batch.obs), self.critic.features(batch.next_obs)
+        alive = ~batch.terminated
         for _ in range(self.critic_fits):
-            _, _, returns = self.advantages(batch)
-            loss = self.critic_fit.fit(obs, returns)
+            w = self.critic.weight.detach()
+            values = (phi @ w).to(batch.rewards.dtype)
+            next_values = (phi_next @ w).to(batch.rewards.dtype) * alive  # V(x') = 0 at termination
+            adv = gae(batch.rewards, values, next_values, batch.dones, self.gamma, self.cfg.lam).to(values.dtype)
+            loss = self.critic_fit.fit(obs, adv[m] + values[m])  # the λ-returns of this critic (6.46)
         return {"loss_value": loss}
 
     def update(self, batch, iteration: int) -> dict:
