@@ -329,7 +329,8 @@ class GradientSteps:
                 if self.max_grad_norm is not None:
                     torch.nn.utils.clip_grad_norm_(params, self.max_grad_norm)
                 self.optimizer.step()
-        return _loss_after(self.critic, obs, targets)
+        with torch.no_grad():
+            return float(0.5 * (self.critic(obs).to(targets.dtype) - targets).pow(2).mean())
 
     def state_dict(self) -> dict:
         return self.optimizer.state_dict()
@@ -337,8 +338,3 @@ class GradientSteps:
     def load_state_dict(self, state) -> None:
         self.optimizer.load_state_dict(state)
 
-
-def _loss_after(critic, obs, targets) -> float:
-    """The critic loss (4.20) on the batch, ``½ mean_i (V(x_i) − y_i)²``."""
-    with torch.no_grad():
-        return float(0.5 * (critic(obs).to(targets.dtype) - targets).pow(2).mean())
