@@ -18,6 +18,14 @@ skipped, so an interrupted run resumes and runs of several processes (e.g. ``--l
     python experiments/bench_plants.py --quick            # 6 random plants × 1 seed, default start
     python experiments/bench_plants.py                    # the full table
     python experiments/bench_plants.py --table            # print the table of what --out holds
+
+``--sample N`` runs (or tabulates) only N (plant, start, seed) keys drawn at random from that grid
+(:func:`sample_keys`, a fixed stream): the SB3 learners take 8–25 min a run, so they are compared with
+pgcontrol's on a sample. ``--also F ...`` reads more results files (before ``--out``, which wins where
+both hold a run): the table of several learners whose latest runs are in different files.
+
+    python experiments/bench_plants.py --learners sb3-trpo sb3-ppo --sample 12 --out F
+    python experiments/bench_plants.py --table --sample 12 --learners ppo sb3-trpo --out F --also G
 """
 
 from __future__ import annotations
@@ -52,6 +60,22 @@ def random_specs(count: int = 20) -> list[tuple[int, int, int]]:
         m = int(rng.integers(1, min(4, n) + 1))
         out.append((n, m, 100 + i))
     return out
+
+
+SAMPLE_SEED = 20261207
+
+
+def sample_keys(count: int, keys: list[str], starts: list[str], seeds: list[int]) -> list[tuple[str, str, int]]:
+    """``count`` (plant, start, seed) keys drawn without replacement from the grid ``keys × starts × seeds``.
+
+    The draw is a fixed stream (``default_rng(SAMPLE_SEED)``) over the grid in that order, so the same
+    arguments give the same sample; the keys come in the order drawn.
+    """
+    grid = [(k, s, sd) for k in keys for s in starts for sd in seeds]
+    if not 1 <= count <= len(grid):
+        raise SystemExit(f"--sample must be between 1 and the grid's {len(grid)} keys; got {count}")
+    idx = np.random.default_rng(SAMPLE_SEED).choice(len(grid), count, replace=False)
+    return [grid[i] for i in idx]
 
 
 def plant_by_key(key: str):
@@ -137,7 +161,9 @@ def main(argv=None) -> None:
     ap.add_argument("--seeds", nargs="*", type=int)
     ap.add_argument("--starts", nargs="*", default=None)
     ap.add_argument("--cap", type=int, default=CAP, help="env-step budget per run (default 1 M)")
+    ap.add_argument("--sample", type=int, help="only this many (plant, start, seed) keys, drawn by sample_keys()")
     ap.add_argument("--out", default="figures/bench_plants.jsonl")
+    ap.add_argument("--also", nargs="*", default=[], help="more results files to read (--out wins on a clash)")
     ap.add_argument("--json", help="also write the rows of this invocation's table to this JSON file")
     ap.add_argument("--table", action="store_true", help="only print the table of what --out holds")
     args = ap.parse_args(argv)
@@ -148,11 +174,15 @@ def main(argv=None) -> None:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {}
-    if out.exists():
-        for line in out.read_text().splitlines():
-            r = json.loads(line)
-            done[(r["plant"], r["start"], r["learner"], r["seed"], r["cap"])] = r
-    wanted = [(k, s, lr, sd) for k in keys for s in starts for lr in args.learners for sd in seeds]
+    for path in [Path(f) for f in args.also] + [out]:
+        if path.exists():
+            for line in path.read_text().splitlines():
+                r = json.loads(line)
+                done[(r["plant"], r["start"], r["learner"], r["seed"], r["cap"])] = r
+    if args.sample:
+        wanted = [(k, s, lr, sd) for k, s, sd in sample_keys(args.sample, keys, starts, seeds) for lr in args.learners]
+    else:
+        wanted = [(k, s, lr, sd) for k in keys for s in starts for lr in args.learners for sd in seeds]
     rows = []
     for i, (k, s, lr, sd) in enumerate(wanted):
         key = (k, s, lr, sd, args.cap)

@@ -26,3 +26,32 @@ def test_table_has_a_row_per_learner_with_sb3_and_diverged_runs():
     lines = bench.table(rows).splitlines()
     assert [line.split(" | ")[0] for line in lines[2:]] == ["| npg", "| sb3-ppo", "| sb3-a2c"]
     assert lines[-1] == "| sb3-a2c | 1 | 0% | inf% | inf% | 1/1 | 1 | 300 |"
+
+
+def test_sample_keys_is_a_fixed_draw_without_replacement_from_the_grid():
+    keys, starts, seeds = bench.plant_keys(False), ["default", "far"], [0, 1, 2]
+    grid = {(k, s, sd) for k in keys for s in starts for sd in seeds}
+    sample = bench.sample_keys(12, keys, starts, seeds)
+    assert sample == bench.sample_keys(12, keys, starts, seeds)
+    assert len(set(sample)) == 12 and set(sample) <= grid
+    assert sample[:2] == [("random-7-1-107", "far", 2), ("random-6-4-115", "default", 2)]  # the documented sample
+    assert set(bench.sample_keys(len(grid), keys, starts, seeds)) == grid
+    with pytest.raises(SystemExit, match="--sample"):
+        bench.sample_keys(len(grid) + 1, keys, starts, seeds)
+
+
+def test_table_reads_the_also_files_and_out_wins_on_a_clash(tmp_path, capsys):
+    import json
+
+    def row(learner, gap):
+        return dict(plant="double-integrator", start="default", seed=0, cap=1000, start_gap=0.5, diverged=False,
+                    steps=1000, learner=learner, final_gap=gap)
+
+    older, out = tmp_path / "older.jsonl", tmp_path / "out.jsonl"
+    older.write_text(json.dumps(row("npg", 0.5)) + "\n" + json.dumps(row("sb3-trpo", 0.02)) + "\n")
+    out.write_text(json.dumps(row("npg", 0.001)) + "\n")
+    bench.main(["--table", "--plants", "double-integrator", "--starts", "default", "--seeds", "0", "--cap", "1000",
+                "--learners", "npg", "sb3-trpo", "--out", str(out), "--also", str(older)])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[2].startswith("| npg | 1 | 100% | 0.100% |")
+    assert lines[3].startswith("| sb3-trpo | 1 | 0% | 2.000% |")
