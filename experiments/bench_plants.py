@@ -23,6 +23,7 @@ skipped, so an interrupted run resumes and runs of several processes (e.g. ``--l
 (:func:`sample_keys`, a fixed stream): the SB3 learners take 8–25 min a run, so they are compared with
 pgcontrol's on a sample. ``--also F ...`` reads more results files (before ``--out``, which wins where
 both hold a run): the table of several learners whose latest runs are in different files.
+``--per-key`` adds a line per key: its start gap and every learner's final gap.
 
     python experiments/bench_plants.py --learners sb3-trpo sb3-ppo --sample 12 --out F
     python experiments/bench_plants.py --table --sample 12 --learners ppo sb3-trpo --out F --also G
@@ -153,6 +154,20 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def per_key_table(rows: list[dict]) -> str:
+    """One line per (plant, start, seed): its start gap and each learner's final gap (``-``: not run)."""
+    learners = [k for k in LEARNERS + SB3 if any(r["learner"] == k for r in rows)]
+    keys = list(dict.fromkeys((r["plant"], r["start"], r["seed"]) for r in rows))
+    gaps = {(r["plant"], r["start"], r["seed"], r["learner"]): r for r in rows}
+    lines = ["| plant | start | seed | start gap | " + " | ".join(learners) + " |",
+             "| --- | --- | --- | --- | " + " | ".join("---" for _ in learners) + " |"]
+    for k in keys:
+        start_gap = next(r["start_gap"] for r in rows if (r["plant"], r["start"], r["seed"]) == k)
+        cells = [f"{gaps[k + (lr,)]['final_gap']:.3%}" if k + (lr,) in gaps else "-" for lr in learners]
+        lines.append(f"| {k[0]} | {k[1]} | {k[2]} | {start_gap:.3%} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="6 random plants, seed 0, default start")
@@ -166,6 +181,7 @@ def main(argv=None) -> None:
     ap.add_argument("--also", nargs="*", default=[], help="more results files to read (--out wins on a clash)")
     ap.add_argument("--json", help="also write the rows of this invocation's table to this JSON file")
     ap.add_argument("--table", action="store_true", help="only print the table of what --out holds")
+    ap.add_argument("--per-key", action="store_true", help="also print each key's start gap and final gaps")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     keys = args.plants or plant_keys(args.quick)
@@ -198,6 +214,8 @@ def main(argv=None) -> None:
     print(table(rows))
     for start in sorted({r["start"] for r in rows}):
         print(f"\nstart: {start}\n" + table([r for r in rows if r["start"] == start]))
+    if args.per_key:
+        print("\n" + per_key_table(rows))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
 

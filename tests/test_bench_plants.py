@@ -55,3 +55,13 @@ def test_table_reads_the_also_files_and_out_wins_on_a_clash(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[2].startswith("| npg | 1 | 100% | 0.100% |")
     assert lines[3].startswith("| sb3-trpo | 1 | 0% | 2.000% |")
+
+
+def test_per_key_table_has_a_line_per_key_and_a_dash_where_a_learner_did_not_run():
+    row = dict(plant="double-integrator", start="default", seed=0, cap=1000, start_gap=0.5, diverged=False, steps=1000)
+    rows = [dict(row, learner="sb3-trpo", final_gap=0.02), dict(row, learner="npg", final_gap=0.001),
+            dict(row, seed=1, learner="npg", final_gap=math.inf, diverged=True)]
+    lines = bench.per_key_table(rows).splitlines()
+    assert lines[0] == "| plant | start | seed | start gap | npg | sb3-trpo |"
+    assert lines[2:] == ["| double-integrator | default | 0 | 50.000% | 0.100% | 2.000% |",
+                         "| double-integrator | default | 1 | 50.000% | inf% | - |"]
