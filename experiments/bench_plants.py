@@ -20,7 +20,7 @@ skipped, so an interrupted run resumes and runs of several processes (e.g. ``--l
     python experiments/bench_plants.py --table            # print the table of what --out holds
 
 ``--sample N`` runs (or tabulates) only N (plant, start, seed) keys drawn at random from that grid
-(:func:`sample_keys`, a fixed stream): the SB3 learners take 8–25 min a run, so they are compared with
+(:func:`sample_keys`, a fixed stream): the SB3 learners take 6–25 min a run, so they are compared with
 pgcontrol's on a sample. ``--also F ...`` reads more results files (before ``--out``, which wins where
 both hold a run): the table of several learners whose latest runs are in different files.
 ``--per-key`` adds a line per key: its start gap and every learner's final gap.
@@ -74,7 +74,7 @@ def sample_keys(count: int, keys: list[str], starts: list[str], seeds: list[int]
     """
     grid = [(k, s, sd) for k in keys for s in starts for sd in seeds]
     if not 1 <= count <= len(grid):
-        raise SystemExit(f"--sample must be between 1 and the grid's {len(grid)} keys; got {count}")
+        raise ValueError(f"--sample must be an integer from 1 to the grid's {len(grid)} keys; got {count}")
     idx = np.random.default_rng(SAMPLE_SEED).choice(len(grid), count, replace=False)
     return [grid[i] for i in idx]
 
@@ -187,6 +187,12 @@ def main(argv=None) -> None:
     keys = args.plants or plant_keys(args.quick)
     seeds = args.seeds if args.seeds is not None else ([0] if args.quick else [0, 1, 2])
     starts = args.starts or (["default"] if args.quick else ["default", "far"])
+    sample = None
+    if args.sample is not None:
+        try:
+            sample = sample_keys(args.sample, keys, starts, seeds)
+        except ValueError as exc:
+            ap.error(str(exc))  # one line, exit 2, before anything is written
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {}
@@ -195,8 +201,8 @@ def main(argv=None) -> None:
             for line in path.read_text().splitlines():
                 r = json.loads(line)
                 done[(r["plant"], r["start"], r["learner"], r["seed"], r["cap"])] = r
-    if args.sample:
-        wanted = [(k, s, lr, sd) for k, s, sd in sample_keys(args.sample, keys, starts, seeds) for lr in args.learners]
+    if sample is not None:
+        wanted = [(k, s, lr, sd) for k, s, sd in sample for lr in args.learners]
     else:
         wanted = [(k, s, lr, sd) for k in keys for s in starts for lr in args.learners for sd in seeds]
     rows = []

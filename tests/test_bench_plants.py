@@ -36,8 +36,17 @@ def test_sample_keys_is_a_fixed_draw_without_replacement_from_the_grid():
     assert len(set(sample)) == 12 and set(sample) <= grid
     assert sample[:2] == [("random-7-1-107", "far", 2), ("random-6-4-115", "default", 2)]  # the documented sample
     assert set(bench.sample_keys(len(grid), keys, starts, seeds)) == grid
-    with pytest.raises(SystemExit, match="--sample"):
+    with pytest.raises(ValueError, match="--sample"):
         bench.sample_keys(len(grid) + 1, keys, starts, seeds)
+
+
+@pytest.mark.parametrize("count", ["0", "151"])
+def test_a_sample_outside_the_grid_is_a_one_line_usage_error(count, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        bench.main(["--table", "--sample", count, "--out", str(tmp_path / "new" / "out.jsonl")])
+    assert exc.value.code == 2 and not (tmp_path / "new").exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].endswith(f"--sample must be an integer from 1 to the grid's 150 keys; got {count}")
 
 
 def test_table_reads_the_also_files_and_out_wins_on_a_clash(tmp_path, capsys):
