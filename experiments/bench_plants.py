@@ -157,12 +157,11 @@ def table(rows: list[dict]) -> str:
 def per_key_table(rows: list[dict]) -> str:
     """One line per (plant, start, seed): its start gap and each learner's final gap (``-``: not run)."""
     learners = [k for k in LEARNERS + SB3 if any(r["learner"] == k for r in rows)]
-    keys = list(dict.fromkeys((r["plant"], r["start"], r["seed"]) for r in rows))
+    start_gaps = {(r["plant"], r["start"], r["seed"]): r["start_gap"] for r in rows}  # keys in first-seen order
     gaps = {(r["plant"], r["start"], r["seed"], r["learner"]): r for r in rows}
     lines = ["| plant | start | seed | start gap | " + " | ".join(learners) + " |",
              "| --- | --- | --- | --- | " + " | ".join("---" for _ in learners) + " |"]
-    for k in keys:
-        start_gap = next(r["start_gap"] for r in rows if (r["plant"], r["start"], r["seed"]) == k)
+    for k, start_gap in start_gaps.items():
         cells = [f"{gaps[k + (lr,)]['final_gap']:.3%}" if k + (lr,) in gaps else "-" for lr in learners]
         lines.append(f"| {k[0]} | {k[1]} | {k[2]} | {start_gap:.3%} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -337,7 +337,10 @@ class PPO:
         (V(x') = 0 at termination, bootstrapped at truncation and at the end
         of the batch) and the λ-returns ``adv + values``, the critic's targets.
         """
-        values, next_values = values_of(self.critic, batch)
+        return self.lambda_returns(batch, *values_of(self.critic, batch))
+
+    def lambda_returns(self, batch, values, next_values):
+        """``(values, adv, returns)`` of the valid transitions from V(x_t) and V(x_{t+1}) (0 at termination)."""
         adv = gae(batch.rewards, values, next_values, batch.dones, self.gamma, self.cfg.lam).to(values.dtype)
         m = batch.valid
         return values[m], adv[m], adv[m] + values[m]  # eq. (6.46)
@@ -349,17 +352,14 @@ class PPO:
         V(x) = φ(x)ᵀw is linear in w, so the features of the states and of the next states are computed
         once and each iteration's values are ``φ @ w`` (the critic's own forward pass, the same numbers).
         """
-        m = batch.valid
-        obs = batch.obs[m]  # one tensor: the fit factorises its features once
+        obs = batch.obs[batch.valid]  # one tensor: the fit factorises its features once
         with torch.no_grad():
             phi, phi_next = self.critic.features(batch.obs), self.critic.features(batch.next_obs)
-        alive = ~batch.terminated
+        alive, dtype = ~batch.terminated, batch.rewards.dtype
         for _ in range(self.critic_fits):
             w = self.critic.weight.detach()
-            values = (phi @ w).to(batch.rewards.dtype)
-            next_values = (phi_next @ w).to(batch.rewards.dtype) * alive  # V(x') = 0 at termination
-            adv = gae(batch.rewards, values, next_values, batch.dones, self.gamma, self.cfg.lam).to(values.dtype)
-            loss = self.critic_fit.fit(obs, adv[m] + values[m])  # the λ-returns of this critic (6.46)
+            _, _, returns = self.lambda_returns(batch, (phi @ w).to(dtype), (phi_next @ w).to(dtype) * alive)
+            loss = self.critic_fit.fit(obs, returns)  # the λ-returns of this critic (6.46)
         return {"loss_value": loss}
 
     def update(self, batch, iteration: int) -> dict:
