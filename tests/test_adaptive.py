@@ -290,7 +290,7 @@ def test_ac_with_adam_keeps_adam_and_natural_needs_the_adaptive_rules():
 
 
 @pytest.mark.parametrize("algo,optimizer,plant,steps", [("ac", None, (3, 1, 4), 60_000), ("ac", "adam", (3, 1, 4), 60_000),
-                                                        ("ppo", None, (3, 2, 5), 25_000)])
+                                                        ("ppo", None, (3, 2, 5), 60_000)])
 def test_the_ac_and_ppo_step_radius_scales_the_kl_target(algo, optimizer, plant, steps):
     """AC's and PPO's KL target is ε × signal fraction × step radius (× the guard's shrink ≤ 1), the radius
     read from the slope along the last step: after a step that went past the best point on its line, it halves."""

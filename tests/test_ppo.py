@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from pgcontrol import plants
-from pgcontrol.algos.ppo import PPO, PPOConfig, clipped_surrogate, policy_loss, value_loss
+from pgcontrol.algos.ppo import CLIP_MOST, PPO, PPOConfig, clip_range, clipped_surrogate, policy_loss, value_loss
 from pgcontrol.critics import QuadraticValue
 from pgcontrol.policies import LinearGaussianPolicy, MLPGaussianPolicy
 from pgcontrol.rollout import Batch, Collector
@@ -58,6 +58,37 @@ def _collected_batch(n_envs=4, n_steps=40, seed=0):
     pol = LinearGaussianPolicy(2, 1, K0=[[0.3, 0.9]], std0=0.4)
     batch = Collector(make_vec_env("double-integrator", n_envs), pol, "cpu", seed=seed).collect(n_steps)
     return p, pol, batch
+
+
+def test_log_ratio_spread_of_a_fixed_sigma_gaussian_step_is_sqrt_2kl():
+    """The fact behind :func:`clip_range`: with σ fixed, log r = Δμᵀz/σ − ‖Δμ/σ‖²/2 has standard deviation
+    sqrt(2 KL) under π_old, so the share of samples outside the clip depends on the step's KL alone."""
+    gen = torch.Generator().manual_seed(3)
+    mu_old, sigma = torch.tensor([0.3, -1.0, 2.0]), torch.tensor([0.5, 2.0, 1.5])
+    mu_new = mu_old + torch.tensor([0.04, -0.3, 0.1])
+    old, new = torch.distributions.Normal(mu_old, sigma), torch.distributions.Normal(mu_new, sigma)
+    u = mu_old + sigma * torch.randn(200_000, 3, generator=gen, dtype=mu_old.dtype)
+    log_r = (new.log_prob(u) - old.log_prob(u)).sum(-1)
+    kl = float(torch.distributions.kl_divergence(old, new).sum())
+    assert float(log_r.std()) == pytest.approx(math.sqrt(2 * kl), rel=0.01)
+
+
+@pytest.mark.parametrize("kl_target,expected", [(0.0, 0.2), (0.004, 0.2), (0.02, 0.4), (0.05, 2 * math.sqrt(0.1)),
+                                                (0.5, CLIP_MOST)])
+def test_clip_range_is_two_log_ratio_deviations_at_the_kl_target(kl_target, expected):
+    assert clip_range(0.2, kl_target) == pytest.approx(expected)
+    assert clip_range(0.9, 0.5) == 0.9  # never below the configured clip
+
+
+def test_adaptive_ppo_widens_its_clip_with_the_kl_target():
+    """Under the adaptive rules each iteration's clip is clip_range(ε_clip, KL target), recorded as ``clip``;
+    at 0.2 the clip held random-4-4-965's steps to a tenth of their KL target and the run ended at 11 %."""
+    hist = train("ppo", plants.random(3, 2, 5), seed=0, progress=False, max_steps=20_000)
+    rows = [r for r in hist if "clip" in r]
+    assert rows and all(r["clip"] == pytest.approx(clip_range(0.2, r["kl_target"])) for r in rows)
+    assert max(r["clip"] for r in rows) > 0.3
+    wide = [r for r in rows if r["clip"] > 0.3]
+    assert all(r["clip_fraction"] < 0.5 for r in wide)
 
 
 def test_first_epoch_gradient_is_the_vanilla_policy_gradient():

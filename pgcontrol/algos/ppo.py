@@ -66,6 +66,7 @@ halved (:class:`~pgcontrol.algos.base.StepGuard`). ``docs/learners.md`` has the 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import torch
@@ -82,6 +83,10 @@ from .ppo_numpy import NumpyStep, supports
 CLIP_BOUND = 0.1
 """Adaptive rules: above this fraction of clipped samples the clip, not the step size, held the epochs' KL, and
 the learning-rate multiplier does not grow (:class:`~pgcontrol.algos.base.KLControl`)."""
+
+
+CLIP_MOST = 0.8
+"""Adaptive rules: the widest clip ε of :func:`clip_range` (the ratio's lower bound 1 − ε stays positive)."""
 
 
 @dataclass(frozen=True)
@@ -273,6 +278,19 @@ def value_loss(critic, obs, returns, values_old, clip_coef: float | None):
     return 0.5 * err.mean()  # eq. (4.20)
 
 
+def clip_range(clip_coef: float, kl_target: float) -> float:
+    """The clip ε of an iteration whose step is held to the mean KL ``kl_target`` (adaptive rules).
+
+    For a Gaussian policy with a fixed σ the log-ratio of a sample, log r = Δμᵀz/σ − ‖Δμ‖²/(2σ²) with
+    z ~ N(0, I), has standard deviation sqrt(2 KL) at a step of mean KL = ½‖Δμ/σ‖². A clip narrower than
+    that binds before the step reaches its KL target: at ε = 0.2 a fifth of the samples already leave
+    [1 − ε, 1 + ε] at KL 0.01. Under the adaptive rules the KL target is the trust region (6.34), checked
+    exactly after the epochs, so the clip is widened to two standard deviations of log r at the target,
+    ε = 2 sqrt(2 ε'), never below ``clip_coef`` and at most ``CLIP_MOST``.
+    """
+    return min(max(clip_coef, 2.0 * math.sqrt(2.0 * max(kl_target, 0.0))), max(clip_coef, CLIP_MOST))
+
+
 class PPO:
     """PPO-clip with GAE and minibatch epochs; one Adam over policy and critic (CleanRL style)."""
 
@@ -320,6 +338,7 @@ class PPO:
         self.numpy = numpy_ok and config.backend != "torch"
         # minibatch shuffling, seeded from the global RNG that train() seeds
         self.generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, (1,))))
+        self.clip = config.clip_coef  # the clip ε of the current update (clip_range under the adaptive rules)
 
     def collect_spec(self) -> dict:
         """Continuous collection: ``n_steps`` more steps of every environment (× the adaptive batch's rounds)."""
@@ -387,6 +406,7 @@ class PPO:
             params, theta_old, old_dist, extra, _ = signal_controlled_start(self.policy, batch, full, self.size,
                                                                             self.guard, cfg, self.agreement)
         obs, actions, logp_old = batch.obs[m], batch.actions[m], batch.logp[m]
+        self.clip = clip_range(cfg.clip_coef, extra["kl_target"]) if self.adaptive else cfg.clip_coef
         self.step, split = self.minibatch_steps(obs, actions, logp_old, adv, returns, values)
         keys = ("loss_policy", "loss_value", "entropy", "approx_kl", "clip_fraction")
         sums = dict.fromkeys(keys, 0.0)
@@ -413,6 +433,7 @@ class PPO:
             clip_bound = out.get("clip_fraction", 0.0) > CLIP_BOUND  # the clip held the epochs' KL, not the lr
             extra.update(self.kl.limit(self.policy, params, theta_old, batch.obs[m], old_dist, extra["kl_target"],
                                        grow=not clip_bound))
+            extra["clip"] = self.clip
             self.agreement.taken(torch.nn.utils.parameters_to_vector(params).detach() - theta_old)
             out.update(extra)
         if self.critic_fit is not None:  # the closed form: fitted before the advantages, or now
@@ -428,7 +449,7 @@ class PPO:
         training device once per epoch, or NumPy)."""
         n = self.cfg.num_minibatches
         if self.numpy:
-            numpy_step = NumpyStep(self.policy, self.critic, self.opt, self.cfg,
+            numpy_step = NumpyStep(self.policy, self.critic, self.opt, replace(self.cfg, clip_coef=self.clip),
                                    obs, actions, logp_old, adv, returns, values)
             return numpy_step.step, lambda perm: [i.numpy() for i in perm.tensor_split(n)]
         return (lambda idx: self.minibatch_step(idx, obs, actions, logp_old, adv, returns, values),
@@ -442,7 +463,7 @@ class PPO:
             a = (a - a.mean()) / (a.std() + 1e-8)
         dist = self.policy(obs[idx])  # one forward pass: the ratio and the entropy
         loss_pi, ratio, logratio = policy_loss(self.policy, obs[idx], actions[idx], logp_old[idx], a,
-                                               cfg.clip_coef, dist=dist)
+                                               self.clip, dist=dist)
         entropy = dist.entropy().mean()
         loss = loss_pi - cfg.ent_coef * entropy  # −mean L^clip (6.37) − entropy bonus
         value = 0.0
@@ -457,7 +478,7 @@ class PPO:
         self.opt.step()
         with torch.no_grad():
             approx_kl = ((ratio - 1) - logratio).mean()  # approx KL(π_old ‖ π_θ), k3 estimator
-            clip_fraction = ((ratio - 1).abs() > cfg.clip_coef).double().mean()
+            clip_fraction = ((ratio - 1).abs() > self.clip).double().mean()
         return float(loss_pi.detach()), value, float(entropy.detach()), float(approx_kl), float(clip_fraction)
 
     def state_dict(self) -> dict:
