@@ -53,7 +53,8 @@ one estimate of the gradient of (4.22) at θ_old per environment gives its stand
 test of Byrd, Chin, Nocedal & Wu (2012) grows ``n_steps``; after the epochs the exact mean
 KL(π_old ‖ π_θ) is held to ε' = ``kl_bound`` × signal fraction × step radius (the radius read from
 the slope ĝᵀδθ_{k−1} along the last step, :class:`~pgcontrol.algos.base.StepAgreement`; the step
-shortened toward θ_old where it is above), and the learning rate follows the KL the epochs produced (Schulman et al. 2017, §4;
+shortened toward θ_old where it is above); the epochs' clip is widened to that KL, ε = 2 sqrt(2ε')
+between ``clip_coef`` and 0.8 (:func:`clip_range`: at 0.2 it bound long before ε' and stalled the epochs); and the learning rate follows the KL the epochs produced (Schulman et al. 2017, §4;
 :class:`~pgcontrol.algos.base.KLControl`), but does not grow while more than a tenth of the samples are clipped (the
 clip, not the step size, held that KL; growing it regardless took the step size to 2000× its start on
 random-2-2-101, and Adam's long paths then overshot); a batch whose KL target is 0 runs no epochs; a closed-form
