@@ -130,7 +130,8 @@ class PPOConfig(CommonConfig):
     lam : float
         GAE λ (6.46). Default 0.95.
     clip_coef : float
-        ε of the clip (6.36). Default 0.2.
+        ε of the clip (6.36). Default 0.2. Under the adaptive rules the least clip of an iteration,
+        whose clip is widened to its KL target (:func:`clip_range`).
     clip_vloss : bool
         Clip the value update around the old values like the policy ratio
         (``max`` of the clipped and unclipped squared errors). Default False.
